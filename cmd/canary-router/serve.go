@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/go-logr/zapr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/canary-router/canary-router/webhook"
+)
+
+// serveConfig is the validated configuration of the serve command.
+type serveConfig struct {
+	policyFile string
+	certDir    string
+	host       string
+	port       int
+	healthAddr string
+	namespace  string
+	logLevel   string
+	logFormat  string
+}
+
+func (c *serveConfig) bind(fs *flag.FlagSet) {
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		ns = "canary-router-system"
+	}
+	fs.StringVar(&c.policyFile, "policy-file", "/etc/canary-router/policy/policy.yaml", "policy document (the mounted ConfigMap key)")
+	fs.StringVar(&c.certDir, "cert-dir", "/etc/canary-router/certs", "directory with tls.crt and tls.key; reloaded on change")
+	fs.StringVar(&c.host, "host", "", "address the admission server listens on (empty: all)")
+	fs.IntVar(&c.port, "port", 9443, "admission server port (TLS)")
+	fs.StringVar(&c.healthAddr, "health-addr", ":8081", "address of the plain-HTTP /healthz, /readyz and /metrics server")
+	fs.StringVar(&c.namespace, "namespace", ns, "the router's own namespace, never routed (default $POD_NAMESPACE)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
+}
+
+// Validate fails fast on flags that cannot work.
+func (c *serveConfig) Validate() error {
+	var errs []error
+	if c.port < 1 || c.port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d: must be between 1 and 65535", c.port))
+	}
+	if c.certDir == "" {
+		errs = append(errs, errors.New("--cert-dir: required"))
+	}
+	if c.policyFile == "" {
+		errs = append(errs, errors.New("--policy-file: required"))
+	}
+	if c.healthAddr == "" {
+		errs = append(errs, errors.New("--health-addr: required"))
+	}
+	if _, err := zapcore.ParseLevel(c.logLevel); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level: %w", err))
+	}
+	if c.logFormat != "json" && c.logFormat != "console" {
+		errs = append(errs, fmt.Errorf("--log-format %q: must be json or console", c.logFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "invalid flags:\n%v\n", err)
+		return 2
+	}
+	log, err := newLogger(cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	crlog.SetLogger(zapr.NewLogger(log))
+
+	if err := runServe(ctx, cfg, log); err != nil {
+		log.Error("canary-router stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// runServe wires the router and runs it until ctx ends.
+func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := webhook.NewMetrics(reg, version)
+	store := webhook.NewStore(time.Now, func(s *webhook.Snapshot) {
+		metrics.PolicyApplied(s)
+		log.Info("policy applied", zap.Int64("generation", s.Generation), zap.String("digest", s.Digest),
+			zap.String("source", s.Source), zap.Any("targets", s.Policy.Targets), zap.String("granularity", string(s.Policy.Granularity)))
+	}, func(err error) {
+		metrics.PolicyRejected(err)
+		log.Error("policy rejected", zap.Error(err))
+	})
+	// A missing or invalid policy does not stop the router: it stays up,
+	// admits namespaces unchanged and refuses pods that would need routing,
+	// with a message naming the cause (see README, failure modes).
+	_, _ = store.ApplyFile(cfg.policyFile)
+
+	admitter := webhook.NewAdmitter(webhook.AdmitterConfig{
+		Store:        store,
+		Metrics:      metrics,
+		Log:          log,
+		Draw:         rand.Uint64,
+		OwnNamespace: cfg.namespace,
+	})
+	srv := webhook.NewServer(webhook.ServerOptions{
+		Host:       cfg.host,
+		Port:       cfg.port,
+		CertDir:    cfg.certDir,
+		HealthAddr: cfg.healthAddr,
+		// controller-runtime's own webhook metrics live in its registry.
+		Gatherer: prometheus.Gatherers{reg, crmetrics.Registry},
+	}, admitter, nil)
+	log.Info("starting canary-router", zap.String("version", version), zap.Int("port", cfg.port),
+		zap.String("healthAddr", cfg.healthAddr), zap.String("namespace", cfg.namespace))
+	return srv.Run(ctx)
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	zc := zap.NewProductionConfig()
+	if format == "console" {
+		zc = zap.NewDevelopmentConfig()
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.Sampling = nil
+	return zc.Build()
+}

@@ -1,0 +1,149 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+	admissionv1 "k8s.io/api/admission/v1"
+)
+
+const (
+	resourcePods       = "pods"
+	resourceNamespaces = "namespaces"
+
+	// maxRequestBytes bounds a request body. etcd stores objects of up to
+	// 1.5 MiB and an UPDATE review carries the object twice, plus JSON
+	// overhead: controller-runtime settles on 7 MiB for the same reason.
+	maxRequestBytes = 7 << 20
+)
+
+// admitFunc decides one decoded request.
+type admitFunc func(r *review) *admissionv1.AdmissionResponse
+
+// Admitter turns admission requests into routing decisions, reading one
+// policy snapshot per request.
+type Admitter struct {
+	store   *Store
+	metrics *Metrics
+	log     *zap.Logger
+	// draw supplies random bits for per-pod choices; it must be safe for
+	// concurrent use.
+	draw         func() uint64
+	ownNamespace string
+}
+
+// AdmitterConfig holds an Admitter's collaborators.
+type AdmitterConfig struct {
+	Store   *Store
+	Metrics *Metrics
+	Log     *zap.Logger
+	// Draw returns uniformly random bits; it is called from concurrent
+	// requests.
+	Draw func() uint64
+	// OwnNamespace is the router's namespace, never routed.
+	OwnNamespace string
+}
+
+// NewAdmitter returns an Admitter for c.
+func NewAdmitter(c AdmitterConfig) *Admitter {
+	return &Admitter{store: c.Store, metrics: c.Metrics, log: c.Log, draw: c.Draw, ownNamespace: c.OwnNamespace}
+}
+
+// PodHandler serves the mutating webhook for Pod CREATE.
+func (a *Admitter) PodHandler() http.Handler { return a.handler(resourcePods, a.admitPod) }
+
+// NamespaceHandler serves the mutating webhook for Namespace CREATE and
+// UPDATE.
+func (a *Admitter) NamespaceHandler() http.Handler {
+	return a.handler(resourceNamespaces, a.admitNamespace)
+}
+
+func (a *Admitter) handler(resource string, admit admitFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		a.serve(w, req, resource, admit)
+	})
+}
+
+// serve is the one HTTP adapter: limits, content type, decode, dispatch,
+// and a well-formed AdmissionReview for every outcome, panics included.
+func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource string, admit admitFunc) {
+	start := time.Now()
+	uid := ""
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("panic while handling an admission request", zap.String("uid", uid),
+				zap.String("resource", resource), zap.Any("panic", p), zap.StackSkip("stack", 1))
+			a.metrics.reject(resource, causeInternal)
+			writeResponse(w, http.StatusInternalServerError,
+				denied(uid, http.StatusInternalServerError, "canary-router: internal error while handling the request"))
+		}
+	}()
+
+	if code, msg := checkRequest(req); code != 0 {
+		a.refuse(w, resource, "", code, msg)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxRequestBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.refuse(w, resource, "", http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body is larger than the %d-byte limit", maxRequestBytes))
+			return
+		}
+		a.refuse(w, resource, "", http.StatusBadRequest, "reading request body: "+err.Error())
+		return
+	}
+	r, err := decodeReview(body)
+	if err != nil {
+		var de *decodeError
+		if errors.As(err, &de) {
+			uid = de.uid
+		}
+		a.refuse(w, resource, uid, http.StatusBadRequest, err.Error())
+		return
+	}
+	uid = r.UID
+	if r.Group != "" || r.Version != "v1" || r.Resource != resource {
+		a.refuse(w, resource, uid, http.StatusBadRequest,
+			fmt.Sprintf("this endpoint admits core/v1 %s, got %s/%s %s", resource, r.Group, r.Version, r.Resource))
+		return
+	}
+	resp := admit(r)
+	writeResponse(w, http.StatusOK, resp)
+	a.metrics.observe(resource, start)
+}
+
+// checkRequest returns a non-zero HTTP status for a request that is not an
+// admission call at all.
+func checkRequest(req *http.Request) (int, string) {
+	if req.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, "admission requests must use POST, got " + req.Method
+	}
+	ct := req.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return http.StatusUnsupportedMediaType, fmt.Sprintf("content type must be application/json, got %q", ct)
+	}
+	return 0, ""
+}
+
+// refuse answers a request the router cannot act on.
+func (a *Admitter) refuse(w http.ResponseWriter, resource, uid string, code int, msg string) {
+	a.metrics.reject(resource, causeBadRequest)
+	a.log.Info("refusing malformed admission request", zap.String("uid", uid),
+		zap.String("resource", resource), zap.Int("code", code), zap.String("reason", msg))
+	writeResponse(w, code, denied(uid, int32(code), msg))
+}
+
+// requestLog returns a logger carrying the request's identity; built only
+// when something is logged, so the hot path pays nothing for it.
+func (a *Admitter) requestLog(r *review) *zap.Logger {
+	return a.log.With(zap.String("uid", r.UID), zap.String("resource", r.Resource),
+		zap.String("namespace", r.Namespace), zap.String("operation", r.Operation))
+}

@@ -1,0 +1,128 @@
+package webhook
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// patchBuilder appends RFC 6902 operations on an object's labels and
+// annotations. It never touches any other path: the router only routes.
+type patchBuilder struct {
+	buf []byte
+	// hasLabels and hasAnnotations say whether the object already has the
+	// map; a JSON Patch "add" into a missing map fails, so the first add
+	// creates the map instead.
+	hasLabels, hasAnnotations bool
+}
+
+func newPatch(m *objectMeta) *patchBuilder {
+	return &patchBuilder{
+		buf:            make([]byte, 0, 256),
+		hasLabels:      m.Labels != nil,
+		hasAnnotations: m.Annotations != nil,
+	}
+}
+
+// setLabel adds or replaces a label ("add" replaces an existing member).
+func (p *patchBuilder) setLabel(key, value string) {
+	p.set("/metadata/labels", &p.hasLabels, key, value)
+}
+
+// setAnnotation adds or replaces an annotation.
+func (p *patchBuilder) setAnnotation(key, value string) {
+	p.set("/metadata/annotations", &p.hasAnnotations, key, value)
+}
+
+// removeLabel removes a label the caller knows is present.
+func (p *patchBuilder) removeLabel(key string) {
+	p.open()
+	p.buf = append(p.buf, `{"op":"remove","path":"/metadata/labels/`...)
+	p.buf = appendPointerToken(p.buf, key)
+	p.buf = append(p.buf, `"}`...)
+}
+
+func (p *patchBuilder) set(mapPath string, has *bool, key, value string) {
+	p.open()
+	if !*has {
+		*has = true
+		p.buf = append(p.buf, `{"op":"add","path":"`...)
+		p.buf = append(p.buf, mapPath...)
+		p.buf = append(p.buf, `","value":{`...)
+		p.buf = appendJSONString(p.buf, key)
+		p.buf = append(p.buf, ':')
+		p.buf = appendJSONString(p.buf, value)
+		p.buf = append(p.buf, "}}"...)
+		return
+	}
+	p.buf = append(p.buf, `{"op":"add","path":"`...)
+	p.buf = append(p.buf, mapPath...)
+	p.buf = append(p.buf, '/')
+	p.buf = appendPointerToken(p.buf, key)
+	p.buf = append(p.buf, `","value":`...)
+	p.buf = appendJSONString(p.buf, value)
+	p.buf = append(p.buf, '}')
+}
+
+func (p *patchBuilder) open() {
+	if len(p.buf) == 0 {
+		p.buf = append(p.buf, '[')
+	} else {
+		p.buf = append(p.buf, ',')
+	}
+}
+
+// bytes returns the patch document, or nil when no operation was added.
+func (p *patchBuilder) bytes() []byte {
+	if len(p.buf) == 0 {
+		return nil
+	}
+	return append(p.buf, ']')
+}
+
+// appendPointerToken escapes a map key as a JSON Pointer token (RFC 6901:
+// "~" as "~0", "/" as "~1"), so istio.io/rev becomes istio.io~1rev. The
+// token sits inside a JSON string, so it is JSON-escaped as well.
+func appendPointerToken(dst []byte, key string) []byte {
+	if !strings.ContainsAny(key, "~/") {
+		return appendJSONChars(dst, key)
+	}
+	key = strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
+	return appendJSONChars(dst, key)
+}
+
+// appendJSONString appends s as a quoted JSON string.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendJSONChars(dst, s)
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONChars appends the JSON-escaped characters of s; invalid UTF-8
+// becomes U+FFFD, as encoding/json does.
+func appendJSONChars(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}

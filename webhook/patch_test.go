@@ -1,0 +1,55 @@
+package webhook
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "canary", `a"b\c`, "tab\there", "nul\x00", "ü-ñ-日本", "bad\xffutf8", "\u2028", "<>&"} {
+		got := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q encodes to invalid JSON %s: %v", s, got, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		_ = json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Errorf("%q round-trips to %q, encoding/json gives %q", s, back, wantBack)
+		}
+	}
+}
+
+func TestPatchPaths(t *testing.T) {
+	cases := []struct {
+		name string
+		meta objectMeta
+		ops  func(p *patchBuilder)
+		want string
+	}{
+		{"escapes slash and tilde", objectMeta{Labels: map[string]string{}},
+			func(p *patchBuilder) { p.setLabel("istio.io/rev", "a"); p.setLabel("x~y", "b") },
+			`[{"op":"add","path":"/metadata/labels/istio.io~1rev","value":"a"},{"op":"add","path":"/metadata/labels/x~0y","value":"b"}]`},
+		{"creates missing maps once", objectMeta{},
+			func(p *patchBuilder) {
+				p.setLabel("a", "1")
+				p.setLabel("b", "2")
+				p.setAnnotation("c", "3")
+			},
+			`[{"op":"add","path":"/metadata/labels","value":{"a":"1"}},{"op":"add","path":"/metadata/labels/b","value":"2"},{"op":"add","path":"/metadata/annotations","value":{"c":"3"}}]`},
+		{"remove", objectMeta{Labels: map[string]string{"istio-injection": "enabled"}},
+			func(p *patchBuilder) { p.removeLabel("istio-injection") },
+			`[{"op":"remove","path":"/metadata/labels/istio-injection"}]`},
+		{"nothing", objectMeta{}, func(*patchBuilder) {}, ``},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPatch(&c.meta)
+			c.ops(p)
+			if got := string(p.bytes()); got != c.want {
+				t.Errorf("patch\n got %s\nwant %s", got, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,94 @@
+package webhook
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// Snapshot is one validated policy as it was applied. Admissions read one
+// snapshot each, so a request never mixes two policies.
+type Snapshot struct {
+	Policy *policy.Policy
+	// Generation counts successful applies in this process, from 1.
+	Generation int64
+	// Digest is a short hash of the policy document, the same in every
+	// replica that applied the same document.
+	Digest string
+	// Source says where the document came from (a file path, a ConfigMap).
+	Source  string
+	Applied time.Time
+}
+
+// Store holds the policy in force: parse, validate, then swap atomically,
+// keeping the last good snapshot when a new document is invalid.
+type Store struct {
+	cur atomic.Pointer[Snapshot]
+	// mu serialises Apply so generations are handed out in swap order.
+	mu      sync.Mutex
+	now     func() time.Time
+	onApply func(*Snapshot)
+	onError func(error)
+}
+
+// NewStore returns an empty store. now is the clock; onApply and onError,
+// either of which may be nil, observe each outcome (metrics, events).
+func NewStore(now func() time.Time, onApply func(*Snapshot), onError func(error)) *Store {
+	return &Store{now: now, onApply: onApply, onError: onError}
+}
+
+// Load returns the snapshot in force, or nil before the first good policy.
+func (s *Store) Load() *Snapshot { return s.cur.Load() }
+
+// Apply parses and validates data and, only if it is valid, makes it the
+// policy in force. An invalid document leaves the previous one in force.
+func (s *Store) Apply(data []byte, source string) (*Snapshot, error) {
+	p, err := policy.Parse(data)
+	if err != nil {
+		err = fmt.Errorf("policy from %s rejected, previous policy stays in force: %w", source, err)
+		if s.onError != nil {
+			s.onError(err)
+		}
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gen := int64(1)
+	if prev := s.cur.Load(); prev != nil {
+		gen = prev.Generation + 1
+	}
+	snap := &Snapshot{
+		Policy:     p,
+		Generation: gen,
+		Digest:     hex.EncodeToString(sum[:4]),
+		Source:     source,
+		Applied:    s.now(),
+	}
+	s.cur.Store(snap)
+	if s.onApply != nil {
+		s.onApply(snap)
+	}
+	return snap, nil
+}
+
+// ApplyFile reads a policy document from path (the mounted ConfigMap) and
+// applies it. A ConfigMap holds at most 1 MiB, so reading it whole is safe;
+// Parse reports a document over policy.MaxSize with its size.
+func (s *Store) ApplyFile(path string) (*Snapshot, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		err = fmt.Errorf("reading policy: %w", err)
+		if s.onError != nil {
+			s.onError(err)
+		}
+		return nil, err
+	}
+	return s.Apply(data, path)
+}

@@ -1,0 +1,152 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+const testPolicy = `granularity: workload
+seed: unit-test
+targets:
+  - revision: stable
+    weight: 70
+  - revision: canary
+    weight: 30
+`
+
+// fixture is an Admitter with a fresh registry and a fixed draw.
+type fixture struct {
+	admitter *Admitter
+	store    *Store
+	metrics  *Metrics
+	reg      *prometheus.Registry
+}
+
+func newFixture(t *testing.T, policyDoc string) *fixture {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, "test")
+	store := NewStore(func() time.Time { return time.Unix(1700000000, 0) }, m.PolicyApplied, m.PolicyRejected)
+	if policyDoc != "" {
+		if _, err := store.Apply([]byte(policyDoc), "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := NewAdmitter(AdmitterConfig{Store: store, Metrics: m, Log: zap.NewNop(), Draw: func() uint64 { return 1 << 62 }, OwnNamespace: "canary-router-system"})
+	return &fixture{admitter: a, store: store, metrics: m, reg: reg}
+}
+
+// reviewBody wraps obj in an admission.k8s.io/v1 AdmissionReview request.
+func reviewBody(t *testing.T, resource, operation, namespace string, obj runtime.Object, dryRun bool) []byte {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:       "uid-1",
+			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: resource},
+			Namespace: namespace,
+			Operation: admissionv1.Operation(operation),
+			Object:    runtime.RawExtension{Raw: raw},
+			DryRun:    &dryRun,
+		},
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// post sends body to h and decodes the AdmissionReview it answers with; a
+// response that is not a well-formed AdmissionReview fails the test.
+func post(t *testing.T, h http.Handler, body []byte, contentType string) (int, *admissionv1.AdmissionResponse) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("response is not JSON: %v: %q", err, rec.Body.String())
+	}
+	if out.APIVersion != "admission.k8s.io/v1" || out.Kind != "AdmissionReview" || out.Response == nil {
+		t.Fatalf("response is not an AdmissionReview: %s", rec.Body.String())
+	}
+	return rec.Code, out.Response
+}
+
+// applyPatch applies resp's patch to obj the way kube-apiserver does and
+// decodes the result into out.
+func applyPatch(t *testing.T, obj runtime.Object, resp *admissionv1.AdmissionResponse, out any) {
+	t.Helper()
+	raw, _ := json.Marshal(obj)
+	if len(resp.Patch) > 0 {
+		if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+			t.Fatalf("patch type %v, want JSONPatch", resp.PatchType)
+		}
+		p, err := jsonpatch.DecodePatch(resp.Patch)
+		if err != nil {
+			t.Fatalf("patch %s does not decode: %v", resp.Patch, err)
+		}
+		if raw, err = p.Apply(raw); err != nil {
+			t.Fatalf("patch %s does not apply: %v", resp.Patch, err)
+		}
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// onlyMetadataPaths fails when a patch touches anything but labels and
+// annotations.
+func onlyMetadataPaths(t *testing.T, patch []byte) {
+	t.Helper()
+	if len(patch) == 0 {
+		return
+	}
+	var ops []struct{ Path string }
+	if err := json.Unmarshal(patch, &ops); err != nil {
+		t.Fatalf("patch %s: %v", patch, err)
+	}
+	for _, op := range ops {
+		if !hasPrefix(op.Path, "/metadata/labels") && !hasPrefix(op.Path, "/metadata/annotations") {
+			t.Errorf("patch touches %s", op.Path)
+		}
+	}
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+func deploymentPod(ns, deployment, hash string, labels map[string]string) *corev1.Pod {
+	ctrl := true
+	l := map[string]string{"app": deployment, "pod-template-hash": hash}
+	for k, v := range labels {
+		l[k] = v
+	}
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: deployment + "-" + hash + "-", Namespace: ns, Labels: l,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deployment + "-" + hash, UID: "rs-uid", Controller: &ctrl}},
+		},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}},
+	}
+}
