@@ -27,8 +27,12 @@ type ServerOptions struct {
 	// Host and Port are where the TLS admission server listens.
 	Host string
 	Port int
-	// CertDir holds tls.crt and tls.key, reloaded when they change.
+	// CertDir holds tls.crt and tls.key, reloaded when they change. It is
+	// ignored when GetCertificate is set.
 	CertDir string
+	// GetCertificate, when set, supplies the serving certificate (the
+	// self-managed certificate held in memory).
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	// HealthAddr serves /healthz, /readyz and /metrics over plain HTTP. It
 	// is a separate port so no admission endpoint is ever plaintext.
 	HealthAddr string
@@ -60,6 +64,9 @@ func NewServer(o ServerOptions, a *Admitter, checks map[string]Check) *Server {
 			// kube-apiserver speaks TLS 1.2 and 1.3; Go prefers 1.3 when
 			// both ends offer it.
 			c.MinVersion = tls.VersionTLS12
+			if o.GetCertificate != nil {
+				c.GetCertificate = o.GetCertificate
+			}
 		}},
 	})
 	wh.Register(PathPods, a.PodHandler())
