@@ -1,0 +1,144 @@
+// Package e2e tests canary-router end to end on a real control plane:
+// kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok
+// built from Go modules, the router as a separate process, and stand-in
+// Istio injectors registered with Istio's exact webhook selectors.
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/test/cluster"
+)
+
+// env is the shared test environment: one control plane for the package,
+// since starting one costs seconds and the scenarios use separate
+// namespaces.
+var env struct {
+	cluster   *cluster.Cluster
+	router    *router
+	injectors *injectors
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode (needs the control plane from `make tools`)")
+		os.Exit(0)
+	}
+	os.Exit(setup(m))
+}
+
+func setup(m *testing.M) int {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "canary-router-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	start := time.Now()
+	c, err := cluster.Start(ctx, cluster.Options{Workloads: true, Log: os.Stdout})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
+		return 1
+	}
+	defer c.Stop()
+	fmt.Printf("e2e: control plane ready in %s\n", time.Since(start).Round(time.Millisecond))
+	env.cluster = c
+
+	bin := filepath.Join(dir, "canary-router")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/canary-router")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building canary-router: %v\n%s", err, out)
+		return 1
+	}
+
+	injURL, stopInj, err := startInjectors(c.CA)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting stand-in injectors: %v\n", err)
+		return 1
+	}
+	defer stopInj()
+	for _, cfg := range []struct{ rev, tag string }{{"stable", ""}, {"canary", ""}, {"stable", "default"}} {
+		mwc := injectorConfig(injURL, c.CA.CertPEM, cfg.rev, cfg.tag)
+		if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
+			fmt.Fprintf(os.Stderr, "registering %s: %v\n", mwc.Name, err)
+			return 1
+		}
+	}
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: routerNamespace}}, metav1.CreateOptions{}); err != nil {
+		fmt.Fprintf(os.Stderr, "creating %s: %v\n", routerNamespace, err)
+		return 1
+	}
+
+	r, err := newRouter(bin, dir, c.CA)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer r.stop()
+	if err := r.start(ctx, policyYAML("pod", 100, 0)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, r.config(c.CA.CertPEM), metav1.CreateOptions{}); err != nil {
+		fmt.Fprintf(os.Stderr, "registering canary-router: %v\n", err)
+		return 1
+	}
+	env.router = r
+	code := m.Run()
+	if code != 0 {
+		log, _ := os.ReadFile(r.logPath)
+		fmt.Fprintf(os.Stderr, "--- last router log (%s):\n%s\n", r.logPath, tail(log, 4000))
+	}
+	return code
+}
+
+// startInjectors serves the stand-in injectors over TLS on loopback.
+func startInjectors(ca *cluster.CA) (string, func(), error) {
+	certPEM, keyPEM, err := ca.IssueServing("istiod", []string{"localhost"}, loopbackIPs())
+	if err != nil {
+		return "", nil, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return "", nil, err
+	}
+	env.injectors = newInjectors()
+	srv := &http.Server{Handler: env.injectors, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "https://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+func loopbackIPs() []net.IP { return []net.IP{net.ParseIP("127.0.0.1")} }
+
+// policyYAML renders a two-target policy.
+func policyYAML(granularity string, stable, canary float64) string {
+	return fmt.Sprintf(`granularity: %s
+seed: e2e
+targets:
+  - revision: stable
+    weight: %g
+  - revision: canary
+    weight: %g
+`, granularity, stable, canary)
+}

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/test/cluster"
+)
+
+const routerNamespace = "canary-router-system"
+
+// router runs the real canary-router binary as a separate process, the
+// way it runs in a cluster, with a policy file and a serving cert dir.
+type router struct {
+	bin        string
+	dir        string
+	certDir    string
+	port       int
+	healthPort int
+	cmd        *exec.Cmd
+	logPath    string
+	starts     int
+}
+
+func newRouter(bin, dir string, ca *cluster.CA) (*router, error) {
+	certDir := filepath.Join(dir, "certs")
+	certPEM, keyPEM, err := ca.IssueServing("canary-router", []string{"localhost"}, loopbackIPs())
+	if err != nil {
+		return nil, err
+	}
+	if err := cluster.WriteServingPair(certDir, certPEM, keyPEM); err != nil {
+		return nil, err
+	}
+	port, err := cluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	health, err := cluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return &router{bin: bin, dir: dir, certDir: certDir, port: port, healthPort: health}, nil
+}
+
+// start (re)starts the router with policyYAML and waits until it is ready
+// and has applied the policy.
+func (r *router) start(ctx context.Context, policyYAML string) error {
+	r.stop()
+	r.starts++
+	policyPath := filepath.Join(r.dir, "policy.yaml")
+	if err := os.WriteFile(policyPath, []byte(policyYAML), 0o644); err != nil {
+		return err
+	}
+	r.logPath = filepath.Join(r.dir, fmt.Sprintf("router-%d.log", r.starts))
+	logFile, err := os.Create(r.logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(r.bin, "serve",
+		"--policy-file", policyPath,
+		"--cert-dir", r.certDir,
+		"--host", "127.0.0.1",
+		"--port", strconv.Itoa(r.port),
+		"--health-addr", fmt.Sprintf("127.0.0.1:%d", r.healthPort),
+		"--namespace", routerNamespace,
+		"--log-level", "debug")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.cmd = cmd
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", r.healthPort))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(r.logPath)
+	return fmt.Errorf("router not ready after 30s; log:\n%s", tail(log, 3000))
+}
+
+func (r *router) stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = r.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	r.cmd = nil
+}
+
+func (r *router) url(path string) string {
+	return fmt.Sprintf("https://127.0.0.1:%d%s", r.port, path)
+}
+
+// routerConfig is the router's MutatingWebhookConfiguration as the
+// manifests register it, pointed at the local process. Its name sorts
+// before every istio-* config, so Istio's object selectors see the label
+// the router adds.
+func (r *router) config(caBundle []byte) *admissionregv1.MutatingWebhookConfiguration {
+	never := admissionregv1.NeverReinvocationPolicy
+	none := admissionregv1.SideEffectClassNone
+	timeout := int32(5)
+	system := req("kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, "kube-system", "kube-public", "kube-node-lease", routerNamespace)
+	nsURL, podURL := r.url("/mutate-namespaces"), r.url("/mutate-pods")
+	ignore, fail := admissionregv1.Ignore, admissionregv1.Fail
+	return &admissionregv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "canary-router"},
+		Webhooks: []admissionregv1.MutatingWebhook{{
+			Name:         "namespaces.canary-router.io",
+			ClientConfig: admissionregv1.WebhookClientConfig{URL: &nsURL, CABundle: caBundle},
+			Rules: []admissionregv1.RuleWithOperations{{
+				Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
+				Rule:       admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"namespaces"}},
+			}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{system}},
+			FailurePolicy:           &ignore,
+			ReinvocationPolicy:      &never,
+			SideEffects:             &none,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}, {
+			Name:         "pods.canary-router.io",
+			ClientConfig: admissionregv1.WebhookClientConfig{URL: &podURL, CABundle: caBundle},
+			Rules:        []admissionregv1.RuleWithOperations{podCreate()},
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				req("canary-router.io/injection", metav1.LabelSelectorOpIn, "enabled"),
+				req("istio.io/rev", metav1.LabelSelectorOpDoesNotExist),
+				req("istio-injection", metav1.LabelSelectorOpDoesNotExist),
+				system,
+			}},
+			FailurePolicy:           &fail,
+			ReinvocationPolicy:      &never,
+			SideEffects:             &none,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
