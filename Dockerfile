@@ -1,16 +1,29 @@
-# Multi-stage build of the same static binary `make build` produces.
-# No container engine runs on the development machines, so this file is
-# not built in CI; `make build` is, with the same flags.
-FROM golang:1.26 AS build
+# Multi-stage build of the same static binary `make build` produces, with
+# the same flags (the build stage runs `make build`). No container engine
+# runs on the development machines, so this file is not built in CI;
+# `make build` is.
+#
+# The build stage runs on the builder's platform and cross-compiles for the
+# target one (`docker buildx build --platform linux/amd64,linux/arm64`):
+# the binary is pure Go, so no emulation is needed.
+FROM --platform=$BUILDPLATFORM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN make build VERSION=${VERSION}
+ARG TARGETOS=linux
+ARG TARGETARCH=amd64
+RUN GOOS=${TARGETOS} GOARCH=${TARGETARCH} make build VERSION=${VERSION}
 
+# distroless static: no shell, no package manager, CA certificates and
+# /etc/passwd only. The nonroot variant's user is 65532, which
+# deploy/base/deployment.yaml runs as (runAsNonRoot, read-only root file
+# system: the router writes no files; self-managed certificates live in
+# memory, external ones are read from a mounted Secret).
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/bin/canary-router /canary-router
 USER 65532:65532
+EXPOSE 9443 8081
 ENTRYPOINT ["/canary-router"]
 CMD ["serve"]
