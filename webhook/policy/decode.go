@@ -200,9 +200,14 @@ func fieldKey(errs *ValidationError, parent string, k any, known []string, seen 
 	case !isString:
 		key = fmt.Sprint(k)
 	}
-	path = key
+	name := key
+	if name == "" {
+		// An empty key still needs a visible name in the message.
+		name = `""`
+	}
+	path = name
 	if parent != "" {
-		path = parent + "." + key
+		path = parent + "." + name
 	}
 	if !isString || !slices.Contains(known, key) {
 		errs.add(path, "unknown field")
