@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/webhook/simulate"
+)
+
+// simulateOutput is the -o json document: every unit with its revision.
+type simulateOutput struct {
+	Policy  string            `json:"policy"`
+	Result  simulate.Result   `json:"result"`
+	Compare *simulateCompared `json:"compare,omitempty"`
+}
+
+type simulateCompared struct {
+	Policy string          `json:"policy"`
+	Result simulate.Result `json:"result"`
+	Moves  []simulate.Move `json:"moves"`
+}
+
+// simulateCmd previews a policy offline: which units go where and, with
+// --compare, what a change would move.
+func simulateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	policyFile := fs.String("policy", "", "policy file to preview (required)")
+	compare := fs.String("compare", "", "a second policy file: show what changing from --policy to it would move")
+	workloads := fs.String("workloads", "", "workload list (YAML: namespace, kind, name, replicas); default: a generated fleet")
+	namespaces := fs.Int("namespaces", 10, "generated fleet: namespaces")
+	deployments := fs.Int("deployments", 0, "generated fleet: Deployments spread over the namespaces (0: one per namespace)")
+	replicas := fs.Int("replicas", 3, "generated fleet: replicas per Deployment")
+	output := fs.String("o", "table", "table or json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *policyFile == "" || (*output != "table" && *output != "json") || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: canary-router simulate --policy FILE [--compare FILE] [--workloads FILE | --namespaces N --deployments N --replicas N] [-o table|json]")
+		return 2
+	}
+	units, err := loadUnits(*workloads, *namespaces, *deployments, *replicas)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	p, err := loadPolicy(*policyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	out := simulateOutput{Policy: *policyFile, Result: simulate.Run(p, units)}
+	if *compare != "" {
+		q, err := loadPolicy(*compare)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		res := simulate.Run(q, units)
+		out.Compare = &simulateCompared{Policy: *compare, Result: res, Moves: simulate.Compare(out.Result, res)}
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		return 0
+	}
+	printSimulation(stdout, out, len(units))
+	return 0
+}
+
+func loadUnits(path string, namespaces, deployments, replicas int) ([]simulate.Unit, error) {
+	if path == "" {
+		return simulate.Generate(namespaces, deployments, replicas)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return simulate.ParseUnits(data)
+}
+
+// loadPolicy reads and validates a policy file, naming every bad field.
+func loadPolicy(path string) (*policy.Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.Parse(data)
+	var verr policy.ValidationError
+	if errors.As(err, &verr) {
+		lines := make([]string, len(verr))
+		for i, fe := range verr {
+			lines[i] = path + ": " + fe.Error()
+		}
+		return nil, errors.New(strings.Join(lines, "\n"))
+	}
+	return p, err
+}
+
+func printSimulation(w io.Writer, out simulateOutput, workloads int) {
+	r := out.Result
+	fmt.Fprintf(w, "policy %s: granularity %s, %d workloads, %d pods\n\n", out.Policy, r.Granularity, workloads, r.Pods)
+	printTotals(w, r)
+	if out.Compare == nil {
+		return
+	}
+	c := out.Compare
+	fmt.Fprintf(w, "\nafter changing to %s (granularity %s):\n\n", c.Policy, c.Result.Granularity)
+	printTotals(w, c.Result)
+	fmt.Fprintln(w)
+	if len(c.Moves) == 0 {
+		fmt.Fprintln(w, "nothing moves")
+		return
+	}
+	unit := unitName(r.Granularity)
+	for _, m := range c.Moves {
+		fmt.Fprintf(w, "moves %s -> %s: %d %s, %d pods\n", m.From, m.To, m.Units, unit, m.Pods)
+	}
+}
+
+func printTotals(w io.Writer, r simulate.Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "REVISION\tTARGET\t%s\tPODS\tPOD SHARE\t\n", strings.ToUpper(unitName(r.Granularity)))
+	for _, t := range r.Totals {
+		fmt.Fprintf(tw, "%s\t%.1f%%\t%d\t%d\t%.1f%%\t%s\n", t.Revision, t.Target*100, t.Units, t.Pods, t.Share*100, bar(t.Share, 20))
+	}
+	_ = tw.Flush()
+}
+
+func unitName(g policy.Granularity) string {
+	switch g {
+	case policy.GranularityNamespace:
+		return "namespaces"
+	case policy.GranularityWorkload:
+		return "workloads"
+	}
+	return "pods"
+}
+
+// bar renders a share (0-1) as a text bar of width cells.
+func bar(share float64, width int) string {
+	n := int(share*float64(width) + 0.5)
+	n = max(0, min(n, width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
