@@ -31,6 +31,32 @@ unit:
 e2e: tools
 	go test -count=1 -timeout 25m -v ./test/...
 
+.PHONY: manifests
+## manifests: render deploy/install.yaml (the default overlay) with the built kubectl's kustomize
+manifests: tools
+	@{ echo "# canary-router install manifests, rendered by \`make manifests\` from deploy/overlays/default."; \
+	  echo "# Do not edit: change deploy/base or an overlay and re-run \`make manifests\`."; \
+	  echo "# Istio must be installed first: one Role lives in istio-system (see deploy/README.md)."; \
+	  $(TOOLS_DIR)/kubectl kustomize deploy/overlays/default; } > deploy/install.yaml.tmp \
+	  || { rm -f deploy/install.yaml.tmp; exit 1; }
+	@mv deploy/install.yaml.tmp deploy/install.yaml
+	@echo "rendered deploy/install.yaml"
+
+.PHONY: bench
+BENCH_OUT := bin/bench
+BENCH_CMD := go test -run '^$$' -bench . -benchmem -count 5 ./webhook/
+## bench: in-process benchmarks, router vs no-decode floor over HTTP/2 and TLS, and
+## pod creation through a real control plane with and without the router; writes the
+## results into docs/performance.md (about 6 minutes; not part of `make test`)
+bench: build tools
+	@mkdir -p $(BENCH_OUT) && cat /proc/loadavg > $(BENCH_OUT)/loadavg-start
+	go build -o bin/canary-router-load ./test/load
+	set -o pipefail; $(BENCH_CMD) | tee $(BENCH_OUT)/bench.txt
+	bin/canary-router-load compare -router bin/canary-router -md $(BENCH_OUT)/load.md
+	bin/canary-router-load apiserver -router bin/canary-router -md $(BENCH_OUT)/e2e.md
+	bin/canary-router-load report -bench $(BENCH_OUT)/bench.txt -bench-cmd "$(BENCH_CMD)" \
+	  -load $(BENCH_OUT)/load.md -e2e $(BENCH_OUT)/e2e.md -loadavg-start $(BENCH_OUT)/loadavg-start -doc docs/performance.md
+
 vet:
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -6,23 +6,56 @@ import (
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
+// decisionNote is what the decision annotation records of one decision.
+type decisionNote struct {
+	revision string
+	reason   policy.Reason
+	unit     string
+	// tagRevision is the revision a revision tag pointed to when the
+	// router wrote the tag; Istio records the revision, so this is what
+	// the pod's injection will name.
+	tagRevision string
+	// avoided is the target the policy chose but that was unavailable
+	// (reason fallback), and cause why.
+	avoided, cause string
+	// balancedOver is the controller whose pods the choice balanced.
+	balancedOver string
+	// podView says why a pod that should have been balanced was drawn.
+	podView string
+}
+
 // decisionAnnotation renders the canary-router.io/decision annotation: a
 // small JSON object an operator can read with kubectl or jq, naming the
-// revision, the reason, the routing unit and the policy that produced it.
-func decisionAnnotation(revision string, reason policy.Reason, unit string, snap *Snapshot) string {
-	b := make([]byte, 0, 128)
+// revision, the reason, the routing unit and the policy that produced it,
+// and, when they apply, the tag's revision, the target fallen back from,
+// and what a balanced choice was balanced against.
+func decisionAnnotation(n decisionNote, snap *Snapshot) string {
+	b := make([]byte, 0, 160)
 	b = append(b, `{"revision":`...)
-	b = appendJSONString(b, revision)
+	b = appendJSONString(b, n.revision)
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, string(reason))
-	if unit != "" {
-		b = append(b, `,"unit":`...)
-		b = appendJSONString(b, unit)
-	}
+	b = appendJSONString(b, string(n.reason))
+	b = appendOptional(b, "unit", n.unit)
+	b = appendOptional(b, "tagRevision", n.tagRevision)
+	b = appendOptional(b, "avoided", n.avoided)
+	b = appendOptional(b, "cause", n.cause)
+	b = appendOptional(b, "balancedOver", n.balancedOver)
+	b = appendOptional(b, "podView", n.podView)
 	b = append(b, `,"generation":`...)
 	b = strconv.AppendInt(b, snap.Generation, 10)
 	b = append(b, `,"policy":`...)
 	b = appendJSONString(b, snap.Digest)
 	b = append(b, '}')
 	return string(b)
+}
+
+// appendOptional appends ,"key":"value" when value is not empty.
+func appendOptional(b []byte, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":`...)
+	return appendJSONString(b, value)
 }

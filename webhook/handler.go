@@ -3,13 +3,11 @@ package webhook
 import (
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
-	admissionv1 "k8s.io/api/admission/v1"
 )
 
 const (
@@ -23,7 +21,7 @@ const (
 )
 
 // admitFunc decides one decoded request.
-type admitFunc func(r *review) *admissionv1.AdmissionResponse
+type admitFunc func(r *review) response
 
 // Admitter turns admission requests into routing decisions, reading one
 // policy snapshot per request.
@@ -35,6 +33,7 @@ type Admitter struct {
 	// concurrent use.
 	draw         func() uint64
 	ownNamespace string
+	cluster      clusterView
 }
 
 // AdmitterConfig holds an Admitter's collaborators.
@@ -47,11 +46,19 @@ type AdmitterConfig struct {
 	Draw func() uint64
 	// OwnNamespace is the router's namespace, never routed.
 	OwnNamespace string
+	// Istio is the live view of Istio's revisions, tags and istiod health
+	// that gates every write. nil takes every target as available: only
+	// for tests and tools that run without a cluster.
+	Istio IstioState
+	// Pods balances pod-granularity pods by live counts; nil places them
+	// by draw.
+	Pods PodPlacer
 }
 
 // NewAdmitter returns an Admitter for c.
 func NewAdmitter(c AdmitterConfig) *Admitter {
-	return &Admitter{store: c.Store, metrics: c.Metrics, log: c.Log, draw: c.Draw, ownNamespace: c.OwnNamespace}
+	return &Admitter{store: c.Store, metrics: c.Metrics, log: c.Log, draw: c.Draw, ownNamespace: c.OwnNamespace,
+		cluster: clusterView{istio: c.Istio, pods: c.Pods}}
 }
 
 // PodHandler serves the mutating webhook for Pod CREATE.
@@ -79,8 +86,8 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 			a.log.Error("panic while handling an admission request", zap.String("uid", uid),
 				zap.String("resource", resource), zap.Any("panic", p), zap.StackSkip("stack", 1))
 			a.metrics.reject(resource, causeInternal)
-			writeResponse(w, http.StatusInternalServerError,
-				denied(uid, http.StatusInternalServerError, "canary-router: internal error while handling the request"))
+			resp := denied(uid, http.StatusInternalServerError, "canary-router: internal error while handling the request")
+			writeResponse(w, http.StatusInternalServerError, &resp)
 		}
 	}()
 
@@ -88,7 +95,12 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 		a.refuse(w, resource, "", code, msg)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxRequestBytes))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	body, err := readAll(http.MaxBytesReader(w, req.Body, maxRequestBytes), *buf, req.ContentLength)
+	// The review's raw objects alias body: the buffer goes back to the
+	// pool only when this function returns, after the response is written.
+	*buf = body[:0]
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -115,7 +127,7 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 		return
 	}
 	resp := admit(r)
-	writeResponse(w, http.StatusOK, resp)
+	writeResponse(w, http.StatusOK, &resp)
 	a.metrics.observe(resource, start)
 }
 
@@ -126,6 +138,10 @@ func checkRequest(req *http.Request) (int, string) {
 		return http.StatusMethodNotAllowed, "admission requests must use POST, got " + req.Method
 	}
 	ct := req.Header.Get("Content-Type")
+	if ct == "application/json" {
+		// What kube-apiserver sends; parsing it would allocate.
+		return 0, ""
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
 		return http.StatusUnsupportedMediaType, fmt.Sprintf("content type must be application/json, got %q", ct)
@@ -138,7 +154,8 @@ func (a *Admitter) refuse(w http.ResponseWriter, resource, uid string, code int,
 	a.metrics.reject(resource, causeBadRequest)
 	a.log.Info("refusing malformed admission request", zap.String("uid", uid),
 		zap.String("resource", resource), zap.Int("code", code), zap.String("reason", msg))
-	writeResponse(w, code, denied(uid, int32(code), msg))
+	resp := denied(uid, int32(code), msg)
+	writeResponse(w, code, &resp)
 }
 
 // requestLog returns a logger carrying the request's identity; built only

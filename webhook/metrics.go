@@ -20,6 +20,7 @@ type Metrics struct {
 	policyReloadTime   prometheus.Gauge
 	policyReloadErrors prometheus.Counter
 	targetShare        *prometheus.GaugeVec
+	routing            routingMetrics
 }
 
 // allReasons lists every reason so their series exist before the first
@@ -74,6 +75,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	build.WithLabelValues(version).Set(1)
 	reg.MustRegister(m.decisions, m.latency, m.rejected, m.policyGeneration, m.policyValid,
 		m.policyReloadTime, m.policyReloadErrors, m.targetShare, build)
+	m.registerRouting(reg)
 	for _, res := range []string{resourcePods, resourceNamespaces} {
 		m.latency.WithLabelValues(res)
 		for _, r := range allReasons {
@@ -98,6 +100,7 @@ func (m *Metrics) PolicyApplied(s *Snapshot) {
 	m.policyValid.Set(1)
 	m.policyReloadTime.Set(float64(s.Applied.UnixNano()) / 1e9)
 	m.targetShare.Reset()
+	m.routingPolicyApplied(s)
 	for _, t := range s.Policy.Targets {
 		m.targetShare.WithLabelValues(t.Revision).Set(t.Weight / 100)
 		for _, r := range []policy.Reason{policy.ReasonPolicy, policy.ReasonSticky} {

@@ -1,8 +1,9 @@
 package webhook
 
 import (
+	"net/http"
+
 	"go.uber.org/zap"
-	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/canary-router/canary-router/webhook/policy"
 )
@@ -11,7 +12,7 @@ import (
 // granularity it replaces istio-injection=enabled with a chosen
 // istio.io/rev; otherwise it replaces it with the router's opt-in label,
 // because a namespace's Istio label would win over any pod label.
-func (a *Admitter) admitNamespace(r *review) *admissionv1.AdmissionResponse {
+func (a *Admitter) admitNamespace(r *review) response {
 	if (r.Operation != "CREATE" && r.Operation != "UPDATE") || r.SubResource != "" {
 		return allowed(r.UID, nil)
 	}
@@ -25,18 +26,38 @@ func (a *Admitter) admitNamespace(r *review) *admissionv1.AdmissionResponse {
 		// namespace keeps its Istio labels and the default revision injects.
 		return allowed(r.UID, []string{"canary-router has no valid policy: namespace labels left unchanged"})
 	}
+	rt := a.cluster.routesFor(snap)
 	d := snap.Policy.DecideNamespace(policy.NamespaceSubject{
 		Name:        r.Object.Name,
 		Labels:      r.Object.Labels,
 		Annotations: r.Object.Annotations,
+		Down:        rt.down,
 	})
+	if d.Refuse {
+		a.metrics.reject(resourceNamespaces, causeNoTarget)
+		a.requestLog(r).Warn("refusing namespace: no routing target is available", zap.String("unavailable", rt.unavailable))
+		return denied(r.UID, http.StatusServiceUnavailable, rt.refusal("namespace "+r.Object.Name))
+	}
 	a.count(r, resourceNamespaces, d.Revision, d.Reason)
+	warnings := d.Warnings
+	note := decisionNote{revision: d.Revision, reason: d.Reason, unit: "Namespace", tagRevision: rt.tagRevision(d.Revision)}
+	if d.NoTarget {
+		warnings = append(warnings, "canary-router: unavailable targets: "+rt.unavailable)
+	}
+	if d.Avoided != "" {
+		cause := rt.statusOf(d.Avoided).Cause
+		if !r.DryRun {
+			a.metrics.fellBack(d.Avoided, cause)
+		}
+		note.avoided, note.cause = d.Avoided, string(cause)
+		warnings = append(warnings, rt.fallbackWarning("namespace "+r.Object.Name, d.Revision, d.Avoided))
+	}
 	if ce := a.log.Check(zap.DebugLevel, "namespace decision"); ce != nil {
 		ce.Write(zap.String("uid", r.UID), zap.String("namespace", r.Object.Name),
-			zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)))
+			zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)), zap.String("avoided", d.Avoided))
 	}
 	if d.Action == policy.NamespaceNone {
-		return allowed(r.UID, d.Warnings)
+		return allowed(r.UID, warnings)
 	}
 	p := newPatch(&r.Object)
 	if _, ok := r.Object.Labels[policy.LabelIstioInjection]; ok {
@@ -48,6 +69,6 @@ func (a *Admitter) admitNamespace(r *review) *admissionv1.AdmissionResponse {
 	case policy.NamespaceOptIn:
 		p.setLabel(policy.LabelOptIn, "enabled")
 	}
-	p.setAnnotation(policy.AnnotationDecision, decisionAnnotation(d.Revision, d.Reason, "Namespace", snap))
-	return patched(r.UID, p.bytes(), d.Warnings)
+	p.setAnnotation(policy.AnnotationDecision, decisionAnnotation(note, snap))
+	return patched(r.UID, p.bytes(), warnings)
 }

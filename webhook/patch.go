@@ -1,9 +1,6 @@
 package webhook
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "strings"
 
 // patchBuilder appends RFC 6902 operations on an object's labels and
 // annotations. It never touches any other path: the router only routes.
@@ -17,7 +14,7 @@ type patchBuilder struct {
 
 func newPatch(m *objectMeta) *patchBuilder {
 	return &patchBuilder{
-		buf:            make([]byte, 0, 256),
+		buf:            make([]byte, 0, 512),
 		hasLabels:      m.Labels != nil,
 		hasAnnotations: m.Annotations != nil,
 	}
@@ -83,46 +80,17 @@ func (p *patchBuilder) bytes() []byte {
 // "~" as "~0", "/" as "~1"), so istio.io/rev becomes istio.io~1rev. The
 // token sits inside a JSON string, so it is JSON-escaped as well.
 func appendPointerToken(dst []byte, key string) []byte {
-	if !strings.ContainsAny(key, "~/") {
-		return appendJSONChars(dst, key)
-	}
-	key = strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
-	return appendJSONChars(dst, key)
-}
-
-// appendJSONString appends s as a quoted JSON string.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendJSONChars(dst, s)
-	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONChars appends the JSON-escaped characters of s; invalid UTF-8
-// becomes U+FFFD, as encoding/json does.
-func appendJSONChars(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
+	for {
+		i := strings.IndexAny(key, "~/")
+		if i < 0 {
+			return appendJSONChars(dst, key)
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
+		dst = appendJSONChars(dst, key[:i])
+		if key[i] == '~' {
+			dst = append(dst, "~0"...)
 		} else {
-			dst = append(dst, s[i:i+size]...)
+			dst = append(dst, "~1"...)
 		}
-		i += size
+		key = key[i+1:]
 	}
-	return dst
 }

@@ -4,8 +4,8 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
-	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/canary-router/canary-router/webhook/podview"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
@@ -16,7 +16,7 @@ const noPolicyMessage = "canary-router has no valid routing policy (ConfigMap ca
 
 // admitPod routes a pod CREATE: it sets the pod label istio.io/rev so that
 // exactly one Istio revision's object-selector webhook injects it.
-func (a *Admitter) admitPod(r *review) *admissionv1.AdmissionResponse {
+func (a *Admitter) admitPod(r *review) response {
 	if r.Operation != "CREATE" || r.SubResource != "" {
 		return allowed(r.UID, nil)
 	}
@@ -37,27 +37,88 @@ func (a *Admitter) admitPod(r *review) *admissionv1.AdmissionResponse {
 		a.requestLog(r).Warn("refusing pod: no valid policy loaded")
 		return denied(r.UID, http.StatusServiceUnavailable, noPolicyMessage)
 	}
+	rt := a.cluster.routesFor(snap)
+	owner := r.Object.controller()
+	draw := a.draw()
 	d := snap.Policy.DecidePod(policy.PodSubject{
 		Namespace:    ns,
 		Name:         r.Object.Name,
 		GenerateName: r.Object.GenerateName,
 		Labels:       r.Object.Labels,
 		Annotations:  r.Object.Annotations,
-		Owner:        r.Object.controller(),
-		Draw:         a.draw(),
+		Owner:        owner,
+		Draw:         draw,
+		Down:         rt.down,
 	})
+	var note decisionNote
+	if d.Balance {
+		d, note = a.balance(r, ns, snap, rt, owner, draw, d)
+	}
+	if d.NoTarget {
+		a.metrics.reject(resourcePods, causeNoTarget)
+		a.requestLog(r).Warn("refusing pod: no routing target is available", zap.String("unavailable", rt.unavailable))
+		return denied(r.UID, http.StatusServiceUnavailable, rt.refusal("the pod"))
+	}
 	a.count(r, resourcePods, d.Revision, d.Reason)
+	warnings := a.explainPod(r, rt, d, &note)
 	if ce := a.log.Check(zap.DebugLevel, "pod decision"); ce != nil {
 		ce.Write(zap.String("uid", r.UID), zap.String("namespace", ns), zap.String("unit", d.Unit),
-			zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)))
+			zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)),
+			zap.String("avoided", d.Avoided), zap.String("balancedOver", note.balancedOver))
 	}
 	if d.Revision == "" {
-		return allowed(r.UID, d.Warnings)
+		return allowed(r.UID, warnings)
 	}
+	note.revision, note.reason, note.unit = d.Revision, d.Reason, d.Unit
+	note.tagRevision = rt.tagRevision(d.Revision)
 	p := newPatch(&r.Object)
 	p.setLabel(policy.LabelIstioRev, d.Revision)
-	p.setAnnotation(policy.AnnotationDecision, decisionAnnotation(d.Revision, d.Reason, d.Unit, snap))
-	return patched(r.UID, p.bytes(), d.Warnings)
+	p.setAnnotation(policy.AnnotationDecision, decisionAnnotation(note, snap))
+	return patched(r.UID, p.bytes(), warnings)
+}
+
+// balance places a pod-granularity pod by the live pod counts of its
+// controller. Without a synced pod view the draw in d stands, and the
+// decision annotation says why.
+func (a *Admitter) balance(r *review, ns string, snap *Snapshot, rt *routes, owner *policy.Owner, draw uint64, d policy.PodDecision) (policy.PodDecision, decisionNote) {
+	if a.cluster.pods == nil {
+		return d, decisionNote{}
+	}
+	k := podview.Key{Namespace: ns, Kind: owner.Kind, Name: owner.Name}
+	choice, preferred, ok := a.cluster.pods.Place(k, snap.Policy, rt.down, draw, !r.DryRun)
+	if !ok {
+		return d, decisionNote{podView: "not-synced"}
+	}
+	b := snap.Policy.BalancedDecision(choice, preferred)
+	b.Warnings, b.Gateway = d.Warnings, d.Gateway
+	return b, decisionNote{balancedOver: owner.Kind + "/" + owner.Name}
+}
+
+// explainPod counts what the decisions metric does not show (gateways,
+// fallbacks) and returns the warnings the user should see: the policy's,
+// a fallback naming the target and its cause, and, on a routed pod, a
+// misordered webhook config. It fills note's fallback fields.
+func (a *Admitter) explainPod(r *review, rt *routes, d policy.PodDecision, note *decisionNote) []string {
+	if d.Gateway && !r.DryRun {
+		if d.Revision == "" {
+			a.metrics.gatewayPod(gatewayExcluded)
+		} else {
+			a.metrics.gatewayPod(gatewayRouted)
+		}
+	}
+	warnings := d.Warnings
+	if d.Avoided != "" {
+		cause := rt.statusOf(d.Avoided).Cause
+		if !r.DryRun {
+			a.metrics.fellBack(d.Avoided, cause)
+		}
+		note.avoided, note.cause = d.Avoided, string(cause)
+		warnings = append(warnings, rt.fallbackWarning("the pod", d.Revision, d.Avoided))
+	}
+	if d.Revision != "" && rt.order != "" {
+		warnings = append(warnings, rt.order)
+	}
+	return warnings
 }
 
 // explicitPod reports whether a pod already says how it wants injection;

@@ -1,17 +1,15 @@
 package webhook
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // review holds the parts of an AdmissionReview that a routing decision
-// needs. The object is decoded to its metadata only: a label-only mutation
+// needs. Of the object only the metadata is read: a label-only mutation
 // has no use for the spec, and materialising it is most of the cost of a
-// typed decode.
+// decode (see docs/performance.md).
 type review struct {
 	UID         string
 	Group       string
@@ -22,69 +20,41 @@ type review struct {
 	Operation   string
 	DryRun      bool
 	Object      objectMeta
-	// RawObject is the undecoded object, kept for handlers that need more
-	// than metadata (the policy ConfigMap validator).
-	RawObject json.RawMessage
-	// RawOldObject is the undecoded previous object on UPDATE.
-	RawOldObject json.RawMessage
+	// RawObject is the undecoded object, for handlers that need more than
+	// metadata (the policy ConfigMap validator). It aliases the request
+	// body, which is reused once the response is written: copy what must
+	// outlive the request.
+	RawObject []byte
+	// RawOldObject is the undecoded previous object on UPDATE, aliased
+	// like RawObject.
+	RawOldObject []byte
 }
 
 // objectMeta is the subset of ObjectMeta the router reads.
 type objectMeta struct {
-	Name            string            `json:"name"`
-	GenerateName    string            `json:"generateName"`
-	Namespace       string            `json:"namespace"`
-	Labels          map[string]string `json:"labels"`
-	Annotations     map[string]string `json:"annotations"`
-	OwnerReferences []ownerReference  `json:"ownerReferences"`
+	Name            string
+	GenerateName    string
+	Namespace       string
+	Labels          map[string]string
+	Annotations     map[string]string
+	OwnerReferences []ownerReference
 }
 
 type ownerReference struct {
-	Kind       string `json:"kind"`
-	Name       string `json:"name"`
-	Controller *bool  `json:"controller"`
+	Kind       string
+	Name       string
+	Controller bool
 }
 
 // controller returns the controlling owner, the one whose kind names the
 // pod's workload, or nil.
 func (m *objectMeta) controller() *policy.Owner {
 	for _, o := range m.OwnerReferences {
-		if o.Controller != nil && *o.Controller {
+		if o.Controller {
 			return &policy.Owner{Kind: o.Kind, Name: o.Name}
 		}
 	}
 	return nil
-}
-
-type wireReview struct {
-	APIVersion string       `json:"apiVersion"`
-	Kind       string       `json:"kind"`
-	Request    *wireRequest `json:"request"`
-}
-
-type wireRequest struct {
-	UID         string `json:"uid"`
-	Resource    gvr    `json:"resource"`
-	SubResource string `json:"subResource"`
-	Namespace   string `json:"namespace"`
-	Operation   string `json:"operation"`
-	DryRun      *bool  `json:"dryRun"`
-	// Object and OldObject stay raw so a second, metadata-only decode can
-	// skip everything else.
-	Object    json.RawMessage `json:"object"`
-	OldObject json.RawMessage `json:"oldObject"`
-}
-
-type gvr struct {
-	Group    string `json:"group"`
-	Version  string `json:"version"`
-	Resource string `json:"resource"`
-}
-
-type wireObject struct {
-	APIVersion string     `json:"apiVersion"`
-	Kind       string     `json:"kind"`
-	Metadata   objectMeta `json:"metadata"`
 }
 
 // decodeError is a request the router cannot act on; its message goes back
@@ -96,73 +66,453 @@ type decodeError struct {
 
 func (e *decodeError) Error() string { return e.msg }
 
-// decodeReview parses an admission.k8s.io/v1 AdmissionReview request.
+const (
+	notAReview    = "request body is not a valid AdmissionReview: "
+	notAnObject   = "request object is not a valid Kubernetes object: "
+	arenaCapacity = 512 // bytes of strings a typical pod review keeps
+)
+
+// decodeReview parses an admission.k8s.io/v1 AdmissionReview request in
+// one pass over body. It accepts and rejects exactly what encoding/json
+// would with the field types the router reads (strings, a bool, string
+// maps, an owner list), and yields the same values: the differential test
+// and FuzzDecodeReview hold it to that. Errors come in encoding/json's
+// order: malformed JSON anywhere first, then a mistyped envelope field,
+// then the envelope checks, then a mistyped object field.
 func decodeReview(body []byte) (*review, error) {
 	if len(body) == 0 {
 		return nil, &decodeError{msg: "request body is empty"}
 	}
-	var w wireReview
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, &decodeError{msg: "request body is not a valid AdmissionReview: " + jsonErrorText(err)}
+	d := reviewDecoder{r: new(review)}
+	d.reset(body)
+	d.arena.Grow(arenaCapacity)
+	if err := d.document(); err != nil {
+		return nil, &decodeError{msg: notAReview + err.Error()}
 	}
-	if w.APIVersion != "admission.k8s.io/v1" || w.Kind != "AdmissionReview" {
-		return nil, &decodeError{uid: uidOf(w.Request), msg: fmt.Sprintf("expected apiVersion admission.k8s.io/v1 and kind AdmissionReview, got %q %q", w.APIVersion, w.Kind)}
+	if d.envErr.set() {
+		return nil, &decodeError{msg: notAReview + d.envErr.text()}
 	}
-	if w.Request == nil {
+	r := d.r
+	if d.apiVersion != "admission.k8s.io/v1" || d.kind != "AdmissionReview" {
+		uid := ""
+		if d.hasRequest {
+			uid = r.UID
+		}
+		return nil, &decodeError{uid: uid, msg: fmt.Sprintf("expected apiVersion admission.k8s.io/v1 and kind AdmissionReview, got %q %q", d.apiVersion, d.kind)}
+	}
+	if !d.hasRequest {
 		return nil, &decodeError{msg: "AdmissionReview has no request"}
 	}
-	req := w.Request
-	if req.UID == "" {
+	if r.UID == "" {
 		return nil, &decodeError{msg: "AdmissionReview request has no uid"}
 	}
-	r := &review{
-		UID:          req.UID,
-		Group:        req.Resource.Group,
-		Version:      req.Resource.Version,
-		Resource:     req.Resource.Resource,
-		SubResource:  req.SubResource,
-		Namespace:    req.Namespace,
-		Operation:    req.Operation,
-		DryRun:       req.DryRun != nil && *req.DryRun,
-		RawObject:    req.Object,
-		RawOldObject: req.OldObject,
-	}
-	if isNull(req.Object) {
+	if r.RawObject == nil || string(r.RawObject) == "null" {
 		// DELETE carries no object; every other operation the router serves does.
-		if req.Operation == "DELETE" {
+		if r.Operation == "DELETE" {
 			return r, nil
 		}
-		return nil, &decodeError{uid: req.UID, msg: "AdmissionReview request has no object"}
+		return nil, &decodeError{uid: r.UID, msg: "AdmissionReview request has no object"}
 	}
-	var obj wireObject
-	if err := json.Unmarshal(req.Object, &obj); err != nil {
-		return nil, &decodeError{uid: req.UID, msg: "request object is not a valid Kubernetes object: " + jsonErrorText(err)}
+	if d.objErr.set() {
+		return nil, &decodeError{uid: r.UID, msg: notAnObject + d.objErr.text()}
 	}
-	r.Object = obj.Metadata
 	return r, nil
 }
 
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
+// typeError is a value of the wrong JSON type for a field, kept the way
+// encoding/json keeps it: the first one wins and decoding goes on, so a
+// later syntax error still takes precedence.
+type typeError struct{ field, value string }
+
+func (e *typeError) set() bool { return e.value != "" }
+
+func (e *typeError) record(field, value string) {
+	if !e.set() {
+		e.field, e.value = field, value
+	}
 }
 
-func uidOf(r *wireRequest) string {
-	if r == nil {
-		return ""
-	}
-	return r.UID
+func (e *typeError) text() string {
+	return "field " + e.field + ": cannot use a JSON " + e.value + " here"
 }
 
-// jsonErrorText trims encoding/json's errors to what helps a caller find
-// the fault.
-func jsonErrorText(err error) string {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return fmt.Sprintf("%s (at byte %d)", syn.Error(), syn.Offset)
+// reviewDecoder walks an AdmissionReview. Field names match the way
+// encoding/json matches them (case-insensitively), and a repeated key
+// overwrites or merges like encoding/json does: the last scalar wins, a
+// null clears a pointer, map or slice, objects merge into what is there.
+type reviewDecoder struct {
+	scanner
+	r                *review
+	apiVersion, kind string
+	hasRequest       bool
+	// envErr is the first mistyped field of the envelope; objErr that of
+	// the last "object" member, which encoding/json would decode second.
+	envErr, objErr typeError
+	fold           []byte
+	foldA          [32]byte
+}
+
+// document reads the whole body: one envelope and nothing after it.
+func (d *reviewDecoder) document() error {
+	d.ws()
+	switch d.peek() {
+	case '{':
+		if err := d.envelope(); err != nil {
+			return err
+		}
+	case 'n':
+		if err := d.literal("null"); err != nil {
+			return err
+		}
+	default:
+		if k := d.kindName(); k != "" {
+			d.envErr.record("", k)
+		}
+		if err := d.skipValue(0); err != nil {
+			return err
+		}
 	}
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) {
-		return fmt.Sprintf("field %s: cannot use a JSON %s here", typ.Field, typ.Value)
+	d.ws()
+	if d.pos < len(d.data) {
+		return d.invalid("after top-level value")
 	}
-	return err.Error()
+	return nil
+}
+
+func (d *reviewDecoder) envelope() error {
+	o, err := d.openObject(1)
+	for err == nil {
+		var key []byte
+		var ok bool
+		if key, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch string(d.folded(key)) {
+		case "APIVERSION":
+			err = d.str(&d.apiVersion, 1, &d.envErr, "apiVersion")
+		case "KIND":
+			err = d.str(&d.kind, 1, &d.envErr, "kind")
+		case "REQUEST":
+			err = d.request()
+		default:
+			err = d.skipValue(1)
+		}
+	}
+	return err
+}
+
+func (d *reviewDecoder) request() error {
+	switch d.peek() {
+	case '{':
+	case 'n':
+		d.clearRequest()
+		d.hasRequest = false
+		return d.literal("null")
+	default:
+		return d.mistyped(1, &d.envErr, "request")
+	}
+	if !d.hasRequest {
+		d.clearRequest()
+		d.hasRequest = true
+	}
+	r := d.r
+	o, err := d.openObject(2)
+	for err == nil {
+		var key []byte
+		var ok bool
+		if key, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch string(d.folded(key)) {
+		case "UID":
+			err = d.str(&r.UID, 2, &d.envErr, "request.uid")
+		case "RESOURCE":
+			err = d.resource()
+		case "SUBRESOURCE":
+			err = d.str(&r.SubResource, 2, &d.envErr, "request.subResource")
+		case "NAMESPACE":
+			err = d.str(&r.Namespace, 2, &d.envErr, "request.namespace")
+		case "OPERATION":
+			err = d.str(&r.Operation, 2, &d.envErr, "request.operation")
+		case "DRYRUN":
+			err = d.boolean(&r.DryRun, 2, &d.envErr, "request.dryRun")
+		case "OBJECT":
+			err = d.object()
+		case "OLDOBJECT":
+			start := d.pos
+			err = d.skipValue(2)
+			r.RawOldObject = d.data[start:d.pos]
+		default:
+			err = d.skipValue(2)
+		}
+	}
+	return err
+}
+
+func (d *reviewDecoder) clearRequest() {
+	*d.r = review{}
+	d.objErr = typeError{}
+}
+
+func (d *reviewDecoder) resource() error {
+	switch d.peek() {
+	case '{':
+	case 'n':
+		return d.literal("null")
+	default:
+		return d.mistyped(2, &d.envErr, "request.resource")
+	}
+	r := d.r
+	o, err := d.openObject(3)
+	for err == nil {
+		var key []byte
+		var ok bool
+		if key, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch string(d.folded(key)) {
+		case "GROUP":
+			err = d.str(&r.Group, 3, &d.envErr, "request.resource.group")
+		case "VERSION":
+			err = d.str(&r.Version, 3, &d.envErr, "request.resource.version")
+		case "RESOURCE":
+			err = d.str(&r.Resource, 3, &d.envErr, "request.resource.resource")
+		default:
+			err = d.skipValue(3)
+		}
+	}
+	return err
+}
+
+// object reads request.object. Each occurrence replaces the previous one
+// whole, as the raw message encoding/json keeps for a second decode would.
+func (d *reviewDecoder) object() error {
+	r := d.r
+	r.Object = objectMeta{}
+	d.objErr = typeError{}
+	start := d.pos
+	var err error
+	switch d.peek() {
+	case '{':
+		err = d.objectFields()
+	case 'n':
+		err = d.literal("null")
+	default:
+		// The object decode would fail on the value itself.
+		err = d.mistyped(2, &d.objErr, "")
+	}
+	r.RawObject = d.data[start:d.pos]
+	return err
+}
+
+func (d *reviewDecoder) objectFields() error {
+	var ignored string
+	o, err := d.openObject(3)
+	for err == nil {
+		var key []byte
+		var ok bool
+		if key, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch string(d.folded(key)) {
+		case "APIVERSION":
+			err = d.str(&ignored, 3, &d.objErr, "apiVersion")
+		case "KIND":
+			err = d.str(&ignored, 3, &d.objErr, "kind")
+		case "METADATA":
+			err = d.metadata()
+		default:
+			err = d.skipValue(3)
+		}
+	}
+	return err
+}
+
+func (d *reviewDecoder) metadata() error {
+	switch d.peek() {
+	case '{':
+	case 'n':
+		return d.literal("null")
+	default:
+		return d.mistyped(3, &d.objErr, "metadata")
+	}
+	m := &d.r.Object
+	o, err := d.openObject(4)
+	for err == nil {
+		var key []byte
+		var ok bool
+		if key, ok, err = o.next(); !ok || err != nil {
+			break
+		}
+		switch string(d.folded(key)) {
+		case "NAME":
+			err = d.str(&m.Name, 4, &d.objErr, "metadata.name")
+		case "GENERATENAME":
+			err = d.str(&m.GenerateName, 4, &d.objErr, "metadata.generateName")
+		case "NAMESPACE":
+			err = d.str(&m.Namespace, 4, &d.objErr, "metadata.namespace")
+		case "LABELS":
+			err = d.stringMap(&m.Labels, 4, "metadata.labels")
+		case "ANNOTATIONS":
+			err = d.stringMap(&m.Annotations, 4, "metadata.annotations")
+		case "OWNERREFERENCES":
+			err = d.owners(&m.OwnerReferences)
+		default:
+			err = d.skipValue(4)
+		}
+	}
+	return err
+}
+
+// owners reads metadata.ownerReferences into refs the way encoding/json
+// fills a slice: elements are decoded into what is already there, then
+// the slice is cut to the array's length.
+func (d *reviewDecoder) owners(refs *[]ownerReference) error {
+	switch d.peek() {
+	case '[':
+	case 'n':
+		*refs = nil
+		return d.literal("null")
+	default:
+		return d.mistyped(4, &d.objErr, "metadata.ownerReferences")
+	}
+	list := *refs
+	i := 0
+	a, err := d.openArray(5)
+	for err == nil {
+		var ok bool
+		if ok, err = a.next(); !ok || err != nil {
+			break
+		}
+		switch {
+		case i >= cap(list): // then len(list) == i
+			list = append(list, ownerReference{})
+		case i >= len(list):
+			// Like reflect's SetLen, this re-exposes elements an earlier,
+			// longer array left in the backing store.
+			list = list[:i+1]
+		}
+		err = d.owner(&list[i])
+		i++
+	}
+	if i < len(list) {
+		list = list[:i]
+	}
+	if i == 0 {
+		list = []ownerReference{}
+	}
+	*refs = list
+	return err
+}
+
+func (d *reviewDecoder) owner(o *ownerReference) error {
+	switch d.peek() {
+	case '{':
+	case 'n':
+		return d.literal("null")
+	default:
+		return d.mistyped(5, &d.objErr, "metadata.ownerReferences")
+	}
+	obj, err := d.openObject(6)
+	for err == nil {
+		var key []byte
+		var ok bool
+		if key, ok, err = obj.next(); !ok || err != nil {
+			break
+		}
+		switch string(d.folded(key)) {
+		case "KIND":
+			err = d.str(&o.Kind, 6, &d.objErr, "metadata.ownerReferences.kind")
+		case "NAME":
+			err = d.str(&o.Name, 6, &d.objErr, "metadata.ownerReferences.name")
+		case "CONTROLLER":
+			err = d.boolean(&o.Controller, 6, &d.objErr, "metadata.ownerReferences.controller")
+		default:
+			err = d.skipValue(6)
+		}
+	}
+	return err
+}
+
+// stringMap reads a map[string]string (labels, annotations): null clears
+// it, an object adds to it, a null member value stores "".
+func (d *reviewDecoder) stringMap(m *map[string]string, depth int, field string) error {
+	switch d.peek() {
+	case '{':
+	case 'n':
+		*m = nil
+		return d.literal("null")
+	default:
+		return d.mistyped(depth, &d.objErr, field)
+	}
+	if *m == nil {
+		*m = make(map[string]string)
+	}
+	o, err := d.openObject(depth + 1)
+	for err == nil {
+		var ok bool
+		if ok, err = o.nextMember(); !ok || err != nil {
+			break
+		}
+		var k, v string
+		if k, err = d.readString(); err != nil {
+			break
+		}
+		if err = d.colon(); err != nil {
+			break
+		}
+		if err = d.str(&v, depth+1, &d.objErr, field); err == nil {
+			(*m)[k] = v
+		}
+	}
+	return err
+}
+
+// str reads a string or null (which leaves dst as it is) into dst.
+func (d *reviewDecoder) str(dst *string, depth int, te *typeError, field string) error {
+	switch d.peek() {
+	case '"':
+		s, err := d.readString()
+		*dst = s
+		return err
+	case 'n':
+		return d.literal("null")
+	}
+	return d.mistyped(depth, te, field)
+}
+
+// boolean reads true, false or null (false, as a nil *bool reads).
+func (d *reviewDecoder) boolean(dst *bool, depth int, te *typeError, field string) error {
+	switch d.peek() {
+	case 't':
+		*dst = true
+		return d.literal("true")
+	case 'f':
+		*dst = false
+		return d.literal("false")
+	case 'n':
+		*dst = false
+		return d.literal("null")
+	}
+	return d.mistyped(depth, te, field)
+}
+
+// mistyped records a value of the wrong type for field and skips it.
+func (d *reviewDecoder) mistyped(depth int, te *typeError, field string) error {
+	if k := d.kindName(); k != "" {
+		te.record(field, k)
+	}
+	return d.skipValue(depth)
+}
+
+// folded returns key folded the way encoding/json folds names for its
+// case-insensitive field match (upper case after lower case, rune by
+// rune), so "Kind", "KIND" and "\u212aind" (Kelvin sign) all name kind.
+// The result is valid until the next call.
+func (d *reviewDecoder) folded(key []byte) []byte {
+	if d.fold == nil {
+		d.fold = d.foldA[:0]
+	}
+	d.fold = appendFolded(d.fold[:0], key)
+	return d.fold
 }

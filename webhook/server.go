@@ -38,10 +38,26 @@ type ServerOptions struct {
 	HealthAddr string
 	// Gatherer is read by /metrics.
 	Gatherer prometheus.Gatherer
+	// PolicyValidator, when set, is served at PathPolicy.
+	PolicyValidator *PolicyValidator
 }
 
 // Check is one readiness condition; a nil error means ready.
 type Check func() error
+
+// Advisory marks a check's finding that /readyz reports without failing:
+// a problem an operator must see, but one that taking the router out of
+// service would only make worse. Advisory(nil) is nil.
+func Advisory(err error) error {
+	if err == nil {
+		return nil
+	}
+	return advisoryError{err}
+}
+
+type advisoryError struct{ error }
+
+func (e advisoryError) Unwrap() error { return e.error }
 
 // Server runs the admission endpoints behind controller-runtime's webhook
 // server, and the health and metrics endpoints beside it.
@@ -71,6 +87,9 @@ func NewServer(o ServerOptions, a *Admitter, checks map[string]Check) *Server {
 	})
 	wh.Register(PathPods, a.PodHandler())
 	wh.Register(PathNamespaces, a.NamespaceHandler())
+	if o.PolicyValidator != nil {
+		wh.Register(PathPolicy, a.PolicyHandler(o.PolicyValidator))
+	}
 	all := map[string]Check{}
 	for k, v := range checks {
 		all[k] = v
@@ -97,18 +116,24 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var failed []string
+	var failed, advisories []string
 	for _, n := range names {
-		if err := s.checks[n](); err != nil {
+		err := s.checks[n]()
+		var adv advisoryError
+		switch {
+		case err == nil:
+		case errors.As(err, &adv):
+			advisories = append(advisories, fmt.Sprintf("warning: %s: %v", n, err))
+		default:
 			failed = append(failed, fmt.Sprintf("%s: %v", n, err))
 		}
 	}
 	if len(failed) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready\n" + strings.Join(failed, "\n") + "\n"))
+		_, _ = w.Write([]byte("not ready\n" + strings.Join(append(failed, advisories...), "\n") + "\n"))
 		return
 	}
-	_, _ = w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ok\n" + strings.Join(append(advisories, ""), "\n")))
 }
 
 // Run serves until ctx ends or a server fails, then waits for both

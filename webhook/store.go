@@ -24,6 +24,7 @@ type Snapshot struct {
 	// Source says where the document came from (a file path, a ConfigMap).
 	Source  string
 	Applied time.Time
+	sum     [sha256.Size]byte
 }
 
 // Store holds the policy in force: parse, validate, then swap atomically,
@@ -52,9 +53,7 @@ func (s *Store) Apply(data []byte, source string) (*Snapshot, error) {
 	p, err := policy.Parse(data)
 	if err != nil {
 		err = fmt.Errorf("policy from %s rejected, previous policy stays in force: %w", source, err)
-		if s.onError != nil {
-			s.onError(err)
-		}
+		s.reject(err)
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
@@ -62,6 +61,11 @@ func (s *Store) Apply(data []byte, source string) (*Snapshot, error) {
 	defer s.mu.Unlock()
 	gen := int64(1)
 	if prev := s.cur.Load(); prev != nil {
+		if prev.sum == sum {
+			// The same document again (a resync, a no-op edit): keep the
+			// generation so decisions stay attributable to one apply.
+			return prev, nil
+		}
 		gen = prev.Generation + 1
 	}
 	snap := &Snapshot{
@@ -70,6 +74,7 @@ func (s *Store) Apply(data []byte, source string) (*Snapshot, error) {
 		Digest:     hex.EncodeToString(sum[:4]),
 		Source:     source,
 		Applied:    s.now(),
+		sum:        sum,
 	}
 	s.cur.Store(snap)
 	if s.onApply != nil {
@@ -85,10 +90,15 @@ func (s *Store) ApplyFile(path string) (*Snapshot, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		err = fmt.Errorf("reading policy: %w", err)
-		if s.onError != nil {
-			s.onError(err)
-		}
+		s.reject(err)
 		return nil, err
 	}
 	return s.Apply(data, path)
+}
+
+// reject reports a document that was not applied.
+func (s *Store) reject(err error) {
+	if s.onError != nil {
+		s.onError(err)
+	}
 }

@@ -34,7 +34,7 @@ type fixture struct {
 	reg      *prometheus.Registry
 }
 
-func newFixture(t *testing.T, policyDoc string) *fixture {
+func newFixture(t testing.TB, policyDoc string) *fixture {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg, "test")
@@ -49,7 +49,7 @@ func newFixture(t *testing.T, policyDoc string) *fixture {
 }
 
 // reviewBody wraps obj in an admission.k8s.io/v1 AdmissionReview request.
-func reviewBody(t *testing.T, resource, operation, namespace string, obj runtime.Object, dryRun bool) []byte {
+func reviewBody(t testing.TB, resource, operation, namespace string, obj runtime.Object, dryRun bool) []byte {
 	t.Helper()
 	raw, err := json.Marshal(obj)
 	if err != nil {

@@ -19,6 +19,7 @@ const usage = `canary-router routes Istio sidecar injection between control-plan
 Usage:
   canary-router serve [flags]        run the admission webhook
   canary-router validate FILE...     check policy files offline
+  canary-router simulate --policy F  preview where a policy sends namespaces, workloads and pods
   canary-router version              print the version
 
 Run "canary-router COMMAND -h" for a command's flags.
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "simulate":
+		return simulateCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +68,65 @@ func TestRunDispatch(t *testing.T) {
 		if code := run(context.Background(), c.args, &stdout, &stderr); code != c.wantCode {
 			t.Errorf("run %v: exit %d, want %d (stderr %q)", c.args, code, c.wantCode, stderr.String())
 		}
+	}
+}
+
+// TestValidateCatalogue: the offline check prints, for every invalid
+// policy in the shared catalogue, exactly the messages the router and its
+// validating webhook give.
+func TestValidateCatalogue(t *testing.T) {
+	docs, _ := filepath.Glob("../../webhook/policy/testdata/invalid/*.yaml")
+	if len(docs) < 25 {
+		t.Fatalf("catalogue has %d documents", len(docs))
+	}
+	for _, doc := range docs {
+		want, err := os.ReadFile(strings.TrimSuffix(doc, ".yaml") + ".want")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"validate", doc}, &stdout, &stderr); code != 1 {
+			t.Errorf("%s: exit %d, want 1", doc, code)
+		}
+		var wantOut strings.Builder
+		for _, line := range strings.Split(strings.TrimSuffix(string(want), "\n"), "\n") {
+			wantOut.WriteString(doc + ": " + line + "\n")
+		}
+		if stderr.String() != wantOut.String() {
+			t.Errorf("%s:\n got %s\nwant %s", doc, stderr.String(), wantOut.String())
+		}
+	}
+}
+
+func TestSimulate(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.yaml")
+	b := filepath.Join(dir, "b.yaml")
+	os.WriteFile(a, []byte("granularity: pod\ntargets: [{revision: stable, weight: 90}, {revision: canary, weight: 10}]\n"), 0o644)
+	os.WriteFile(b, []byte("granularity: pod\ntargets: [{revision: stable, weight: 50}, {revision: canary, weight: 50}]\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"simulate", "--policy", a, "--compare", b, "--namespaces", "2", "--deployments", "4", "--replicas", "10", "-o", "json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var out simulateOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Result.Units) != 4 || out.Result.Pods != 40 || out.Result.Units[0].Pods["canary"] != 1 {
+		t.Errorf("result %+v", out.Result)
+	}
+	if len(out.Compare.Moves) != 1 || out.Compare.Moves[0].Pods != 16 {
+		t.Errorf("moves %+v, want 16 pods stable -> canary", out.Compare.Moves)
+	}
+
+	stdout.Reset()
+	if code := run(context.Background(), []string{"simulate", "--policy", a}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "canary    10.0%") {
+		t.Errorf("table output (exit %d):\n%s", code, stdout.String())
+	}
+	os.WriteFile(b, []byte("granularity: pod\ntargets: [{revision: stable, weight: 50}]\n"), 0o644)
+	stderr.Reset()
+	if code := run(context.Background(), []string{"simulate", "--policy", b}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "weights sum to 50") {
+		t.Errorf("invalid policy: exit %d, stderr %q", code, stderr.String())
 	}
 }

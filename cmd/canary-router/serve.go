@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -24,13 +25,21 @@ import (
 // serveConfig is the validated configuration of the serve command.
 type serveConfig struct {
 	policyFile string
-	certDir    string
+	certs      certConfig
 	host       string
 	port       int
 	healthAddr string
 	namespace  string
 	logLevel   string
 	logFormat  string
+	// kubeconfig is a kubeconfig path; empty means the in-cluster
+	// ServiceAccount.
+	kubeconfig string
+	// policyConfigMap names the watched policy ConfigMap in namespace;
+	// ignored when policyFile is set.
+	policyConfigMap string
+	// cluster configures the live view of Istio and pods.
+	cluster clusterConfig
 }
 
 func (c *serveConfig) bind(fs *flag.FlagSet) {
@@ -38,8 +47,11 @@ func (c *serveConfig) bind(fs *flag.FlagSet) {
 	if ns == "" {
 		ns = "canary-router-system"
 	}
-	fs.StringVar(&c.policyFile, "policy-file", "/etc/canary-router/policy/policy.yaml", "policy document (the mounted ConfigMap key)")
-	fs.StringVar(&c.certDir, "cert-dir", "/etc/canary-router/certs", "directory with tls.crt and tls.key; reloaded on change")
+	fs.StringVar(&c.policyFile, "policy-file", "", "read the policy from this file once at start instead of watching the ConfigMap (local runs)")
+	fs.StringVar(&c.policyConfigMap, "policy-configmap", "canary-router-policy", "policy ConfigMap (key policy.yaml) in --namespace, watched for changes")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (empty: the in-cluster ServiceAccount)")
+	c.certs.bind(fs)
+	c.cluster.bind(fs)
 	fs.StringVar(&c.host, "host", "", "address the admission server listens on (empty: all)")
 	fs.IntVar(&c.port, "port", 9443, "admission server port (TLS)")
 	fs.StringVar(&c.healthAddr, "health-addr", ":8081", "address of the plain-HTTP /healthz, /readyz and /metrics server")
@@ -54,11 +66,9 @@ func (c *serveConfig) Validate() error {
 	if c.port < 1 || c.port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d: must be between 1 and 65535", c.port))
 	}
-	if c.certDir == "" {
-		errs = append(errs, errors.New("--cert-dir: required"))
-	}
-	if c.policyFile == "" {
-		errs = append(errs, errors.New("--policy-file: required"))
+	errs = append(errs, c.certs.validate()...)
+	if c.policyFile == "" && c.policyConfigMap == "" {
+		errs = append(errs, errors.New("--policy-configmap: required unless --policy-file is set"))
 	}
 	if c.healthAddr == "" {
 		errs = append(errs, errors.New("--health-addr: required"))
@@ -112,10 +122,30 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		metrics.PolicyRejected(err)
 		log.Error("policy rejected", zap.Error(err))
 	})
-	// A missing or invalid policy does not stop the router: it stays up,
-	// admits namespaces unchanged and refuses pods that would need routing,
-	// with a message naming the cause (see README, failure modes).
-	_, _ = store.ApplyFile(cfg.policyFile)
+	// Every mode needs the API: the health gate reads Istio's webhook
+	// configs and istiod endpoints before writing any revision.
+	kube, err := newKubeClients(cfg.kubeconfig)
+	if err != nil {
+		return err
+	}
+	checks := map[string]webhook.Check{
+		"policy-source": startPolicySource(ctx, cfg, store, kube, log),
+	}
+	certSrc, err := newCertSource(ctx, cfg.certs, cfg.namespace, kube, reg, log)
+	if err != nil {
+		return err
+	}
+	checks["serving-certificate"] = certSrc.Ready
+	cluster, err := startClusterState(ctx, cfg.cluster, kube, cfg.certs.webhookConfigName, metrics, log)
+	if err != nil {
+		return err
+	}
+	maps.Copy(checks, cluster.checks)
+	reg.MustRegister(webhook.NewPodCollector(webhook.PodCollectorOptions{Pods: cluster.pods, Istio: cluster.istio, Store: store}))
+	var validator *webhook.PolicyValidator
+	if cfg.policyFile == "" {
+		validator = &webhook.PolicyValidator{Namespace: cfg.namespace, Name: cfg.policyConfigMap}
+	}
 
 	admitter := webhook.NewAdmitter(webhook.AdmitterConfig{
 		Store:        store,
@@ -123,18 +153,21 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		Log:          log,
 		Draw:         rand.Uint64,
 		OwnNamespace: cfg.namespace,
+		Istio:        cluster.istio,
+		Pods:         cluster.pods,
 	})
 	srv := webhook.NewServer(webhook.ServerOptions{
-		Host:       cfg.host,
-		Port:       cfg.port,
-		CertDir:    cfg.certDir,
-		HealthAddr: cfg.healthAddr,
+		Host:           cfg.host,
+		Port:           cfg.port,
+		GetCertificate: certSrc.GetCertificate,
+		HealthAddr:     cfg.healthAddr,
 		// controller-runtime's own webhook metrics live in its registry.
-		Gatherer: prometheus.Gatherers{reg, crmetrics.Registry},
-	}, admitter, nil)
+		Gatherer:        prometheus.Gatherers{reg, crmetrics.Registry},
+		PolicyValidator: validator,
+	}, admitter, checks)
 	log.Info("starting canary-router", zap.String("version", version), zap.Int("port", cfg.port),
 		zap.String("healthAddr", cfg.healthAddr), zap.String("namespace", cfg.namespace))
-	return srv.Run(ctx)
+	return runWithCerts(ctx, certSrc, srv.Run)
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {

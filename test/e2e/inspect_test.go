@@ -19,6 +19,7 @@ type decision struct {
 	Reason     string `json:"reason"`
 	Unit       string `json:"unit"`
 	Generation int64  `json:"generation"`
+	Policy     string `json:"policy"`
 }
 
 func decisionOf(t *testing.T, m metav1.ObjectMeta) (decision, bool) {

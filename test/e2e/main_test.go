@@ -81,6 +81,10 @@ func setup(m *testing.M) int {
 			return 1
 		}
 	}
+	if err := registerIstiod(ctx, c.Client, "stable", "canary"); err != nil {
+		fmt.Fprintf(os.Stderr, "registering istiod endpoints: %v\n", err)
+		return 1
+	}
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: routerNamespace}}, metav1.CreateOptions{}); err != nil {
 		fmt.Fprintf(os.Stderr, "creating %s: %v\n", routerNamespace, err)
 		return 1

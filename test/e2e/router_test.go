@@ -52,29 +52,42 @@ func newRouter(bin, dir string, ca *cluster.CA) (*router, error) {
 	return &router{bin: bin, dir: dir, certDir: certDir, port: port, healthPort: health}, nil
 }
 
-// start (re)starts the router with policyYAML and waits until it is ready
-// and has applied the policy.
+// start (re)starts the router with policyYAML read from a file and waits
+// until it is ready.
 func (r *router) start(ctx context.Context, policyYAML string) error {
-	r.stop()
-	r.starts++
 	policyPath := filepath.Join(r.dir, "policy.yaml")
 	if err := os.WriteFile(policyPath, []byte(policyYAML), 0o644); err != nil {
 		return err
 	}
+	return r.launch(ctx, "--policy-file", policyPath)
+}
+
+// startWatching (re)starts the router the way it runs in a cluster: it
+// watches the policy ConfigMap through the API.
+func (r *router) startWatching(ctx context.Context) error {
+	return r.launch(ctx, "--kubeconfig", env.cluster.Kubeconfig, "--policy-configmap", "canary-router-policy")
+}
+
+func (r *router) launch(ctx context.Context, policyArgs ...string) error {
+	r.stop()
+	r.starts++
 	r.logPath = filepath.Join(r.dir, fmt.Sprintf("router-%d.log", r.starts))
 	logFile, err := os.Create(r.logPath)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(r.bin, "serve",
-		"--policy-file", policyPath,
+	args := append([]string{"serve",
+		"--cert-mode", "external",
 		"--cert-dir", r.certDir,
 		"--host", "127.0.0.1",
 		"--port", strconv.Itoa(r.port),
 		"--health-addr", fmt.Sprintf("127.0.0.1:%d", r.healthPort),
 		"--namespace", routerNamespace,
-		"--log-level", "debug")
+		// Every mode reads Istio's webhook configs and istiod endpoints.
+		"--kubeconfig", env.cluster.Kubeconfig,
+		"--log-level", "debug"}, policyArgs...)
+	cmd := exec.Command(r.bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -80,18 +80,18 @@ func TestPodGranularity(t *testing.T) {
 	}
 	perRevision, mismatches := routedPods(t, pods)
 	for _, p := range pods {
-		if d, _ := decisionOf(t, p.ObjectMeta); d.Reason != "policy" {
-			t.Errorf("pod %s: reason %q, want policy", p.Name, d.Reason)
+		if d, _ := decisionOf(t, p.ObjectMeta); d.Reason != "balanced" {
+			t.Errorf("pod %s: reason %q, want balanced", p.Name, d.Reason)
 		}
 	}
 	report(t, "pod granularity, 1 Deployment x 50 replicas", 0.20, perRevision["canary"], len(pods), mismatches)
 	if perRevision["canary"]+perRevision["stable"] != len(pods) {
 		t.Errorf("pods injected by something else: %v", perRevision)
 	}
-	// Without a live pod view each pod is an independent draw: Binomial(50,
-	// 0.2) has mean 10 and standard deviation 2.8; allow 3.5 of them.
-	if c := perRevision["canary"]; c < 1 || c > 19 {
-		t.Errorf("%d canary pods of 50 at 20 percent", c)
+	// The router balances each ReplicaSet against its live pods, so 50
+	// replicas at 20 percent are exactly 10 canary pods.
+	if c := perRevision["canary"]; c != 10 {
+		t.Errorf("%d canary pods of 50 at 20 percent, want exactly 10", c)
 	}
 }
 

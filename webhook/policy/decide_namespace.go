@@ -26,6 +26,8 @@ type NamespaceSubject struct {
 	Name        string
 	Labels      map[string]string
 	Annotations map[string]string
+	// Down marks unavailable targets, as in PodSubject.
+	Down []bool
 }
 
 // NamespaceDecision is the router's verdict on a namespace.
@@ -34,6 +36,16 @@ type NamespaceDecision struct {
 	Revision string
 	Reason   Reason
 	Warnings []string
+	// Avoided is the target the seeded hash chose but that is down (reason
+	// fallback), as in PodDecision.
+	Avoided string
+	// NoTarget: the namespace would be routed but every target is down; it
+	// is left unchanged (Action none).
+	NoTarget bool
+	// Refuse asks the caller to deny the request: with NoTarget and no
+	// istio-injection=enabled to fall back on, the namespace's pods would
+	// run without a sidecar.
+	Refuse bool
 }
 
 // DecideNamespace chooses what to do with a namespace. Istio lets a
@@ -53,11 +65,12 @@ func (p *Policy) DecideNamespace(s NamespaceSubject) NamespaceDecision {
 	}
 	if enabled {
 		if p.Granularity == GranularityNamespace {
-			rev := p.Pick("namespace/" + s.Name)
-			return NamespaceDecision{Action: NamespaceRoute, Revision: rev, Reason: ReasonSticky, Warnings: []string{
-				"canary-router replaced istio-injection=enabled with istio.io/rev=" + rev +
-					" (" + p.share(rev) + "% of namespaces go to " + rev + ")",
-			}}
+			d := p.routeNamespace(s, true)
+			if d.Action == NamespaceRoute {
+				d.Warnings = []string{"canary-router replaced istio-injection=enabled with istio.io/rev=" + d.Revision +
+					" (" + p.share(d.Revision) + "% of namespaces go to " + d.Revision + ")"}
+			}
+			return d
 		}
 		return NamespaceDecision{Action: NamespaceOptIn, Reason: ReasonPolicy, Warnings: []string{
 			"canary-router replaced istio-injection=enabled with " + LabelOptIn + "=" + OptInEnabled +
@@ -66,11 +79,33 @@ func (p *Policy) DecideNamespace(s NamespaceSubject) NamespaceDecision {
 	}
 	if s.Labels[LabelOptIn] == OptInEnabled {
 		if p.Granularity == GranularityNamespace {
-			return NamespaceDecision{Action: NamespaceRoute, Revision: p.Pick("namespace/" + s.Name), Reason: ReasonSticky}
+			return p.routeNamespace(s, false)
 		}
 		return NamespaceDecision{Reason: ReasonPolicy}
 	}
 	return NamespaceDecision{Reason: ReasonUnmanaged}
+}
+
+// routeNamespace picks a namespace's revision by the seeded hash, around
+// unavailable targets. With none available the namespace is left as it is:
+// a namespace that still says istio-injection=enabled is then injected by
+// Istio's default revision, the same fail-open stance as a router that is
+// down; one that only opted in to the router would get no sidecar at all,
+// so the request is refused.
+func (p *Policy) routeNamespace(s NamespaceSubject, injectionEnabled bool) NamespaceDecision {
+	choice, preferred := p.pickKey("namespace/"+s.Name, s.Down)
+	switch {
+	case choice < 0:
+		d := NamespaceDecision{Reason: ReasonFallback, NoTarget: true, Refuse: !injectionEnabled}
+		if injectionEnabled {
+			d.Warnings = []string{"canary-router left istio-injection=enabled in place: no routing target is available, so Istio's default revision injects this namespace"}
+		}
+		return d
+	case choice != preferred:
+		return NamespaceDecision{Action: NamespaceRoute, Revision: p.Targets[choice].Revision, Reason: ReasonFallback,
+			Avoided: p.Targets[preferred].Revision}
+	}
+	return NamespaceDecision{Action: NamespaceRoute, Revision: p.Targets[choice].Revision, Reason: ReasonSticky}
 }
 
 // decideRevLabelled handles a namespace that already names istio.io/rev:

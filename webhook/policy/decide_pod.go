@@ -16,6 +16,10 @@ type PodSubject struct {
 	// Draw is uniformly random bits supplied by the caller for per-pod
 	// choices; the decision itself holds no RNG so it stays testable.
 	Draw uint64
+	// Down marks the targets, indexed like Policy.Targets, that must not be
+	// written now: not a live revision or tag, or no ready istiod. nil
+	// means every target is available.
+	Down []bool
 }
 
 // PodDecision is the router's verdict on a pod.
@@ -28,6 +32,20 @@ type PodDecision struct {
 	// per pod; "" when the pod is not routed.
 	Unit     string
 	Warnings []string
+	// Avoided is the target the policy chose first but that is down; the
+	// pod went to Revision instead (reason fallback).
+	Avoided string
+	// NoTarget: the pod needs routing but every target is down. The caller
+	// must refuse it: admitted, it would run without a sidecar.
+	NoTarget bool
+	// Balance asks the caller to place the pod by the live pod counts of
+	// its controller (Policy.Balance), which tracks the split far more
+	// closely than a draw. Revision and Reason hold the draw's choice, for
+	// when the caller has no live view.
+	Balance bool
+	// Gateway: the pod is an Istio gateway (injection template gateway),
+	// excluded or routed as the policy's gateways mode says.
+	Gateway bool
 }
 
 // unitPod is the Unit of a pod routed on its own.
@@ -39,6 +57,10 @@ const emptyRevWarning = "pod label istio.io/rev is empty: no Istio revision matc
 // DecidePod chooses the revision for a pod, or says why it is left alone.
 // It is on the admission hot path: the only allocation is the Unit string
 // of a workload.
+//
+// In pod granularity a pod with a controller is left to the caller to
+// balance (Balance); in workload granularity the whole workload sticks to
+// one revision; a pod with no stable unit gets a fresh draw.
 func (p *Policy) DecidePod(s PodSubject) PodDecision {
 	if p.Granularity == GranularityNamespace {
 		// The namespace label decides; a pod label would be ignored anyway.
@@ -57,16 +79,45 @@ func (p *Policy) DecidePod(s PodSubject) PodDecision {
 	if s.Labels[LabelSidecarInject] == "false" || s.Annotations[LabelSidecarInject] == "false" {
 		return PodDecision{Reason: ReasonOptedOut}
 	}
-	if p.Gateways != GatewaysRoute && isGateway(s.Annotations[AnnotationInjectTemplates]) {
-		return PodDecision{Reason: ReasonExcluded}
+	gateway := isGateway(s.Annotations[AnnotationInjectTemplates])
+	if gateway && p.Gateways != GatewaysRoute {
+		return PodDecision{Reason: ReasonExcluded, Gateway: true}
 	}
 	if p.Granularity == GranularityWorkload {
 		if kind, name, ok := WorkloadOf(s); ok {
 			unit := kind + "/" + name
-			return PodDecision{Revision: p.pickUnit(s.Namespace, unit), Reason: ReasonSticky, Unit: unit}
+			choice, preferred := p.pickUnit(s.Namespace, unit, s.Down)
+			d := p.podDecision(choice, preferred, ReasonSticky, unit)
+			d.Gateway = gateway
+			return d
 		}
 	}
-	return PodDecision{Revision: p.PickDraw(s.Draw), Reason: ReasonPolicy, Unit: unitPod}
+	choice, preferred := p.drawIndex(s.Draw, s.Down)
+	d := p.podDecision(choice, preferred, ReasonPolicy, unitPod)
+	d.Balance = p.Granularity == GranularityPod && !d.NoTarget &&
+		s.Owner != nil && s.Owner.Kind != "" && s.Owner.Name != ""
+	d.Gateway = gateway
+	return d
+}
+
+// podDecision turns a (choice, preferred) pair of target indices into a
+// decision: reason when the preferred target is available, fallback when
+// another target stands in for it, a refusal when none can.
+func (p *Policy) podDecision(choice, preferred int, reason Reason, unit string) PodDecision {
+	switch {
+	case choice < 0:
+		return PodDecision{Reason: ReasonFallback, Unit: unit, NoTarget: true}
+	case choice != preferred:
+		return PodDecision{Revision: p.Targets[choice].Revision, Reason: ReasonFallback, Unit: unit,
+			Avoided: p.Targets[preferred].Revision}
+	}
+	return PodDecision{Revision: p.Targets[choice].Revision, Reason: reason, Unit: unit}
+}
+
+// BalancedDecision is the decision for a pod placed by Balance: choice and
+// preferred are its results.
+func (p *Policy) BalancedDecision(choice, preferred int) PodDecision {
+	return p.podDecision(choice, preferred, ReasonBalanced, unitPod)
 }
 
 // isGateway reports whether an inject.istio.io/templates value names the

@@ -21,36 +21,78 @@ const twoTo53 = 1 << 53
 // targets whose weights did not change stay put. Plain cumulative
 // intervals would reshuffle those once there are more than two targets.
 func (p *Policy) Pick(key string) string {
-	h := fnvString(p.seedHash(), key)
-	return p.rendezvous(fnvByte(h, 0))
+	_, preferred := p.pickKey(key, nil)
+	return p.revision(preferred)
 }
 
-// pickUnit is Pick(namespace + "/" + unit) without building the key.
-func (p *Policy) pickUnit(namespace, unit string) string {
+// pickKey is Pick with unavailable targets: see rendezvous.
+func (p *Policy) pickKey(key string, down []bool) (choice, preferred int) {
+	h := fnvString(p.seedHash(), key)
+	return p.rendezvous(fnvByte(h, 0), down)
+}
+
+// pickUnit is pickKey(namespace + "/" + unit) without building the key.
+func (p *Policy) pickUnit(namespace, unit string, down []bool) (choice, preferred int) {
 	h := fnvString(p.seedHash(), namespace)
 	h = fnvString(fnvByte(h, '/'), unit)
-	return p.rendezvous(fnvByte(h, 0))
+	return p.rendezvous(fnvByte(h, 0), down)
 }
 
 // PickDraw maps uniformly random bits onto the targets' weights. It is for
 // per-pod choices, where a fresh draw is wanted rather than stickiness.
 func (p *Policy) PickDraw(draw uint64) string {
-	u := float64(draw>>11) / twoTo53 * 100
+	_, preferred := p.drawIndex(draw, nil)
+	return p.revision(preferred)
+}
+
+// drawIndex maps draw onto the cumulative weights of every target
+// (preferred) and, when that target is down, onto the cumulative weights
+// of the available ones (choice), so the down target's share is spread
+// over the others in proportion to their weights. choice is -1 when no
+// target is available (see eligibleWeight for targets of weight 0).
+func (p *Policy) drawIndex(draw uint64, down []bool) (choice, preferred int) {
+	u := float64(draw>>11) / twoTo53
+	preferred = p.cumulative(u, nil)
+	if preferred < 0 || !isDown(down, preferred) {
+		return preferred, preferred
+	}
+	return p.cumulative(u, down), preferred
+}
+
+// cumulative returns the target whose interval of the cumulative eligible
+// weights (see eligibleWeight), scaled to [0, 1), holds u; -1 when no
+// target is eligible.
+func (p *Policy) cumulative(u float64, down []bool) int {
+	last := lastResort(p.Targets, down)
+	var total float64
+	for i, t := range p.Targets {
+		total += eligibleWeight(t, i, down, last)
+	}
+	u *= total
 	var cum float64
-	last := ""
-	for _, t := range p.Targets {
-		if t.Weight <= 0 {
+	found := -1
+	for i, t := range p.Targets {
+		w := eligibleWeight(t, i, down, last)
+		if w <= 0 {
 			continue
 		}
-		cum += t.Weight
+		cum += w
 		if u < cum {
-			return t.Revision
+			return i
 		}
-		last = t.Revision
+		found = i
 	}
-	// Weights may sum to a hair under 100 after rounding; the draw then
-	// belongs to the last target that can win.
-	return last
+	// Weights may sum to a hair under the total after rounding; the draw
+	// then belongs to the last target that can win.
+	return found
+}
+
+// revision returns the revision of target i, or "" for -1.
+func (p *Policy) revision(i int) string {
+	if i < 0 {
+		return ""
+	}
+	return p.Targets[i].Revision
 }
 
 // seedHash is the FNV state after (seed, 0x00), the prefix of every key.
@@ -58,23 +100,34 @@ func (p *Policy) seedHash() uint64 {
 	return fnvByte(fnvString(fnvOffset, p.Seed), 0)
 }
 
-// rendezvous scores every target against the hash state of (seed, key) and
-// returns the highest scorer; ties go to the lower index and a zero weight
-// never wins.
-func (p *Policy) rendezvous(prefix uint64) string {
-	best, bestScore := "", 0.0
-	for _, t := range p.Targets {
-		if t.Weight <= 0 {
+// rendezvous scores every target against the hash state of (seed, key).
+// preferred is the highest scorer; choice the highest scorer among the
+// eligible targets (see eligibleWeight). Leaving a down target out of the
+// race keeps every other unit where it was, and moves the down target's
+// units to their runner-up in proportion to the remaining weights: the
+// same monotonic property as a weight change. Ties go to the lower index;
+// a zero weight never wins unless it is the last resort; both are -1 when
+// no target can win.
+func (p *Policy) rendezvous(prefix uint64, down []bool) (choice, preferred int) {
+	choice, preferred = -1, -1
+	last := lastResort(p.Targets, down)
+	var bestScore, bestUp float64
+	for i, t := range p.Targets {
+		w := eligibleWeight(t, i, down, last)
+		if t.Weight <= 0 && w <= 0 {
 			continue
 		}
 		h := mix64(fnvString(prefix, t.Revision))
 		u := (float64(h>>11) + 0.5) / twoTo53
-		score := t.Weight / -math.Log(u)
-		if best == "" || score > bestScore {
-			best, bestScore = t.Revision, score
+		e := -math.Log(u)
+		if t.Weight > 0 && (preferred < 0 || t.Weight/e > bestScore) {
+			preferred, bestScore = i, t.Weight/e
+		}
+		if w > 0 && (choice < 0 || w/e > bestUp) {
+			choice, bestUp = i, w/e
 		}
 	}
-	return best
+	return choice, preferred
 }
 
 func fnvString(h uint64, s string) uint64 {

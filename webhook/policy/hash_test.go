@@ -229,7 +229,7 @@ func TestPickUnitMatchesPick(t *testing.T) {
 	p := &Policy{Seed: "x", Targets: []Target{{"a", 30}, {"b", 30}, {"c", 40}}}
 	for i := range 2000 {
 		ns, unit := "ns-"+strconv.Itoa(i%13), "StatefulSet/db-"+strconv.Itoa(i)
-		if got, want := p.pickUnit(ns, unit), p.Pick(ns+"/"+unit); got != want {
+		if got, want := p.revision(second(p.pickUnit(ns, unit, nil))), p.Pick(ns+"/"+unit); got != want {
 			t.Fatalf("pickUnit(%q, %q) = %q, Pick = %q", ns, unit, got, want)
 		}
 	}

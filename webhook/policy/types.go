@@ -64,7 +64,8 @@ const (
 	// ReasonSticky: chosen by the seeded hash of a stable unit (namespace or
 	// workload); also a namespace the router routed earlier.
 	ReasonSticky Reason = "sticky"
-	// ReasonBalanced is reserved for count-based routing.
+	// ReasonBalanced: chosen per pod from the live pod counts of the pod's
+	// controller, so the controller's pods track the weights.
 	ReasonBalanced Reason = "balanced"
 	// ReasonPinned: the object already names istio.io/rev.
 	ReasonPinned Reason = "pinned"
@@ -76,7 +77,9 @@ const (
 	// ReasonUnmanaged: not the router's business (system namespace, another
 	// granularity, no opt-in).
 	ReasonUnmanaged Reason = "unmanaged"
-	// ReasonFallback is reserved for routing around an unhealthy revision.
+	// ReasonFallback: the target the policy chose is missing or has no ready
+	// istiod, so another target stands in for it; also a refusal when no
+	// target is available.
 	ReasonFallback Reason = "fallback"
 )
 

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/canary-router/canary-router/webhook"
+)
+
+// startPolicySource feeds the store: a file read once (local runs), or the
+// policy ConfigMap watched for the life of ctx. It returns the readiness
+// check for the source.
+func startPolicySource(ctx context.Context, cfg serveConfig, store *webhook.Store, kube *kubeClients, log *zap.Logger) webhook.Check {
+	if cfg.policyFile != "" {
+		// A missing or invalid policy does not stop the router: it stays
+		// up, admits namespaces unchanged and refuses pods that would need
+		// routing, with a message naming the cause (README, failure modes).
+		_, _ = store.ApplyFile(cfg.policyFile)
+		return func() error { return nil }
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.client.CoreV1().Events(cfg.namespace)})
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"})
+	w := webhook.NewPolicyWatcher(kube.client, store, cfg.namespace, cfg.policyConfigMap, recorder, log)
+	go func() {
+		w.Run(ctx)
+		broadcaster.Shutdown()
+	}()
+	return w.Synced
+}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/test/cluster"
+)
+
+// routerNamespace is the router's own namespace.
+const routerNamespace = "canary-router-system"
+
+// loadPolicy routes every pod of the load by workload between two
+// revisions.
+const loadPolicy = `granularity: workload
+seed: load
+targets:
+  - revision: stable
+    weight: 80
+  - revision: canary
+    weight: 20
+`
+
+// server is a webhook server process under measurement.
+type server struct {
+	name string
+	port int
+	cmd  *exec.Cmd
+	log  string
+}
+
+// env is a control plane prepared for the router, and the serving cert
+// both servers use. The router reads Istio's injector configs and istiod
+// EndpointSlices through the API before it routes anything, so even the
+// HTTP-level comparison needs an apiserver behind it.
+type env struct {
+	cluster *cluster.Cluster
+	dir     string
+	certDir string
+	roots   *x509.CertPool
+}
+
+// startEnv starts etcd and kube-apiserver (no controllers: nothing is
+// scheduled or garbage-collected during a measurement) and registers
+// Istio revisions stable and canary as the router needs to see them.
+func startEnv(ctx context.Context, log io.Writer) (_ *env, err error) {
+	c, err := cluster.Start(ctx, cluster.Options{Log: log})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+		}
+	}()
+	if err := registerIstio(ctx, c.Client, "stable", "canary"); err != nil {
+		return nil, err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: routerNamespace}}
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(c.Dir, "load")
+	certPEM, keyPEM, err := c.CA.IssueServing("canary-router", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
+	if err != nil {
+		return nil, err
+	}
+	certDir := filepath.Join(dir, "certs")
+	if err := cluster.WriteServingPair(certDir, certPEM, keyPEM); err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(c.CA.Cert)
+	return &env{cluster: c, dir: dir, certDir: certDir, roots: roots}, nil
+}
+
+func (e *env) stop() { _ = e.cluster.Stop() }
+
+// startRouter runs `canary-router serve` as it runs in a cluster, with
+// externally issued certs and loadPolicy from a file.
+func (e *env) startRouter(ctx context.Context, bin string) (*server, error) {
+	policy := filepath.Join(e.dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(loadPolicy), 0o644); err != nil {
+		return nil, err
+	}
+	port, err := cluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	health, err := cluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := e.start("router", port, bin, "serve", "--policy-file", policy,
+		"--cert-mode", "external", "--cert-dir", e.certDir, "--kubeconfig", e.cluster.Kubeconfig,
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--health-addr", fmt.Sprintf("127.0.0.1:%d", health), "--namespace", routerNamespace)
+	if err != nil {
+		return nil, err
+	}
+	readyURL := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
+	return srv, srv.waitReady(ctx, func() bool {
+		resp, err := http.Get(readyURL)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// startFloor runs this binary's floor server.
+func (e *env) startFloor(ctx context.Context) (*server, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	port, err := cluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := e.start("floor", port, self, "floor", "--port", strconv.Itoa(port), "--cert-dir", e.certDir)
+	if err != nil {
+		return nil, err
+	}
+	return srv, srv.waitReady(ctx, func() bool {
+		c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{RootCAs: e.roots})
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+func (e *env) start(name string, port int, bin string, args ...string) (*server, error) {
+	if err := os.MkdirAll(e.dir, 0o700); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(e.dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return &server{name: name, port: port, cmd: cmd, log: logPath}, nil
+}
+
+func (s *server) waitReady(ctx context.Context, ready func() bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if ready() {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(s.log)
+	return fmt.Errorf("%s not ready after 30s; log:\n%s", s.name, log)
+}
+
+func (s *server) url() string { return fmt.Sprintf("https://127.0.0.1:%d/mutate-pods", s.port) }
+
+// stop ends the process (SIGTERM, then SIGKILL) and waits for it.
+func (s *server) stop() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
+// 100 on every Linux architecture Go supports (it is fixed by the kernel
+// ABI, not by CONFIG_HZ).
+const clockTicks = 100
+
+// cpuTime returns the CPU time (user + system, all threads) the process
+// has used so far.
+func (s *server) cpuTime() (time.Duration, error) {
+	return processCPU(s.cmd.Process.Pid)
+}
+
+func processCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields are counted
+	// after its closing parenthesis. utime and stime are fields 14 and 15.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}

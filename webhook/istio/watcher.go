@@ -1,0 +1,205 @@
+package istio
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+// mwcResource is read metadata-only: names and labels are all the router
+// needs of a webhook configuration, and the metadata API spares it the
+// caBundles and selectors.
+var mwcResource = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}
+
+// errNotSynced is the readiness error before the first lists.
+var errNotSynced = errors.New("waiting for the first list of MutatingWebhookConfigurations and istiod EndpointSlices: " +
+	"until then canary-router cannot tell which targets exist and are healthy")
+
+// WatcherOptions configures a Watcher.
+type WatcherOptions struct {
+	// Metadata lists and watches MutatingWebhookConfigurations.
+	Metadata metadata.Interface
+	// Client lists and watches EndpointSlices in Namespace.
+	Client kubernetes.Interface
+	// Namespace holds the istiod Services (istio-system).
+	Namespace string
+	// OwnConfig is the router's own MutatingWebhookConfiguration name.
+	OwnConfig string
+	Log       *zap.Logger
+	// OnChange, when set, is called with each new State that differs from
+	// the previous one (prev is nil the first time), one call at a time.
+	OnChange func(prev, next *State)
+}
+
+// Watcher keeps a State current from two informers: webhook configurations
+// (cluster-wide, metadata only) and EndpointSlices in the Istio namespace.
+// Both are small, so every event rebuilds the whole State.
+type Watcher struct {
+	o         WatcherOptions
+	configs   cache.SharedIndexInformer
+	endpoints cache.SharedIndexInformer
+	factory   informers.SharedInformerFactory
+
+	// mu serialises rebuilds: the two informers deliver events on their
+	// own goroutines, and the last rebuild must see both latest stores.
+	mu     sync.Mutex
+	cur    atomic.Pointer[State]
+	synced atomic.Bool
+}
+
+// NewWatcher returns a Watcher; Run starts it.
+func NewWatcher(o WatcherOptions) *Watcher {
+	w := &Watcher{o: o}
+	w.configs = metadatainformer.NewFilteredMetadataInformer(o.Metadata, mwcResource, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	_ = w.configs.SetTransform(trimConfig)
+	w.factory = informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace))
+	w.endpoints = w.factory.Discovery().V1().EndpointSlices().Informer()
+	_ = w.endpoints.SetTransform(trimEndpointSlice)
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.rebuild() },
+		UpdateFunc: func(any, any) { w.rebuild() },
+		DeleteFunc: func(any) { w.rebuild() },
+	}
+	_, _ = w.configs.AddEventHandler(h)
+	_, _ = w.endpoints.AddEventHandler(h)
+	return w
+}
+
+// Run watches until ctx ends.
+func (w *Watcher) Run(ctx context.Context) {
+	go w.configs.RunWithContext(ctx)
+	w.factory.Start(ctx.Done())
+	if cache.WaitForCacheSync(ctx.Done(), w.configs.HasSynced, w.endpoints.HasSynced) {
+		w.synced.Store(true)
+		w.rebuild()
+	}
+	<-ctx.Done()
+	w.factory.Shutdown()
+}
+
+// Current returns the State in force, or nil before the first lists.
+func (w *Watcher) Current() *State { return w.cur.Load() }
+
+// Ready is a readiness check: it fails until the first State exists.
+func (w *Watcher) Ready() error {
+	if w.cur.Load() == nil {
+		return errNotSynced
+	}
+	return nil
+}
+
+// rebuild makes a new State from the informers' stores. Events before the
+// first complete lists are ignored: a partial view would report targets
+// missing that merely have not been listed yet.
+func (w *Watcher) rebuild() {
+	if !w.synced.Load() {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var configs []Config
+	for _, obj := range w.configs.GetStore().List() {
+		if m, ok := obj.(metav1.Object); ok {
+			l := m.GetLabels()
+			configs = append(configs, Config{Name: m.GetName(), Rev: l[LabelRev], Tag: l[LabelTag]})
+		}
+	}
+	var eps []Endpoints
+	for _, obj := range w.endpoints.GetStore().List() {
+		if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
+			eps = append(eps, Endpoints{Service: s.Labels[discoveryv1.LabelServiceName], Ready: len(s.Endpoints) > 0})
+		}
+	}
+	next := NewState(configs, eps, w.o.Namespace, w.o.OwnConfig)
+	prev := w.cur.Load()
+	if prev != nil && prev.equal(next) {
+		return
+	}
+	w.cur.Store(next)
+	w.logChange(prev, next)
+	if w.o.OnChange != nil {
+		w.o.OnChange(prev, next)
+	}
+}
+
+// logChange logs the first State and every change, and the webhook order
+// problem at error level each time the set of misordered configs changes.
+func (w *Watcher) logChange(prev, next *State) {
+	if w.o.Log == nil {
+		return
+	}
+	w.o.Log.Info("istio control planes", zap.Strings("revisions", sortedKeys(next.revisions)),
+		zap.Any("tags", next.tags), zap.Strings("readyIstiod", sortedKeys(next.ready)))
+	if prev != nil && slices.Equal(prev.misordered, next.misordered) {
+		return
+	}
+	if p := next.OrderProblem(); p != "" {
+		w.o.Log.Error("webhook order: "+p, zap.Strings("misordered", next.misordered), zap.String("ownConfig", next.ownConfig))
+	} else if prev != nil {
+		w.o.Log.Info("webhook order: canary-router's configuration sorts before every Istio injector config", zap.String("ownConfig", next.ownConfig))
+	}
+}
+
+// equal reports whether two States would answer every question alike.
+func (s *State) equal(o *State) bool {
+	return s.namespace == o.namespace && s.ownConfig == o.ownConfig &&
+		maps.Equal(s.revisions, o.revisions) && maps.Equal(s.tags, o.tags) &&
+		maps.Equal(s.ready, o.ready) && slices.Equal(s.misordered, o.misordered)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// trimConfig keeps a webhook configuration's name and Istio labels: the
+// informer cache then holds a few strings per config.
+func trimConfig(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	out := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: m.Name, ResourceVersion: m.ResourceVersion}}
+	for _, k := range []string{LabelRev, LabelTag} {
+		if v, ok := m.Labels[k]; ok {
+			if out.Labels == nil {
+				out.Labels = map[string]string{}
+			}
+			out.Labels[k] = v
+		}
+	}
+	return out, nil
+}
+
+// trimEndpointSlice keeps a slice's Service label and at most one
+// endpoint, present only when some endpoint is ready. A nil ready
+// condition counts as ready, as the EndpointSlice API defines it.
+func trimEndpointSlice(obj any) (any, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	out := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{
+		Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion,
+		Labels: map[string]string{discoveryv1.LabelServiceName: s.Labels[discoveryv1.LabelServiceName]},
+	}}
+	for _, e := range s.Endpoints {
+		if e.Conditions.Ready == nil || *e.Conditions.Ready {
+			out.Endpoints = []discoveryv1.Endpoint{{Conditions: discoveryv1.EndpointConditions{Ready: e.Conditions.Ready}}}
+			break
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,54 @@
+package podview
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+var podResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+// Run feeds the view from a metadata-only pod informer across all
+// namespaces until ctx ends. Metadata is all the view reads (labels,
+// annotations, owners, deletion), and the trim transform keeps only that,
+// so the cache costs a few short strings per pod rather than whole pods.
+// All namespaces, because which namespaces are managed is a label the
+// router would otherwise have to watch too, and a pod's trimmed form is
+// cheap.
+func (v *View) Run(ctx context.Context, client metadata.Interface) {
+	inf := metadatainformer.NewFilteredMetadataInformer(client, podResource, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	_ = inf.SetTransform(v.trim.trim)
+	// The registration's HasSynced also waits until the handlers have seen
+	// every object of the first list, which the informer's own does not.
+	reg, err := inf.AddEventHandler(v)
+	if err != nil {
+		v.o.Log.Error("pod view: cannot register the informer handler; per-pod routing uses draws", zap.Error(err))
+		return
+	}
+	synced := reg.HasSynced
+	v.hasSynced.Store(&synced)
+	go v.sweepEvery(ctx, v.o.TTL)
+	inf.RunWithContext(ctx)
+}
+
+// sweepEvery drops expired reservations of units nobody touches any more,
+// so the map does not keep one entry per ReplicaSet that ever existed.
+func (v *View) sweepEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			v.sweep()
+		}
+	}
+}

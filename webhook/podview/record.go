@@ -1,0 +1,154 @@
+package podview
+
+import (
+	"encoding/json"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Keys the view reads (DESIGN section 1).
+const (
+	// labelRev is the revision the router (or a user) routed the pod to.
+	labelRev = "istio.io/rev"
+	// annotationRev is where Istio >= 1.18 records the revision that
+	// injected the pod.
+	annotationRev = "istio.io/rev"
+	// annotationStatus marks an injected pod; its JSON names the revision
+	// since Istio 1.11.
+	annotationStatus = "sidecar.istio.io/status"
+)
+
+// Key names a balancing unit: the pods of one controller in one namespace.
+// A Deployment's pods are controlled by a ReplicaSet whose name ends with
+// the pod-template-hash, so each template (each rollout) is balanced on
+// its own and ends at the target split however the old pods were removed.
+type Key struct {
+	Namespace, Kind, Name string
+}
+
+// record is what the view counts of one pod.
+type record struct {
+	key Key
+	// owned: the pod has a controller, so it belongs to a unit.
+	owned bool
+	// routed is the pod's istio.io/rev label, injected the revision that
+	// really injected it ("" when it was not injected).
+	routed, injected string
+	// live: not being deleted. A terminating pod is on its way out and
+	// must not hold back its replacement.
+	live bool
+}
+
+// counted reports whether the pod counts towards its unit's split.
+func (r record) counted() bool { return r.owned && r.live && r.routed != "" }
+
+// recordOf reads a pod's record from its metadata, trimmed or not.
+func recordOf(m metav1.Object) record {
+	r := record{
+		routed:   m.GetLabels()[labelRev],
+		injected: injectedRevision(m.GetLabels(), m.GetAnnotations()),
+		live:     m.GetDeletionTimestamp() == nil,
+	}
+	for _, o := range m.GetOwnerReferences() {
+		if o.Controller != nil && *o.Controller {
+			r.key = Key{Namespace: m.GetNamespace(), Kind: o.Kind, Name: o.Name}
+			r.owned = o.Kind != "" && o.Name != ""
+			break
+		}
+	}
+	return r
+}
+
+// injectedRevision reads which revision injected a pod the way Istio
+// records it: annotation istio.io/rev (>= 1.18), else the revision in the
+// status annotation (>= 1.11), else the pod label; no status annotation
+// means not injected. The recorded value is the real revision, never a tag.
+func injectedRevision(labels, annotations map[string]string) string {
+	status, ok := annotations[annotationStatus]
+	if !ok {
+		return ""
+	}
+	if rev := annotations[annotationRev]; rev != "" {
+		return rev
+	}
+	if status != "" {
+		var s struct {
+			Revision string `json:"revision"`
+		}
+		if json.Unmarshal([]byte(status), &s) == nil && s.Revision != "" {
+			return s.Revision
+		}
+	}
+	return labels[labelRev]
+}
+
+// controllerTrue is shared by every trimmed owner reference; nothing
+// writes through it.
+var controllerTrue = true
+
+// trimmer reduces pod metadata to what the view counts before the informer
+// caches it: a real pod's metadata with managedFields runs to kilobytes,
+// its trimmed form to a few short strings.
+type trimmer struct{ intern interner }
+
+// trim is the informer's transform. It keeps name, namespace, resource
+// version, deletion timestamp, the istio.io/rev label, the controller
+// owner's kind and name, and the injected revision, recorded as Istio >=
+// 1.18 records it (annotation istio.io/rev beside an empty status
+// annotation), so trimming a trimmed pod changes nothing.
+func (t *trimmer) trim(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	r := recordOf(m)
+	_, injected := m.Annotations[annotationStatus]
+	out := metav1.ObjectMeta{
+		Name:              m.Name,
+		Namespace:         m.Namespace,
+		ResourceVersion:   m.ResourceVersion,
+		DeletionTimestamp: m.DeletionTimestamp,
+	}
+	if rev, ok := m.Labels[labelRev]; ok {
+		out.Labels = map[string]string{labelRev: t.intern.get(rev)}
+	}
+	if injected {
+		out.Annotations = map[string]string{annotationStatus: ""}
+		if r.injected != "" {
+			out.Annotations[annotationRev] = t.intern.get(r.injected)
+		}
+	}
+	if r.owned {
+		out.OwnerReferences = []metav1.OwnerReference{{Kind: t.intern.get(r.key.Kind), Name: r.key.Name, Controller: &controllerTrue}}
+	}
+	m.TypeMeta = metav1.TypeMeta{}
+	m.ObjectMeta = out
+	return m, nil
+}
+
+// maxInterned bounds the interner: revision names and controller kinds
+// are a handful, but label values are user input.
+const maxInterned = 4096
+
+// interner shares one copy of strings that repeat across pods (revision
+// names, controller kinds).
+type interner struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (in *interner) get(s string) string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if in.m == nil {
+		in.m = map[string]string{}
+	}
+	if len(in.m) < maxInterned {
+		in.m[s] = s
+	}
+	return s
+}

@@ -1,0 +1,168 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// PathPolicy is where the apiserver sends policy ConfigMap writes for
+// validation.
+const PathPolicy = "/validate-policy"
+
+const resourceConfigMaps = "configmaps"
+
+// weightJumpWarning is the weight change, in points, past which an edit
+// earns a warning: a jump that large moves most of the fleet at once.
+const weightJumpWarning = 50
+
+// RevisionLister tells whether an Istio revision or revision tag exists.
+// synced is false while the answer is not known yet.
+type RevisionLister interface {
+	Exists(name string) (exists, synced bool)
+}
+
+// PolicyValidator rejects an invalid policy ConfigMap at `kubectl apply`
+// time with every bad field named, and warns on valid but risky edits.
+type PolicyValidator struct {
+	Namespace string
+	Name      string
+	// Revisions, when set, lets the validator warn about targets that do
+	// not exist yet.
+	Revisions RevisionLister
+}
+
+// PolicyHandler serves the validating webhook for the policy ConfigMap.
+func (a *Admitter) PolicyHandler(v *PolicyValidator) http.Handler {
+	return a.handler(resourceConfigMaps, v.admit)
+}
+
+type configMapData struct {
+	Data map[string]string `json:"data"`
+}
+
+func (v *PolicyValidator) admit(r *review) response {
+	if r.Operation != "CREATE" && r.Operation != "UPDATE" {
+		return allowed(r.UID, nil)
+	}
+	ns := r.Namespace
+	if ns == "" {
+		ns = r.Object.Namespace
+	}
+	if ns != v.Namespace || r.Object.Name != v.Name {
+		return allowed(r.UID, nil)
+	}
+	var cm configMapData
+	if err := json.Unmarshal(r.RawObject, &cm); err != nil {
+		return denied(r.UID, http.StatusBadRequest, "request object is not a ConfigMap: "+err.Error())
+	}
+	where := fmt.Sprintf("ConfigMap %s/%s", v.Namespace, v.Name)
+	doc, ok := cm.Data[PolicyKey]
+	if !ok {
+		return invalid(r.UID, where, []string{"data." + PolicyKey + ": required: the router reads its policy from this key"})
+	}
+	p, err := policy.Parse([]byte(doc))
+	if err != nil {
+		return invalid(r.UID, where, fieldMessages(err))
+	}
+	var warnings []string
+	if r.Operation == "UPDATE" {
+		warnings = editWarnings(previousPolicy(r.RawOldObject), p)
+	}
+	warnings = append(warnings, v.missingTargets(p)...)
+	return allowed(r.UID, warnings)
+}
+
+// invalid refuses a policy; kubectl prints the message after "denied the
+// request:", so it names the object once and then every bad field.
+func invalid(uid, where string, problems []string) response {
+	msg := fmt.Sprintf("invalid policy in %s, key %s (the policy in force is unchanged): %s",
+		where, PolicyKey, strings.Join(problems, "; "))
+	return denied(uid, http.StatusUnprocessableEntity, msg)
+}
+
+// fieldMessages lists a parse error's problems, one per bad field.
+func fieldMessages(err error) []string {
+	if verr, ok := err.(policy.ValidationError); ok {
+		out := make([]string, len(verr))
+		for i, fe := range verr {
+			out[i] = fe.Error()
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+// previousPolicy parses the policy an UPDATE replaces; nil when there was
+// none or it was invalid, so nothing is compared against it.
+func previousPolicy(raw []byte) *policy.Policy {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var cm configMapData
+	if json.Unmarshal(raw, &cm) != nil {
+		return nil
+	}
+	doc, ok := cm.Data[PolicyKey]
+	if !ok {
+		return nil
+	}
+	p, err := policy.Parse([]byte(doc))
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// editWarnings names the risky parts of a valid edit.
+func editWarnings(old, cur *policy.Policy) []string {
+	if old == nil {
+		return nil
+	}
+	var w []string
+	if old.Seed != cur.Seed {
+		w = append(w, fmt.Sprintf("seed changed from %q to %q: every sticky namespace and workload choice is reshuffled when its pods are next created", old.Seed, cur.Seed))
+	}
+	if old.Granularity != cur.Granularity {
+		w = append(w, fmt.Sprintf("granularity changed from %s to %s: existing namespaces keep their labels; see the README before switching", old.Granularity, cur.Granularity))
+	}
+	before := map[string]float64{}
+	for _, t := range old.Targets {
+		before[t.Revision] = t.Weight
+	}
+	for i, t := range cur.Targets {
+		if d := t.Weight - before[t.Revision]; math.Abs(d) > weightJumpWarning {
+			w = append(w, fmt.Sprintf("targets[%d] (%s): weight jumps from %g to %g, more than %d points at once", i, t.Revision, before[t.Revision], t.Weight, weightJumpWarning))
+		}
+		delete(before, t.Revision)
+	}
+	for rev, weight := range before {
+		if weight > weightJumpWarning {
+			w = append(w, fmt.Sprintf("target %s removed: its weight drops from %g to 0, more than %d points at once", rev, weight, weightJumpWarning))
+		}
+	}
+	return w
+}
+
+// missingTargets warns about targets no Istio injector answers to yet:
+// valid, since an operator may write the policy before installing the
+// revision, but pods routed there would be refused or unmeshed.
+func (v *PolicyValidator) missingTargets(p *policy.Policy) []string {
+	if v.Revisions == nil {
+		return nil
+	}
+	var w []string
+	for i, t := range p.Targets {
+		if t.Weight == 0 {
+			continue
+		}
+		if exists, synced := v.Revisions.Exists(t.Revision); synced && !exists {
+			w = append(w, fmt.Sprintf("targets[%d].revision: no Istio revision or tag named %q exists yet (no injector webhook configuration labelled istio.io/rev or istio.io/tag=%s)", i, t.Revision, t.Revision))
+		}
+	}
+	return w
+}
