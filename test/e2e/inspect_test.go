@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
 // decision is the router's canary-router.io/decision annotation.
@@ -35,27 +37,6 @@ func decisionOf(t *testing.T, m metav1.ObjectMeta) (decision, bool) {
 	return d, true
 }
 
-// injectedRevision reads which revision injected a pod the way Istio
-// records it (DESIGN section 1): annotation istio.io/rev, else the
-// revision in sidecar.istio.io/status, else the pod label; no status
-// annotation means not injected.
-func injectedRevision(p *corev1.Pod) string {
-	status, ok := p.Annotations["sidecar.istio.io/status"]
-	if !ok {
-		return ""
-	}
-	if rev := p.Annotations["istio.io/rev"]; rev != "" {
-		return rev
-	}
-	var s struct {
-		Revision string `json:"revision"`
-	}
-	if json.Unmarshal([]byte(status), &s) == nil && s.Revision != "" {
-		return s.Revision
-	}
-	return p.Labels["istio.io/rev"]
-}
-
 // routedPods checks every pod the router routed: the label it wrote, its
 // decision annotation and the revision that really injected the pod must
 // agree. It returns pods per injected revision and the mismatch count.
@@ -65,7 +46,7 @@ func routedPods(t *testing.T, pods []corev1.Pod) (perRevision map[string]int, mi
 	for i := range pods {
 		p := &pods[i]
 		d, ok := decisionOf(t, p.ObjectMeta)
-		injected := injectedRevision(p)
+		injected := fakeistio.InjectedRevision(p)
 		switch {
 		case !ok:
 			t.Errorf("pod %s/%s has no routing decision (injected by %q)", p.Namespace, p.Name, injected)

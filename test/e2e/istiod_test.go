@@ -9,81 +9,22 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/canary-router/canary-router/test/fakeistio"
 )
-
-// istioNamespace holds the stand-in istiod Services. Nothing serves them:
-// the router's health gate reads only their EndpointSlices, which the
-// tests write by hand (the control plane runs no EndpointSlice
-// controller, and the Services have no selector, so nothing else does).
-const istioNamespace = "istio-system"
-
-// registerIstiod creates, for each revision, Service istiod-<rev> with a
-// ready endpoint, as a running istiod has: without it the router's health
-// gate takes the revision as down and routes nothing to it.
-func registerIstiod(ctx context.Context, c kubernetes.Interface, revisions ...string) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: istioNamespace}}
-	if _, err := c.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating %s: %w", istioNamespace, err)
-	}
-	for _, rev := range revisions {
-		svc := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Name: "istiod-" + rev, Namespace: istioNamespace, Labels: map[string]string{"istio.io/rev": rev}},
-			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https-webhook", Port: 443}}},
-		}
-		if _, err := c.CoreV1().Services(istioNamespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating Service %s: %w", svc.Name, err)
-		}
-		if err := setIstiodReady(ctx, c, rev, true); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// setIstiodReady writes the EndpointSlice of istiod-<rev> with one
-// endpoint whose ready condition is ready.
-func setIstiodReady(ctx context.Context, c kubernetes.Interface, rev string, ready bool) error {
-	slices := c.DiscoveryV1().EndpointSlices(istioNamespace)
-	want := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Name: "istiod-" + rev + "-e2e", Namespace: istioNamespace, Labels: map[string]string{
-			discoveryv1.LabelServiceName: "istiod-" + rev,
-			discoveryv1.LabelManagedBy:   "canary-router-e2e",
-		}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{"10.0.0.1"},
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-		}},
-	}
-	cur, err := slices.Get(ctx, want.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = slices.Create(ctx, want, metav1.CreateOptions{})
-	case err == nil:
-		want.ResourceVersion = cur.ResourceVersion
-		_, err = slices.Update(ctx, want, metav1.UpdateOptions{})
-	}
-	if err != nil {
-		return fmt.Errorf("EndpointSlice of istiod-%s: %w", rev, err)
-	}
-	return nil
-}
 
 // istiodReady sets istiod-<rev>'s readiness for the rest of the test and
 // restores it to ready afterwards, since the other scenarios share it.
 func istiodReady(t *testing.T, rev string, ready bool) {
 	t.Helper()
-	if err := setIstiodReady(ctxT(t, 30*time.Second), env.cluster.Client, rev, ready); err != nil {
+	if err := fakeistio.SetIstiodReady(ctxT(t, 30*time.Second), env.cluster.Client, rev, ready); err != nil {
 		t.Fatal(err)
 	}
 	if !ready {
 		t.Cleanup(func() {
-			if err := setIstiodReady(context.Background(), env.cluster.Client, rev, true); err != nil {
+			if err := fakeistio.SetIstiodReady(context.Background(), env.cluster.Client, rev, true); err != nil {
 				t.Errorf("restoring istiod-%s: %v", rev, err)
 			}
 		})

@@ -6,11 +6,9 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
 // env is the shared test environment: one control plane for the package,
@@ -29,7 +28,7 @@ import (
 var env struct {
 	cluster   *cluster.Cluster
 	router    *router
-	injectors *injectors
+	injectors *fakeistio.Injectors
 }
 
 func TestMain(m *testing.M) {
@@ -68,21 +67,16 @@ func setup(m *testing.M) int {
 		return 1
 	}
 
-	injURL, stopInj, err := startInjectors(c.CA)
+	inj, err := fakeistio.Start(c.CA)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting stand-in injectors: %v\n", err)
 		return 1
 	}
-	defer stopInj()
-	for _, cfg := range []struct{ rev, tag string }{{"stable", ""}, {"canary", ""}, {"stable", "default"}} {
-		mwc := injectorConfig(injURL, c.CA.CertPEM, cfg.rev, cfg.tag)
-		if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
-			fmt.Fprintf(os.Stderr, "registering %s: %v\n", mwc.Name, err)
-			return 1
-		}
-	}
-	if err := registerIstiod(ctx, c.Client, "stable", "canary"); err != nil {
-		fmt.Fprintf(os.Stderr, "registering istiod endpoints: %v\n", err)
+	defer inj.Close()
+	env.injectors = inj
+	// Revisions stable and canary, and the default tag on stable.
+	if err := inj.Install(ctx, c.Client, "stable", "stable", "canary"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: routerNamespace}}, metav1.CreateOptions{}); err != nil {
@@ -111,26 +105,6 @@ func setup(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "--- last router log (%s):\n%s\n", r.logPath, tail(log, 4000))
 	}
 	return code
-}
-
-// startInjectors serves the stand-in injectors over TLS on loopback.
-func startInjectors(ca *cluster.CA) (string, func(), error) {
-	certPEM, keyPEM, err := ca.IssueServing("istiod", []string{"localhost"}, loopbackIPs())
-	if err != nil {
-		return "", nil, err
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return "", nil, err
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		return "", nil, err
-	}
-	env.injectors = newInjectors()
-	srv := &http.Server{Handler: env.injectors, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "https://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 func loopbackIPs() []net.IP { return []net.IP{net.ParseIP("127.0.0.1")} }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
 const routerNamespace = "canary-router-system"
@@ -140,7 +141,7 @@ func (r *router) config(caBundle []byte) *admissionregv1.MutatingWebhookConfigur
 	never := admissionregv1.NeverReinvocationPolicy
 	none := admissionregv1.SideEffectClassNone
 	timeout := int32(5)
-	system := req("kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, "kube-system", "kube-public", "kube-node-lease", routerNamespace)
+	system := fakeistio.Req("kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, "kube-system", "kube-public", "kube-node-lease", routerNamespace)
 	nsURL, podURL := r.url("/mutate-namespaces"), r.url("/mutate-pods")
 	ignore, fail := admissionregv1.Ignore, admissionregv1.Fail
 	return &admissionregv1.MutatingWebhookConfiguration{
@@ -161,11 +162,11 @@ func (r *router) config(caBundle []byte) *admissionregv1.MutatingWebhookConfigur
 		}, {
 			Name:         "pods.canary-router.io",
 			ClientConfig: admissionregv1.WebhookClientConfig{URL: &podURL, CABundle: caBundle},
-			Rules:        []admissionregv1.RuleWithOperations{podCreate()},
+			Rules:        []admissionregv1.RuleWithOperations{fakeistio.PodCreate()},
 			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-				req("canary-router.io/injection", metav1.LabelSelectorOpIn, "enabled"),
-				req("istio.io/rev", metav1.LabelSelectorOpDoesNotExist),
-				req("istio-injection", metav1.LabelSelectorOpDoesNotExist),
+				fakeistio.Req("canary-router.io/injection", metav1.LabelSelectorOpIn, "enabled"),
+				fakeistio.Req("istio.io/rev", metav1.LabelSelectorOpDoesNotExist),
+				fakeistio.Req("istio-injection", metav1.LabelSelectorOpDoesNotExist),
 				system,
 			}},
 			FailurePolicy:           &fail,

@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
 // livePods waits until the pods matching selector in ns are exactly want
@@ -127,7 +129,7 @@ func TestGatewaysLeftAlone(t *testing.T) {
 		}
 		// In a namespace without Istio labels, the default revision's
 		// object webhook injects pods labelled sidecar.istio.io/inject=true.
-		if got := injectedRevision(&p); got != "stable" {
+		if got := fakeistio.InjectedRevision(&p); got != "stable" {
 			t.Errorf("gateway pod %s injected by %q, want the default revision (stable)", p.Name, got)
 			continue
 		}
@@ -158,7 +160,7 @@ func TestAdoptExistingNamespace(t *testing.T) {
 	waitServiceAccount(t, "legacy")
 	rollOut(t, deployment("legacy", "web", 10))
 	for _, p := range listPods(t, "legacy", "app=web") {
-		if _, ok := routedOf(t, p.ObjectMeta); ok || injectedRevision(&p) != "" {
+		if _, ok := routedOf(t, p.ObjectMeta); ok || fakeistio.InjectedRevision(&p) != "" {
 			t.Fatalf("pod %s in an unmanaged namespace was touched", p.Name)
 		}
 	}

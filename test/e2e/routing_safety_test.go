@@ -23,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
 // warnedClient returns a client whose API warnings the test can read.
@@ -63,8 +65,8 @@ func TestHealthGate(t *testing.T) {
 			t.Fatal(err)
 		}
 		d, _ := routedOf(t, p.ObjectMeta)
-		if p.Labels["istio.io/rev"] != "stable" || injectedRevision(p) != "stable" || d.Reason != "fallback" || d.Avoided != "canary" || d.Cause != "not-ready" {
-			t.Errorf("pod label %q injected by %q decision %+v, want a fallback from canary to stable", p.Labels["istio.io/rev"], injectedRevision(p), d)
+		if p.Labels["istio.io/rev"] != "stable" || fakeistio.InjectedRevision(p) != "stable" || d.Reason != "fallback" || d.Avoided != "canary" || d.Cause != "not-ready" {
+			t.Errorf("pod label %q injected by %q decision %+v, want a fallback from canary to stable", p.Labels["istio.io/rev"], fakeistio.InjectedRevision(p), d)
 		}
 		if !w.mention("instead of canary") || !w.mention("istiod-canary in istio-system has no ready endpoints") {
 			t.Errorf("warnings %q do not name canary and its cause", w.seen)
@@ -113,7 +115,7 @@ func TestHealthGate(t *testing.T) {
 		}
 		unmeshed := 0
 		for _, p := range listPods(t, "gate", "") {
-			if injectedRevision(&p) == "" {
+			if fakeistio.InjectedRevision(&p) == "" {
 				unmeshed++
 			}
 		}
@@ -124,7 +126,7 @@ func TestHealthGate(t *testing.T) {
 		}
 
 		// Once stable recovers, the ReplicaSet's retries go through.
-		if err := setIstiodReady(ctx, env.cluster.Client, "stable", true); err != nil {
+		if err := fakeistio.SetIstiodReady(ctx, env.cluster.Client, "stable", true); err != nil {
 			t.Fatal(err)
 		}
 		waitAvailable(t, ctx, "gate", "blocked", 3)
@@ -133,17 +135,6 @@ func TestHealthGate(t *testing.T) {
 			t.Errorf("after recovery: pods per revision %v, %d mismatches; want 3 on stable", perRevision, mismatches)
 		}
 	})
-}
-
-// injectorBaseURL is where the stand-in injectors listen, read back from
-// the stable revision's config.
-func injectorBaseURL(t *testing.T) string {
-	t.Helper()
-	mwc, err := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctxT(t, 30*time.Second), "istio-sidecar-injector-stable", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSuffix(*mwc.Webhooks[0].ClientConfig.URL, "/inject/stable")
 }
 
 // setTag points revision tag tag at rev the way `istioctl tag set` does
@@ -156,7 +147,7 @@ func setTag(t *testing.T, tag, rev string) {
 	if err := mwcs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
-	if _, err := mwcs.Create(ctx, injectorConfig(injectorBaseURL(t), env.cluster.CA.CertPEM, rev, tag), metav1.CreateOptions{}); err != nil {
+	if _, err := mwcs.Create(ctx, fakeistio.InjectorConfig(env.injectors.URL, env.cluster.CA.CertPEM, rev, tag), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mwcs.Delete(context.Background(), name, metav1.DeleteOptions{}) })
@@ -177,10 +168,10 @@ func TestRevisionTagMoved(t *testing.T) {
 		mismatches := 0
 		for _, p := range pods {
 			d, _ := routedOf(t, p.ObjectMeta)
-			if p.Labels["istio.io/rev"] != "prod" || d.Revision != "prod" || d.TagRevision != want || injectedRevision(&p) != d.TagRevision {
+			if p.Labels["istio.io/rev"] != "prod" || d.Revision != "prod" || d.TagRevision != want || fakeistio.InjectedRevision(&p) != d.TagRevision {
 				mismatches++
 				t.Errorf("%s: pod %s label %q decision %+v injected by %q, want tag prod injected by %s",
-					round, p.Name, p.Labels["istio.io/rev"], d, injectedRevision(&p), want)
+					round, p.Name, p.Labels["istio.io/rev"], d, fakeistio.InjectedRevision(&p), want)
 			}
 		}
 		canary := 0
@@ -252,7 +243,7 @@ func TestWebhookOrderReported(t *testing.T) {
 
 	// A new injector config that also sorts first is reported as it appears.
 	mwcs := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	extra := injectorConfig(injectorBaseURL(t), env.cluster.CA.CertPEM, "stable", "order-check")
+	extra := fakeistio.InjectorConfig(env.injectors.URL, env.cluster.CA.CertPEM, "stable", "order-check")
 	if _, err := mwcs.Create(ctx, extra, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

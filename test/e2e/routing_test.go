@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
@@ -47,7 +48,7 @@ func TestNamespaceGranularity(t *testing.T) {
 				// revision the router wrote on the namespace.
 				waitServiceAccount(t, name)
 				pod := createPod(t, name, "probe", nil, nil)
-				if got := injectedRevision(pod); got != rev {
+				if got := fakeistio.InjectedRevision(pod); got != rev {
 					t.Errorf("%s: pod injected by %q, namespace routed to %q", name, got, rev)
 					mismatches++
 				}
@@ -151,7 +152,7 @@ func TestExplicitChoicesLeftAlone(t *testing.T) {
 			if d, ok := decisionOf(t, pod.ObjectMeta); ok {
 				t.Errorf("router changed the pod: %+v", d)
 			}
-			if got := injectedRevision(pod); got != c.wantInjected {
+			if got := fakeistio.InjectedRevision(pod); got != c.wantInjected {
 				t.Errorf("injected by %q, want %q", got, c.wantInjected)
 			}
 		})
@@ -173,7 +174,7 @@ func TestExplicitChoicesLeftAlone(t *testing.T) {
 			}
 		}
 		waitServiceAccount(t, "ns-pinned")
-		if got := injectedRevision(createPod(t, "ns-pinned", "probe", nil, nil)); got != "canary" {
+		if got := fakeistio.InjectedRevision(createPod(t, "ns-pinned", "probe", nil, nil)); got != "canary" {
 			t.Errorf("pod in pinned namespace injected by %q, want canary", got)
 		}
 	})

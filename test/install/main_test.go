@@ -24,9 +24,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/canary-router/canary-router/test/cluster"
 )
 
@@ -83,14 +80,6 @@ func setup(m *testing.M) int {
 
 	// Istio comes first in a real install: the router's manifests hold a
 	// Role in istio-system, and its policy names Istio revisions.
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{}); err != nil {
-		fmt.Fprintf(os.Stderr, "creating istio-system: %v\n", err)
-		return 1
-	}
-	if err := istiodReady(ctx, c); err != nil {
-		fmt.Fprintf(os.Stderr, "registering istiod's endpoints: %v\n", err)
-		return 1
-	}
 	stopInjector, err := startInjector(ctx, c)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the stand-in Istio injector: %v\n", err)

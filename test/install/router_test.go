@@ -4,26 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
-
-	authenticationv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 const (
@@ -42,10 +33,9 @@ const (
 // router is the real canary-router binary running as a local process with
 // the manifests' ServiceAccount identity.
 type router struct {
-	cmd        *exec.Cmd
-	port       int
-	healthPort int
-	logPath    string
+	*localrouter.Router
+	port, healthPort int
+	logPath          string
 }
 
 // serviceAccountKubeconfig mints a token for the manifests' ServiceAccount
@@ -54,75 +44,36 @@ type router struct {
 // router then has the manifests' RBAC and nothing else.
 func serviceAccountKubeconfig(t *testing.T, ctx context.Context) (path, token string) {
 	t.Helper()
-	expiry := int64(3600)
-	tr, err := env.cluster.Client.CoreV1().ServiceAccounts(routerNamespace).CreateToken(ctx, routerServiceAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	path, token, err := localrouter.ServiceAccountKubeconfig(ctx, env.cluster, t.TempDir())
 	if err != nil {
-		t.Fatalf("TokenRequest for %s: %v", routerUser, err)
-	}
-	path = filepath.Join(t.TempDir(), "router.kubeconfig")
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: test
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: %s
-  user:
-    token: %s
-contexts:
-- name: test
-  context: {cluster: test, user: %s, namespace: %s}
-current-context: test
-`, env.cluster.Config.Host, base64.StdEncoding.EncodeToString(env.cluster.CA.CertPEM), routerUser, tr.Status.Token, routerUser, routerNamespace)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, tr.Status.Token
+	return path, token
 }
 
 // startRouter runs the router with the args of the applied Deployment,
-// followed by the few a local process must override (flags given twice
-// take the last value): the ServiceAccount kubeconfig instead of the
-// in-cluster config, loopback listen addresses, debug logs, and where the
+// followed by the few a local process must override: the ServiceAccount
+// kubeconfig, loopback listen addresses, debug logs, and where the
 // serving certificate must name 127.0.0.1 or come from a local folder.
 // It waits until /readyz passes (serving certificate loaded, policy
 // ConfigMap read, Istio view synced) and stops the router when the test
 // ends.
 func startRouter(t *testing.T, ctx context.Context, deploymentArgs []string, certMode, kubeconfig string) *router {
 	t.Helper()
-	ports := make([]int, 2)
-	for i := range ports {
-		p, err := cluster.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-	}
-	r := &router{port: ports[0], healthPort: ports[1], logPath: filepath.Join(env.dir, t.Name(), "router.log")}
-	if err := os.MkdirAll(filepath.Dir(r.logPath), 0o700); err != nil {
+	logPath := filepath.Join(env.dir, t.Name(), "router.log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	args := append(slices.Clone(deploymentArgs),
-		"--kubeconfig", kubeconfig,
-		"--namespace", routerNamespace,
-		"--host", "127.0.0.1",
-		"--port", strconv.Itoa(r.port),
-		"--health-addr", fmt.Sprintf("127.0.0.1:%d", r.healthPort),
-		"--log-level", "debug",
-		"--log-format", "console",
-	)
+	extra := []string{"--log-level", "debug", "--log-format", "console"}
 	switch certMode {
 	case certSelfManaged:
 		// The Service names plus the loopback address the test points
 		// the webhook configurations at.
-		args = append(args, "--cert-extra-sans", "127.0.0.1")
+		extra = append(extra, "--cert-extra-sans", "127.0.0.1")
 	case certExternal:
 		// What cert-manager would mount: a pair for the Service names,
 		// here issued by the cluster CA (plus the loopback address).
-		certDir := filepath.Join(filepath.Dir(r.logPath), "certs")
+		certDir := filepath.Join(filepath.Dir(logPath), "certs")
 		certPEM, keyPEM, err := env.cluster.CA.IssueServing("canary-router",
 			[]string{"canary-router.canary-router-system.svc", "localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
 		if err != nil {
@@ -131,110 +82,31 @@ func startRouter(t *testing.T, ctx context.Context, deploymentArgs []string, cer
 		if err := cluster.WriteServingPair(certDir, certPEM, keyPEM); err != nil {
 			t.Fatal(err)
 		}
-		args = append(args, "--cert-dir", certDir)
+		extra = append(extra, "--cert-dir", certDir)
 	default:
 		t.Fatalf("unknown cert mode %q", certMode)
 	}
-	logFile, err := os.Create(r.logPath)
+	lr, err := localrouter.Start(ctx, env.bin, deploymentArgs, kubeconfig, logPath, extra...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v; log:\n%s", err, tailFile(logPath, 6000))
 	}
-	defer logFile.Close()
-	r.cmd = exec.Command(env.bin, args...)
-	t.Logf("router: %s %s", filepath.Base(env.bin), strings.Join(args, " "))
-	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = r.cmd.Wait(); close(exited) }()
+	t.Logf("router: %s", strings.Join(lr.Args(), " "))
 	t.Cleanup(func() {
-		r.stop(exited)
+		lr.Stop()
 		if t.Failed() {
-			t.Logf("router log (%s):\n%s", r.logPath, tailFile(r.logPath, 6000))
+			t.Logf("router log (%s):\n%s", logPath, tailFile(logPath, 6000))
 		}
 	})
-	deadline := time.Now().Add(45 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			t.Fatalf("router exited (%v); log:\n%s", r.cmd.ProcessState, tailFile(r.logPath, 6000))
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", r.healthPort))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r
-			}
-		}
-	}
-	t.Fatalf("router not ready after 45s; log:\n%s", tailFile(r.logPath, 6000))
-	return nil
+	return &router{Router: lr, port: lr.Port, healthPort: lr.HealthPort, logPath: logPath}
 }
 
-func (r *router) stop(exited <-chan struct{}) {
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
-}
-
-// pointWebhooksAtLoopback rewrites every webhook of the applied
-// canary-router configurations from the in-cluster Service to the local
-// router, keeping path and everything else. caBundle is set only when
-// given (external mode: the test plays cert-manager's cainjector); in
-// self-managed mode the router patches it itself. Each replace is guarded
-// by a test of the webhook's name.
+// pointWebhooksAtLoopback rewrites the applied webhook configurations to
+// call the local router (see localrouter.PointWebhooksAtLoopback).
 func pointWebhooksAtLoopback(t *testing.T, ctx context.Context, port int, caBundle []byte) {
 	t.Helper()
-	adm := env.cluster.Client.AdmissionregistrationV1()
-	mwc, err := adm.MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
-	if err != nil {
+	if err := localrouter.PointWebhooksAtLoopback(ctx, env.cluster.Client, port, caBundle); err != nil {
 		t.Fatal(err)
 	}
-	var mnames, mpaths []string
-	for _, wh := range mwc.Webhooks {
-		mnames, mpaths = append(mnames, wh.Name), append(mpaths, *wh.ClientConfig.Service.Path)
-	}
-	patch := loopbackPatch(mnames, mpaths, port, caBundle)
-	if _, err := adm.MutatingWebhookConfigurations().Patch(ctx, webhookConfigName, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatalf("pointing the MutatingWebhookConfiguration at loopback: %v", err)
-	}
-	vwc, err := adm.ValidatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vnames, vpaths []string
-	for _, wh := range vwc.Webhooks {
-		vnames, vpaths = append(vnames, wh.Name), append(vpaths, *wh.ClientConfig.Service.Path)
-	}
-	patch = loopbackPatch(vnames, vpaths, port, caBundle)
-	if _, err := adm.ValidatingWebhookConfigurations().Patch(ctx, webhookConfigName, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatalf("pointing the ValidatingWebhookConfiguration at loopback: %v", err)
-	}
-}
-
-func loopbackPatch(names, paths []string, port int, caBundle []byte) []byte {
-	var ops []map[string]any
-	for i, name := range names {
-		base := "/webhooks/" + strconv.Itoa(i) + "/clientConfig"
-		ops = append(ops,
-			map[string]any{"op": "test", "path": "/webhooks/" + strconv.Itoa(i) + "/name", "value": name},
-			map[string]any{"op": "remove", "path": base + "/service"},
-			map[string]any{"op": "add", "path": base + "/url", "value": fmt.Sprintf("https://127.0.0.1:%d%s", port, paths[i])})
-		if caBundle != nil {
-			ops = append(ops, map[string]any{"op": "add", "path": base + "/caBundle", "value": caBundle})
-		}
-	}
-	out, _ := json.Marshal(ops)
-	return out
 }
 
 // metric sums the samples of a counter or gauge named name whose labels

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
 // decision is the router's canary-router.io/decision annotation.
@@ -39,15 +40,6 @@ func decisionOf(t *testing.T, m metav1.ObjectMeta) (decision, bool) {
 		t.Fatalf("%s: decision annotation %q is not JSON: %v", m.Name, raw, err)
 	}
 	return d, true
-}
-
-// injectedBy is the revision that injected a pod, read the way Istio
-// records it; "" when no injector ran.
-func injectedBy(p *corev1.Pod) string {
-	if _, ok := p.Annotations["sidecar.istio.io/status"]; !ok {
-		return ""
-	}
-	return p.Annotations["istio.io/rev"]
 }
 
 // checkToken shows the limits of the ServiceAccount's token directly:
@@ -157,8 +149,8 @@ func checkWorkloadRouting(t *testing.T, ctx context.Context, r *router, ns strin
 			t.Errorf("pod %s: no decision annotation", p.Name)
 		case p.Labels["istio.io/rev"] != revision || dec.Revision != revision || dec.Reason != "sticky" || dec.Unit != "Deployment/web":
 			t.Errorf("pod %s: label istio.io/rev=%q, decision %+v; want %q, sticky, Deployment/web", p.Name, p.Labels["istio.io/rev"], dec, revision)
-		case injectedBy(p) != revision:
-			t.Errorf("pod %s: injected by %q, routed to %q", p.Name, injectedBy(p), revision)
+		case fakeistio.InjectedRevision(p) != revision:
+			t.Errorf("pod %s: injected by %q, routed to %q", p.Name, fakeistio.InjectedRevision(p), revision)
 		}
 	}
 	if after := r.metric(t, "canary_router_decisions_total", `resource="pods"`); after-before != replicas {
@@ -213,9 +205,9 @@ func checkMatchConditions(t *testing.T, ctx context.Context, r *router, ns strin
 	}
 
 	bare := createPod(t, ctx, ns, "bare", nil, nil, "")
-	if dec, ok := decisionOf(t, bare.ObjectMeta); !ok || dec.Revision != revision || injectedBy(bare) != revision {
+	if dec, ok := decisionOf(t, bare.ObjectMeta); !ok || dec.Revision != revision || fakeistio.InjectedRevision(bare) != revision {
 		t.Errorf("pod without labels or annotations: decision %+v (present %v), injected by %q; want routed to and injected by %q",
-			dec, ok, injectedBy(bare), revision)
+			dec, ok, fakeistio.InjectedRevision(bare), revision)
 	}
 	if req2 := requests(); req2 != req1+1 {
 		t.Errorf("router /mutate-pods requests %v -> %v for one pod without labels, want +1", req1, req2)
@@ -233,13 +225,13 @@ func checkNamespaceRouting(t *testing.T, ctx context.Context, r *router, ns stri
 	}
 	waitServiceAccount(t, ctx, ns)
 	p := createPod(t, ctx, ns, "app", nil, nil, "")
-	if got := injectedBy(p); got != revision {
+	if got := fakeistio.InjectedRevision(p); got != revision {
 		t.Errorf("pod in %s injected by %q, namespace routed to %q", ns, got, revision)
 	}
 	if n := r.metric(t, "controller_runtime_webhook_requests_total", `webhook="/mutate-pods"`); n != 0 {
 		t.Errorf("router called %v times for pods; namespace granularity registers no pod webhook", n)
 	}
-	t.Logf("RESULT namespace %s routed to %q (decision %+v); its pod injected by %q without calling the router", ns, revision, dec, injectedBy(p))
+	t.Logf("RESULT namespace %s routed to %q (decision %+v); its pod injected by %q without calling the router", ns, revision, dec, fakeistio.InjectedRevision(p))
 }
 
 // checkPolicyWebhook shows the validating webhook refusing an invalid
