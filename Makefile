@@ -7,7 +7,7 @@ GO_BUILD_FLAGS := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 TOOLS_DIR := $(CURDIR)/_bin
 export CANARY_ROUTER_BIN_DIR := $(TOOLS_DIR)
 
-.PHONY: all build tools test unit e2e vet fmt clean
+.PHONY: all build tools demo test unit e2e vet fmt clean
 
 all: build
 
@@ -20,15 +20,27 @@ build:
 tools:
 	@bash test/tools/build.sh $(TOOLS_DIR)
 
+.PHONY: prometheus
+## prometheus: Prometheus and promtool for test/observability, from Debian's
+## `prometheus` package (apt-get, as root or through sudo); skipped when both are on PATH
+prometheus:
+	@bash test/tools/install-prometheus.sh
+
+## demo: a local control plane, a stand-in Istio with revisions stable and canary,
+## the router installed from deploy/, and a canary raised from 10 to 50 percent;
+## DEMO_NONINTERACTIVE=1 exits at the end instead of waiting for Ctrl-C
+demo: tools build
+	go run ./test/demo
+
 ## test: everything CI runs: vet, unit tests, then end-to-end tests on a real control plane
-test: tools vet unit e2e
+test: tools prometheus vet unit e2e
 
 ## unit: tests that need no control plane
 unit:
 	go test -short -count=1 ./...
 
 ## e2e: end-to-end tests against a real kube-apiserver, etcd, controller manager and kwok
-e2e: tools
+e2e: tools prometheus
 	go test -count=1 -timeout 25m -v ./test/...
 
 .PHONY: manifests

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs the whole demo unattended, as `DEMO_NONINTERACTIVE=1 make
+// demo` does, and checks that the shares it prints match the policy.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the control plane from `make tools`")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "canary-router")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/canary-router")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building canary-router: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, options{dir: filepath.Join(dir, "demo"), router: bin, nonInteractive: true}, &out)
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"canary share: 5 of 50 pods = 10%, as the policy asks",
+		"canary share: 25 of 50 pods = 50%, as the policy asks",
+		"Warning: canary-router replaced istio-injection=enabled",
+		"export KUBECONFIG=",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}
