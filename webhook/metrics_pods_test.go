@@ -12,31 +12,31 @@ import (
 	"github.com/canary-router/canary-router/webhook/podview"
 )
 
-// fakePods is a PodCounts with fixed counts.
-type fakePods struct {
+// fakePodCounts is a PodCounts with fixed counts.
+type fakePodCounts struct {
 	counts []podview.RevisionCount
 	synced bool
 }
 
-func (f fakePods) Revisions() []podview.RevisionCount { return f.counts }
-func (f fakePods) Synced() bool                       { return f.synced }
+func (f fakePodCounts) Revisions() []podview.RevisionCount { return f.counts }
+func (f fakePodCounts) Synced() bool                       { return f.synced }
 
-// staticIstio is an IstioState that never changes.
-type staticIstio struct{ s *istio.State }
+// fixedIstioState is an IstioState that never changes.
+type fixedIstioState struct{ s *istio.State }
 
-func (s staticIstio) Current() *istio.State { return s.s }
+func (s fixedIstioState) Current() *istio.State { return s.s }
 
 // stableCanaryProd knows revisions stable and canary, and tag prod
 // pointing to canary.
-func stableCanaryProd() staticIstio {
-	return staticIstio{istio.NewState([]istio.Config{
+func stableCanaryProd() fixedIstioState {
+	return fixedIstioState{istio.NewState([]istio.Config{
 		{Name: "istio-sidecar-injector-stable", Rev: "stable"},
 		{Name: "istio-sidecar-injector-canary", Rev: "canary"},
 		{Name: "istio-revision-tag-prod", Rev: "canary", Tag: "prod"},
 	}, nil, "istio-system", "canary-router")}
 }
 
-func storeWith(t *testing.T, doc string) *Store {
+func policyStore(t *testing.T, doc string) *Store {
 	t.Helper()
 	s := NewStore(time.Now, nil, nil)
 	if doc != "" {
@@ -56,7 +56,7 @@ func TestPodCollector(t *testing.T) {
 		{
 			name: "a mismatch, a tag injected by its revision, targets pre-created",
 			opts: PodCollectorOptions{
-				Pods: fakePods{synced: true, counts: []podview.RevisionCount{
+				Pods: fakePodCounts{synced: true, counts: []podview.RevisionCount{
 					{Routed: "stable", Injected: "stable", Pods: 7},
 					{Routed: "prod", Injected: "canary", Pods: 3},
 					{Routed: "canary", Injected: "stable", Pods: 1},
@@ -64,7 +64,7 @@ func TestPodCollector(t *testing.T) {
 					{Routed: "", Injected: "stable", Pods: 4},
 				}},
 				Istio: stableCanaryProd(),
-				Store: storeWith(t, "granularity: pod\ntargets: [{revision: stable, weight: 60}, {revision: prod, weight: 40}]\n"),
+				Store: policyStore(t, "granularity: pod\ntargets: [{revision: stable, weight: 60}, {revision: prod, weight: 40}]\n"),
 			},
 			want: []string{
 				`canary_router_pods{injected_revision="",routed_revision="stable"} 2`,
@@ -79,7 +79,7 @@ func TestPodCollector(t *testing.T) {
 		{
 			name: "without the Istio view a tag compares by name",
 			opts: PodCollectorOptions{
-				Pods: fakePods{synced: true, counts: []podview.RevisionCount{{Routed: "prod", Injected: "canary", Pods: 3}}},
+				Pods: fakePodCounts{synced: true, counts: []podview.RevisionCount{{Routed: "prod", Injected: "canary", Pods: 3}}},
 			},
 			want: []string{
 				`canary_router_pods{injected_revision="canary",routed_revision="prod"} 3`,
@@ -89,14 +89,14 @@ func TestPodCollector(t *testing.T) {
 		{
 			name: "nothing before the first list",
 			opts: PodCollectorOptions{
-				Pods:  fakePods{counts: []podview.RevisionCount{{Routed: "stable", Injected: "stable", Pods: 1}}},
-				Store: storeWith(t, "granularity: pod\ntargets: [{revision: stable, weight: 100}]\n"),
+				Pods:  fakePodCounts{counts: []podview.RevisionCount{{Routed: "stable", Injected: "stable", Pods: 1}}},
+				Store: policyStore(t, "granularity: pod\ntargets: [{revision: stable, weight: 100}]\n"),
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := samples(t, NewPodCollector(tt.opts))
+			got := gatheredSamples(t, NewPodCollector(tt.opts))
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("series:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
@@ -104,9 +104,9 @@ func TestPodCollector(t *testing.T) {
 	}
 }
 
-// samples gathers c through a pedantic registry, which also checks every
+// gatheredSamples gathers c through a pedantic registry, which also checks every
 // metric against its description, and renders each sample as one line.
-func samples(t *testing.T, c prometheus.Collector) []string {
+func gatheredSamples(t *testing.T, c prometheus.Collector) []string {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
@@ -138,11 +138,11 @@ func TestPodCollectorFoldsStrayRevisions(t *testing.T) {
 	}
 	counts = append(counts, podview.RevisionCount{Routed: "stable", Injected: "stable", Pods: 1})
 	c := NewPodCollector(PodCollectorOptions{
-		Pods:         fakePods{synced: true, counts: counts},
-		Store:        storeWith(t, "granularity: pod\ntargets: [{revision: stable, weight: 100}]\n"),
+		Pods:         fakePodCounts{synced: true, counts: counts},
+		Store:        policyStore(t, "granularity: pod\ntargets: [{revision: stable, weight: 100}]\n"),
 		MaxRevisions: 5,
 	})
-	got := samples(t, c)
+	got := gatheredSamples(t, c)
 	if len(got) != 7 || !strings.Contains(strings.Join(got, "\n"), `canary_router_pods{injected_revision="",routed_revision="other"} 96`) {
 		t.Errorf("want stable, four stray names, other (96 pods) and the mismatch count:\n%s", strings.Join(got, "\n"))
 	}

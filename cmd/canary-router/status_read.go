@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/podview"
+)
+
+// The resources status reads, metadata only except the policy ConfigMap.
+var (
+	gvrPods       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	gvrNamespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	gvrMWCs       = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}
+)
+
+// statusPageSize bounds one list call: a cluster's pods are read in pages
+// so neither the API server nor this process holds them all at once.
+const statusPageSize = 500
+
+// clusterSnapshot is what status reads of a cluster. Reads other than the
+// pods may fail without failing the command (an operator may not be
+// allowed to list webhook configurations): their errors are kept and
+// reported beside what could be read.
+type clusterSnapshot struct {
+	// PolicyRef is namespace/name of the policy ConfigMap.
+	PolicyRef string
+	// PolicyDoc is its policy.yaml; PolicyErr why it could not be read.
+	PolicyDoc []byte
+	PolicyErr error
+	// Configs are the MutatingWebhookConfigurations, as the router reads
+	// them, for revisions and tags.
+	Configs    []istio.Config
+	ConfigsErr error
+	// Namespaces are every namespace's name and labels.
+	Namespaces    []namespaceLabels
+	NamespacesErr error
+	// Pods are live pods by routed and injected revision, counted by the
+	// router's own pod view code.
+	Pods []podview.RevisionCount
+}
+
+type namespaceLabels struct {
+	Name   string
+	Labels map[string]string
+}
+
+// statusClients loads a kubeconfig the way kubectl does: --kubeconfig,
+// else $KUBECONFIG, else ~/.kube/config, else the in-cluster
+// ServiceAccount.
+func statusClients(kubeconfig, kubeContext string) (kubernetes.Interface, metadata.Interface, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "canary-router-status/" + version
+	cfg.QPS, cfg.Burst = 20, 40
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, meta, nil
+}
+
+// readCluster reads everything status shows: get the policy ConfigMap and
+// list (metadata only) pods, namespaces and webhook configurations, the
+// read access a kubectl user has.
+func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, namespace, configMap string) (*clusterSnapshot, error) {
+	s := &clusterSnapshot{PolicyRef: namespace + "/" + configMap}
+	cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, configMap, metav1.GetOptions{})
+	switch {
+	case err != nil:
+		s.PolicyErr = err
+	case cm.Data["policy.yaml"] == "":
+		s.PolicyErr = fmt.Errorf("ConfigMap %s has no key policy.yaml", s.PolicyRef)
+	default:
+		s.PolicyDoc = []byte(cm.Data["policy.yaml"])
+	}
+	s.ConfigsErr = eachMeta(ctx, meta.Resource(gvrMWCs), func(m *metav1.PartialObjectMetadata) {
+		s.Configs = append(s.Configs, istio.Config{Name: m.Name, Rev: m.Labels[istio.LabelRev], Tag: m.Labels[istio.LabelTag]})
+	})
+	s.NamespacesErr = eachMeta(ctx, meta.Resource(gvrNamespaces), func(m *metav1.PartialObjectMetadata) {
+		s.Namespaces = append(s.Namespaces, namespaceLabels{Name: m.Name, Labels: m.Labels})
+	})
+	// The pod view's own handler counts them, so status and the router's
+	// canary_router_pods metric apply one reading of Istio's annotations.
+	view := podview.New(podview.Options{})
+	if err := eachMeta(ctx, meta.Resource(gvrPods), func(m *metav1.PartialObjectMetadata) { view.OnAdd(m, true) }); err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	s.Pods = view.Revisions()
+	return s, nil
+}
+
+// eachMeta lists a resource page by page, metadata only, calling fn for
+// each object.
+func eachMeta(ctx context.Context, r metadata.ResourceInterface, fn func(*metav1.PartialObjectMetadata)) error {
+	opts := metav1.ListOptions{Limit: statusPageSize}
+	for {
+		list, err := r.List(ctx, opts)
+		if err != nil {
+			return err
+		}
+		for i := range list.Items {
+			fn(&list.Items[i])
+		}
+		if list.Continue == "" {
+			return nil
+		}
+		opts.Continue = list.Continue
+	}
+}
+
+// readProblem words a read error for the report: forbidden reads say
+// which permission is missing.
+func readProblem(what string, err error) string {
+	if apierrors.IsForbidden(err) {
+		return "cannot " + what + " (forbidden): " + err.Error()
+	}
+	return "cannot " + what + ": " + err.Error()
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/webhook/rollout"
+)
+
+// Namespace labels status groups namespaces by (DESIGN section 3).
+const (
+	labelIstioRev       = "istio.io/rev"
+	labelIstioInjection = "istio-injection"
+	labelManaged        = "canary-router.io/injection"
+)
+
+// statusReport is what status prints; -o json writes it as it is.
+type statusReport struct {
+	Policy statusPolicy `json:"policy"`
+	rollout.Summary
+	// Mismatches lists pods routed to one revision and injected by another
+	// (or not injected), by pair.
+	Mismatches []statusMismatch `json:"mismatches"`
+	Namespaces statusNamespaces `json:"namespaces"`
+	// Warnings name what could not be read, and what follows from it.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+type statusPolicy struct {
+	// ConfigMap is namespace/name.
+	ConfigMap   string `json:"configMap"`
+	Valid       bool   `json:"valid"`
+	Granularity string `json:"granularity,omitempty"`
+	// Error says why the policy could not be read or is invalid. The
+	// router keeps the last valid policy it applied in that case.
+	Error string `json:"error,omitempty"`
+}
+
+type statusMismatch struct {
+	Routed string `json:"routedRevision"`
+	// Injected is "" for a pod that was not injected at all.
+	Injected string `json:"injectedRevision"`
+	Pods     int    `json:"pods"`
+}
+
+type statusNamespaces struct {
+	// ByRevision lists the namespaces labelled istio.io/rev, by value:
+	// routed whole (namespace granularity) or pinned.
+	ByRevision map[string][]string `json:"byRevision"`
+	// Managed lists the namespaces labelled
+	// canary-router.io/injection=enabled, routed workload by workload or
+	// pod by pod.
+	Managed []string `json:"managed"`
+	// IstioInjection lists the namespaces still labelled
+	// istio-injection=enabled: Istio's default revision injects them.
+	IstioInjection []string `json:"istioInjection"`
+}
+
+// buildStatus turns what was read into the report. It is pure.
+func buildStatus(s *clusterSnapshot) statusReport {
+	r := statusReport{
+		Policy:     statusPolicy{ConfigMap: s.PolicyRef},
+		Mismatches: []statusMismatch{},
+		Namespaces: statusNamespaces{ByRevision: map[string][]string{}, Managed: []string{}, IstioInjection: []string{}},
+	}
+	in := rollout.Input{Namespaces: map[string]int{}, Pods: s.Pods}
+	if s.PolicyErr != nil {
+		r.Policy.Error = s.PolicyErr.Error()
+		r.Warnings = append(r.Warnings, readProblem("read the policy ConfigMap "+s.PolicyRef, s.PolicyErr))
+	} else if p, err := policy.Parse(s.PolicyDoc); err != nil {
+		r.Policy.Error = err.Error()
+		r.Warnings = append(r.Warnings, "the policy in ConfigMap "+s.PolicyRef+" is invalid; the router keeps the last valid policy it applied: "+err.Error())
+	} else {
+		r.Policy.Valid, r.Policy.Granularity = true, string(p.Granularity)
+		for _, t := range p.Targets {
+			in.Targets = append(in.Targets, rollout.Target{Revision: t.Revision, Share: t.Weight / 100})
+		}
+	}
+	if s.ConfigsErr != nil {
+		r.Warnings = append(r.Warnings, readProblem("list MutatingWebhookConfigurations", s.ConfigsErr)+
+			"; revision tags are not resolved, so a pod routed to a tag counts as mismatched")
+	} else {
+		st := istio.NewState(s.Configs, nil, "", "")
+		in.Resolve = func(name string) string { return st.Target(name).Revision }
+	}
+	if s.NamespacesErr != nil {
+		r.Warnings = append(r.Warnings, readProblem("list namespaces", s.NamespacesErr))
+	}
+	for _, ns := range s.Namespaces {
+		if rev, ok := ns.Labels[labelIstioRev]; ok {
+			r.Namespaces.ByRevision[rev] = append(r.Namespaces.ByRevision[rev], ns.Name)
+			in.Namespaces[rev]++
+		}
+		if ns.Labels[labelManaged] == "enabled" {
+			r.Namespaces.Managed = append(r.Namespaces.Managed, ns.Name)
+		}
+		if ns.Labels[labelIstioInjection] == "enabled" {
+			r.Namespaces.IstioInjection = append(r.Namespaces.IstioInjection, ns.Name)
+		}
+	}
+	for _, names := range r.Namespaces.ByRevision {
+		slices.Sort(names)
+	}
+	slices.Sort(r.Namespaces.Managed)
+	slices.Sort(r.Namespaces.IstioInjection)
+	r.Summary = rollout.Summarize(in)
+	for _, c := range s.Pods {
+		if rollout.Mismatched(c.Routed, c.Injected, in.Resolve) {
+			r.Mismatches = append(r.Mismatches, statusMismatch{Routed: c.Routed, Injected: c.Injected, Pods: c.Pods})
+		}
+	}
+	slices.SortFunc(r.Mismatches, func(a, b statusMismatch) int {
+		return cmp.Or(cmp.Compare(b.Pods, a.Pods), cmp.Compare(a.Routed, b.Routed), cmp.Compare(a.Injected, b.Injected))
+	})
+	return r
+}
+
+// writeStatusJSON writes the report for scripts.
+func writeStatusJSON(w io.Writer, r statusReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// statusBarWidth is the width of the progress bars, in cells.
+const statusBarWidth = 20
+
+// maxListedNamespaces bounds the names printed per namespace group; -o
+// json lists them all.
+const maxListedNamespaces = 6
+
+// writeStatusText writes the report for people.
+func writeStatusText(w io.Writer, r statusReport) {
+	if r.Policy.Valid {
+		fmt.Fprintf(w, "policy %s: granularity %s\n", r.Policy.ConfigMap, r.Policy.Granularity)
+	} else {
+		fmt.Fprintf(w, "policy %s: not usable: %s\n", r.Policy.ConfigMap, r.Policy.Error)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REVISION\tTARGET\tOBSERVED\tROUTED\tINJECTED\tMISMATCHED\tNAMESPACES\tPROGRESS (# observed, | target)")
+	byNamespace := r.Policy.Granularity == string(policy.GranularityNamespace)
+	for _, rev := range r.Revisions {
+		name, target, injected := rev.Name, "-", fmt.Sprint(rev.InjectedPods)
+		if rev.TagOf != "" {
+			name += " -> " + rev.TagOf
+			// A tag injects nothing itself: Istio records the revision.
+			injected = "-"
+		}
+		share, observed := rev.ObservedShare, "-"
+		if byNamespace {
+			share = rev.NamespaceShare
+		}
+		if (byNamespace && len(r.Namespaces.ByRevision) > 0) || (!byNamespace && r.RoutedPods > 0) {
+			observed = percent(share)
+		}
+		progress := progressBar(share, -1, statusBarWidth)
+		if rev.InPolicy {
+			target = percent(rev.TargetShare)
+			progress = progressBar(share, rev.TargetShare, statusBarWidth)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", name, target, observed, rev.RoutedPods, injected, rev.MismatchedPods, rev.Namespaces, progress)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\npods: %d routed (pod label istio.io/rev), %d injected, %d mismatched, %d injected without a pod label (namespace label or default revision)\n",
+		r.RoutedPods, r.InjectedPods, r.MismatchedPods, r.UnroutedInjectedPods)
+	if byNamespace {
+		fmt.Fprintln(w, "granularity namespace: OBSERVED is the share of namespaces labelled istio.io/rev (pods carry no routing label)")
+	}
+	for _, m := range r.Mismatches {
+		injected := "not injected"
+		if m.Injected != "" {
+			injected = "injected by " + m.Injected
+		}
+		fmt.Fprintf(w, "mismatch: %d %s routed to %s but %s\n", m.Pods, plural(m.Pods, "pod", "pods"), m.Routed, injected)
+	}
+	fmt.Fprintln(w, "\nnamespaces:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  %s=enabled (routed by canary-router)\t%d\t%s\n", labelManaged, len(r.Namespaces.Managed), listNames(r.Namespaces.Managed))
+	revs := make([]string, 0, len(r.Namespaces.ByRevision))
+	for rev := range r.Namespaces.ByRevision {
+		revs = append(revs, rev)
+	}
+	slices.Sort(revs)
+	for _, rev := range revs {
+		names := r.Namespaces.ByRevision[rev]
+		fmt.Fprintf(tw, "  %s=%s\t%d\t%s\n", labelIstioRev, rev, len(names), listNames(names))
+	}
+	fmt.Fprintf(tw, "  %s=enabled (Istio's default revision)\t%d\t%s\n", labelIstioInjection, len(r.Namespaces.IstioInjection), listNames(r.Namespaces.IstioInjection))
+	_ = tw.Flush()
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "\nwarning: %s\n", warn)
+	}
+}
+
+// progressBar renders an observed share (0-1) as a bar of width cells,
+// with a | on the cell where the target share ends; target < 0 draws no
+// marker. A target of 1 has no cell after it: the full bar is the goal.
+func progressBar(observed, target float64, width int) string {
+	b := []byte(bar(observed, width))
+	if target >= 0 {
+		if i := int(target*float64(width) + 0.5); i < width {
+			b[1+i] = '|'
+		}
+	}
+	return string(b)
+}
+
+func percent(share float64) string { return fmt.Sprintf("%.1f%%", share*100) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// listNames joins up to maxListedNamespaces names; "-" for none.
+func listNames(names []string) string {
+	if len(names) == 0 {
+		return "-"
+	}
+	if len(names) <= maxListedNamespaces {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:maxListedNamespaces], ", ") + fmt.Sprintf(", and %d more", len(names)-maxListedNamespaces)
+}
