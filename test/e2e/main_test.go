@@ -20,6 +20,7 @@ import (
 
 	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 // env is the shared test environment: one control plane for the package,
@@ -94,7 +95,7 @@ func setup(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, r.config(c.CA.CertPEM), metav1.CreateOptions{}); err != nil {
+	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, localrouter.LoopbackConfig(r.port, c.CA.CertPEM), metav1.CreateOptions{}); err != nil {
 		fmt.Fprintf(os.Stderr, "registering canary-router: %v\n", err)
 		return 1
 	}

@@ -11,11 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/canary-router/canary-router/test/cluster"
-	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
 const routerNamespace = "canary-router-system"
@@ -131,51 +127,6 @@ func (r *router) stop() {
 
 func (r *router) url(path string) string {
 	return fmt.Sprintf("https://127.0.0.1:%d%s", r.port, path)
-}
-
-// routerConfig is the router's MutatingWebhookConfiguration as the
-// manifests register it, pointed at the local process. Its name sorts
-// before every istio-* config, so Istio's object selectors see the label
-// the router adds.
-func (r *router) config(caBundle []byte) *admissionregv1.MutatingWebhookConfiguration {
-	never := admissionregv1.NeverReinvocationPolicy
-	none := admissionregv1.SideEffectClassNone
-	timeout := int32(5)
-	system := fakeistio.Req("kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, "kube-system", "kube-public", "kube-node-lease", routerNamespace)
-	nsURL, podURL := r.url("/mutate-namespaces"), r.url("/mutate-pods")
-	ignore, fail := admissionregv1.Ignore, admissionregv1.Fail
-	return &admissionregv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "canary-router"},
-		Webhooks: []admissionregv1.MutatingWebhook{{
-			Name:         "namespaces.canary-router.io",
-			ClientConfig: admissionregv1.WebhookClientConfig{URL: &nsURL, CABundle: caBundle},
-			Rules: []admissionregv1.RuleWithOperations{{
-				Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
-				Rule:       admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"namespaces"}},
-			}},
-			NamespaceSelector:       &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{system}},
-			FailurePolicy:           &ignore,
-			ReinvocationPolicy:      &never,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-		}, {
-			Name:         "pods.canary-router.io",
-			ClientConfig: admissionregv1.WebhookClientConfig{URL: &podURL, CABundle: caBundle},
-			Rules:        []admissionregv1.RuleWithOperations{fakeistio.PodCreate()},
-			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-				fakeistio.Req("canary-router.io/injection", metav1.LabelSelectorOpIn, "enabled"),
-				fakeistio.Req("istio.io/rev", metav1.LabelSelectorOpDoesNotExist),
-				fakeistio.Req("istio-injection", metav1.LabelSelectorOpDoesNotExist),
-				system,
-			}},
-			FailurePolicy:           &fail,
-			ReinvocationPolicy:      &never,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-		}},
-	}
 }
 
 func tail(b []byte, n int) string {

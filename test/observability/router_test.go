@@ -11,10 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 const (
@@ -73,7 +73,7 @@ func startRouter(ctx context.Context, c *cluster.Cluster, bin, dir string) (*rou
 		r.stop()
 		return nil, err
 	}
-	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, r.config(c.CA.CertPEM), metav1.CreateOptions{}); err != nil {
+	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, localrouter.LoopbackConfig(r.port, c.CA.CertPEM), metav1.CreateOptions{}); err != nil {
 		r.stop()
 		return nil, fmt.Errorf("registering canary-router: %w", err)
 	}
@@ -112,54 +112,4 @@ func (r *router) stop() {
 		<-done
 	}
 	r.cmd = nil
-}
-
-// config is the router's MutatingWebhookConfiguration as deploy/ registers
-// it, pointed at the local process: its name sorts before every istio-*
-// config, so Istio's object selectors see the label it writes.
-func (r *router) config(caBundle []byte) *admissionregv1.MutatingWebhookConfiguration {
-	never := admissionregv1.NeverReinvocationPolicy
-	none := admissionregv1.SideEffectClassNone
-	timeout := int32(5)
-	ignore, fail := admissionregv1.Ignore, admissionregv1.Fail
-	system := req("kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, "kube-system", "kube-public", "kube-node-lease", routerNamespace)
-	nsURL := fmt.Sprintf("https://127.0.0.1:%d/mutate-namespaces", r.port)
-	podURL := fmt.Sprintf("https://127.0.0.1:%d/mutate-pods", r.port)
-	hook := func(name, url string, rule admissionregv1.RuleWithOperations, sel []metav1.LabelSelectorRequirement, policy *admissionregv1.FailurePolicyType) admissionregv1.MutatingWebhook {
-		return admissionregv1.MutatingWebhook{
-			Name:                    name,
-			ClientConfig:            admissionregv1.WebhookClientConfig{URL: &url, CABundle: caBundle},
-			Rules:                   []admissionregv1.RuleWithOperations{rule},
-			NamespaceSelector:       &metav1.LabelSelector{MatchExpressions: sel},
-			FailurePolicy:           policy,
-			ReinvocationPolicy:      &never,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-		}
-	}
-	return &admissionregv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "canary-router"},
-		Webhooks: []admissionregv1.MutatingWebhook{
-			hook("namespaces.canary-router.io", nsURL, rule("namespaces", admissionregv1.Create, admissionregv1.Update),
-				[]metav1.LabelSelectorRequirement{system}, &ignore),
-			hook("pods.canary-router.io", podURL, rule("pods", admissionregv1.Create), []metav1.LabelSelectorRequirement{
-				req("canary-router.io/injection", metav1.LabelSelectorOpIn, "enabled"),
-				req("istio.io/rev", metav1.LabelSelectorOpDoesNotExist),
-				req("istio-injection", metav1.LabelSelectorOpDoesNotExist),
-				system,
-			}, &fail),
-		},
-	}
-}
-
-func req(key string, op metav1.LabelSelectorOperator, values ...string) metav1.LabelSelectorRequirement {
-	return metav1.LabelSelectorRequirement{Key: key, Operator: op, Values: values}
-}
-
-func rule(resource string, ops ...admissionregv1.OperationType) admissionregv1.RuleWithOperations {
-	return admissionregv1.RuleWithOperations{
-		Operations: ops,
-		Rule:       admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{resource}},
-	}
 }
