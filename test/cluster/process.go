@@ -17,8 +17,11 @@ import (
 const (
 	// stopGrace is how long a component gets to exit after SIGTERM.
 	stopGrace = 5 * time.Second
-	// readyTimeout bounds every readiness wait.
-	readyTimeout = 60 * time.Second
+	// readyTimeout bounds every readiness wait. A quiet machine needs
+	// about 3 s; the margin is for CI running two suites' control planes
+	// side by side on 2 cores, where a start-up has been seen to need more
+	// than a minute. A component that dies still fails at once.
+	readyTimeout = 150 * time.Second
 	pollInterval = 100 * time.Millisecond
 	logTailLines = 30
 )
