@@ -30,7 +30,8 @@ prometheus:
 ## the router installed from deploy/, and a canary raised from 10 to 50 percent;
 ## DEMO_NONINTERACTIVE=1 exits at the end instead of waiting for Ctrl-C
 demo: tools build
-	go run ./test/demo
+	@go build -o bin/demo ./test/demo
+	@bin/demo
 
 ## test: everything CI runs: vet, unit tests, then end-to-end tests on a real control plane
 test: tools prometheus vet unit e2e
