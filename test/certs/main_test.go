@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 const (
@@ -72,11 +72,8 @@ func setup(m *testing.M) int {
 	defer c.Stop()
 	env.cluster = c
 
-	env.bin = filepath.Join(dir, "canary-router")
-	build := exec.Command("go", "build", "-o", env.bin, "../../cmd/canary-router")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building canary-router: %v\n%s", err, out)
+	if env.bin, err = localrouter.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	// Pod granularity: every pod is routed, so every creation needs the

@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 // TestDemo runs the whole demo unattended, as `DEMO_NONINTERACTIVE=1 make
@@ -18,16 +18,14 @@ func TestDemo(t *testing.T) {
 		t.Skip("needs the control plane from `make tools`")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "canary-router")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/canary-router")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building canary-router: %v\n%s", err, out)
+	bin, err := localrouter.Build(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err := run(ctx, options{dir: filepath.Join(dir, "demo"), router: bin, nonInteractive: true}, &out)
+	err = run(ctx, options{dir: filepath.Join(dir, "demo"), router: bin, nonInteractive: true}, &out)
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
 		t.Fatal(err)

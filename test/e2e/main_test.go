@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -60,11 +58,9 @@ func setup(m *testing.M) int {
 	fmt.Printf("e2e: control plane ready in %s\n", time.Since(start).Round(time.Millisecond))
 	env.cluster = c
 
-	bin := filepath.Join(dir, "canary-router")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/canary-router")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building canary-router: %v\n%s", err, out)
+	bin, err := localrouter.Build(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 

@@ -19,12 +19,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 // env is shared by the package: one control plane, one router binary and
@@ -70,11 +70,8 @@ func setup(m *testing.M) int {
 	defer c.Stop()
 	env.cluster = c
 
-	env.bin = filepath.Join(dir, "canary-router")
-	build := exec.Command("go", "build", "-o", env.bin, "../../cmd/canary-router")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building canary-router: %v\n%s", err, out)
+	if env.bin, err = localrouter.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 

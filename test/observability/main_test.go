@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 // env is the package's shared environment.
@@ -77,11 +78,8 @@ func setup(m *testing.M) int {
 	env.cluster = c
 	fmt.Printf("observability: control plane ready in %s\n", time.Since(start).Round(time.Millisecond))
 
-	env.bin = filepath.Join(dir, "canary-router")
-	build := exec.Command("go", "build", "-o", env.bin, "../../cmd/canary-router")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building canary-router: %v\n%s", err, out)
+	if env.bin, err = localrouter.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	stopIstio, err := installIstio(ctx, c)
