@@ -60,15 +60,16 @@ BENCH_OUT := bin/bench
 BENCH_CMD := go test -run '^$$' -bench . -benchmem -count 5 ./webhook/
 ## bench: in-process benchmarks, router vs no-decode floor over HTTP/2 and TLS, and
 ## pod creation through a real control plane with and without the router; writes the
-## results into docs/performance.md (about 6 minutes; not part of `make test`)
+## results into docs/performance.md (about 5 minutes; not part of `make test`)
 bench: build tools
 	@mkdir -p $(BENCH_OUT) && cat /proc/loadavg > $(BENCH_OUT)/loadavg-start
 	go build -o bin/canary-router-load ./test/load
 	set -o pipefail; $(BENCH_CMD) | tee $(BENCH_OUT)/bench.txt
 	bin/canary-router-load compare -router bin/canary-router -md $(BENCH_OUT)/load.md
 	bin/canary-router-load apiserver -router bin/canary-router -md $(BENCH_OUT)/e2e.md
+	bin/canary-router-load podview -md $(BENCH_OUT)/podview.md
 	bin/canary-router-load report -bench $(BENCH_OUT)/bench.txt -bench-cmd "$(BENCH_CMD)" \
-	  -load $(BENCH_OUT)/load.md -e2e $(BENCH_OUT)/e2e.md -loadavg-start $(BENCH_OUT)/loadavg-start -doc docs/performance.md
+	  -load $(BENCH_OUT)/load.md -e2e $(BENCH_OUT)/e2e.md -podview $(BENCH_OUT)/podview.md -loadavg-start $(BENCH_OUT)/loadavg-start -doc docs/performance.md
 
 vet:
 	go vet ./...
@@ -79,3 +80,19 @@ fmt:
 
 clean:
 	rm -rf bin
+
+.PHONY: fuzz-short
+# Every fuzz target, as package:name. Their seed corpora (f.Add and
+# testdata/fuzz) also run as plain tests in `make unit`.
+FUZZ_TARGETS := ./webhook:FuzzAdmissionHTTP ./webhook:FuzzDecodeReview \
+  ./webhook/policy:FuzzParse ./webhook/policy:FuzzDecidePod ./webhook/policy:FuzzDecide
+FUZZTIME ?= 10s
+## fuzz-short: run each fuzz target for FUZZTIME (10s, about a minute in all); FUZZTIME=10m
+## gives the long runs docs/reliability.md reports. A finding fails the target and is
+## written to the package's testdata/fuzz, where it stays as a regression seed
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+	  go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done

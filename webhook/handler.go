@@ -126,6 +126,10 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 			fmt.Sprintf("this endpoint admits core/v1 %s, got %s/%s %s", resource, r.Group, r.Version, r.Resource))
 		return
 	}
+	if msg := checkReview(r, resource); msg != "" {
+		a.refuse(w, resource, uid, http.StatusBadRequest, msg)
+		return
+	}
 	resp := admit(r)
 	writeResponse(w, http.StatusOK, &resp)
 	a.metrics.observe(resource, start)
@@ -147,6 +151,39 @@ func checkRequest(req *http.Request) (int, string) {
 		return http.StatusUnsupportedMediaType, fmt.Sprintf("content type must be application/json, got %q", ct)
 	}
 	return 0, ""
+}
+
+// checkReview refuses a decoded review no kube-apiserver sends: an
+// operation admission/v1 does not define, or an object whose own type is
+// not the resource's. A subresource request carries the subresource's
+// type (policy/v1 Eviction for pods/eviction, v1 Binding for
+// pods/binding), and an object without type fields passes: the apiserver
+// always sets them, and the metadata the router reads is the same for
+// every kind. Known operations the endpoint does not act on
+// (a DELETE, say) are not refused here: they are allowed unchanged, so a
+// webhook rule wider than needed never blocks them.
+func checkReview(r *review, resource string) string {
+	switch r.Operation {
+	case "CREATE", "UPDATE", "DELETE", "CONNECT":
+	default:
+		return fmt.Sprintf("unknown operation %q: admission/v1 defines CREATE, UPDATE, DELETE and CONNECT", r.Operation)
+	}
+	if r.SubResource != "" {
+		return ""
+	}
+	kind := ""
+	switch resource {
+	case resourcePods:
+		kind = "Pod"
+	case resourceNamespaces:
+		kind = "Namespace"
+	case resourceConfigMaps:
+		kind = "ConfigMap"
+	}
+	if (r.ObjectKind != "" && r.ObjectKind != kind) || (r.ObjectAPIVersion != "" && r.ObjectAPIVersion != "v1") {
+		return fmt.Sprintf("request object is %q %q, but the request is for core/v1 %s (kind %s)", r.ObjectAPIVersion, r.ObjectKind, resource, kind)
+	}
+	return ""
 }
 
 // refuse answers a request the router cannot act on.

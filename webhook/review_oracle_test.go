@@ -55,6 +55,7 @@ func decodeReviewStd(body []byte) (*review, error) {
 		return nil, &decodeError{uid: req.UID, msg: "request object is not a valid Kubernetes object: " + stdErrorText(err)}
 	}
 	m := obj.Metadata
+	r.ObjectAPIVersion, r.ObjectKind = obj.APIVersion, obj.Kind
 	r.Object = objectMeta{Name: m.Name, GenerateName: m.GenerateName, Namespace: m.Namespace, Labels: m.Labels, Annotations: m.Annotations}
 	if m.OwnerReferences != nil {
 		r.Object.OwnerReferences = make([]ownerReference, len(m.OwnerReferences))

@@ -8,11 +8,9 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -23,6 +21,7 @@ import (
 
 const (
 	routedNamespace = "perf-routed"
+	floorNamespace  = "perf-floor"
 	plainNamespace  = "perf-plain"
 )
 
@@ -41,7 +40,7 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.router, "router", "bin/canary-router", "canary-router binary (make build)")
 	fs.IntVar(&cfg.pods, "pods", 1000, "pods created in each namespace (1 to 10000)")
-	fs.IntVar(&cfg.rounds, "rounds", 5, "batches per namespace, alternating which namespace goes first")
+	fs.IntVar(&cfg.rounds, "rounds", 10, "batches per namespace, alternating which namespace goes first")
 	fs.IntVar(&cfg.workers, "workers", 16, "concurrent creates")
 	fs.StringVar(&cfg.md, "md", "", "also write the summary as Markdown to this file")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +65,18 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	fl, err := e.startFloor(ctx, true)
+	defer fl.stop()
+	if err != nil {
+		return err
+	}
+	if err := e.registerWebhook(ctx, "floor-webhook", fl.port, floorLabel); err != nil {
+		return err
+	}
+	apiPID, err := findPID("kube-apiserver", e.cluster.Dir)
+	if err != nil {
+		return err
+	}
 	restCfg := rest.CopyConfig(e.cluster.Config)
 	// client-go throttles to 5 requests a second by default.
 	restCfg.QPS, restCfg.Burst = 5000, 10000
@@ -73,99 +84,112 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if err := setUpNamespaces(ctx, client, router.port, e.cluster.CA.CertPEM); err != nil {
+	if err := setUpNamespaces(ctx, client); err != nil {
 		return err
 	}
-	// Warm up both paths (connections, caches) before measuring.
-	for _, ns := range []string{routedNamespace, plainNamespace} {
-		if _, err := createPods(ctx, client, ns, 50, cfg.workers, 1_000_000); err != nil {
+	cpus := []func() (time.Duration, error){
+		func() (time.Duration, error) { return processCPU(apiPID) }, router.cpuTime, fl.cpuTime,
+	}
+	// Warm up every path (connections, caches) before measuring.
+	for _, ns := range perfNamespaces {
+		if _, err := createPods(ctx, client, ns.name, 50, cfg.workers, 1_000_000, cpus); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(stdout, "apiserver: %d pods per namespace in %d rounds, %d concurrent creates\n", cfg.pods, cfg.rounds, cfg.workers)
-	res := map[string]*batch{routedNamespace: {}, plainNamespace: {}}
+	res := make([]batch, len(perfNamespaces))
 	per := cfg.pods / cfg.rounds
 	for r := 0; r < cfg.rounds; r++ {
-		order := []string{routedNamespace, plainNamespace}
-		if r%2 == 1 {
-			order = []string{plainNamespace, routedNamespace}
-		}
 		n := per
 		if r == cfg.rounds-1 {
 			n = cfg.pods - per*(cfg.rounds-1)
 		}
-		for _, ns := range order {
-			b, err := createPods(ctx, client, ns, n, cfg.workers, (r+1)*100_000)
+		// Rotate which namespace goes first, so none always follows another.
+		for k := range perfNamespaces {
+			i := (r + k) % len(perfNamespaces)
+			ns := perfNamespaces[i]
+			b, err := createPods(ctx, client, ns.name, n, cfg.workers, (r+1)*100_000, cpus)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "  round %d %-12s %4d pods in %-10v %6.1f pods/s p99 %v\n", r+1, ns, n, b.elapsed.Round(time.Millisecond), b.rate(), b.p99())
-			res[ns].add(b)
+			fmt.Fprintf(stdout, "  round %2d %-12s %4d pods in %-8v %6.1f pods/s p99 %-10v apiserver CPU/pod %v\n",
+				r+1, ns.name, n, b.elapsed.Round(time.Millisecond), b.rate(), b.p99(), b.cpuPerPod(0))
+			res[i].add(b)
 		}
 	}
-	with, without := res[routedNamespace], res[plainNamespace]
-	text := fmt.Sprintf("with router    %6.1f pods/s  p99 create %v\nwithout router %6.1f pods/s  p99 create %v\nratio with/without: throughput %.3f (target >= 0.95), p99 %.2f\n",
-		with.rate(), with.p99(), without.rate(), without.p99(), with.rate()/without.rate(), float64(with.p99())/float64(without.p99()))
-	fmt.Fprint(stdout, "\n"+text)
+	sum := podSummary{args: args, results: res}
+	fmt.Fprint(stdout, "\n"+sum.text())
 	if cfg.md != "" {
-		md := fmt.Sprintf("Command: `canary-router-load apiserver %s`\n\n| pods | pods/s | p50 create | p99 create |\n|---|--:|--:|--:|\n"+
-			"| %d with the router (namespace matched by its pod webhook) | %.1f | %v | %v |\n| %d without (same apiserver, namespace not matched) | %.1f | %v | %v |\n"+
-			"| **ratio with/without** | **%.3f** | | %.2f |\n",
-			strings.Join(args, " "), with.count(), with.rate(), with.p50(), with.p99(), without.count(), without.rate(), without.p50(), without.p99(),
-			with.rate()/without.rate(), float64(with.p99())/float64(without.p99()))
-		return os.WriteFile(cfg.md, []byte(md), 0o644)
+		return os.WriteFile(cfg.md, []byte(sum.markdown()), 0o644)
 	}
 	return nil
 }
 
-// setUpNamespaces creates the two namespaces (each with the default
-// ServiceAccount, which no controller manager creates here) and the
-// router's pod webhook, matching only the routed one, as the manifests
-// register it: failurePolicy Fail, sideEffects None, 5 s timeout.
-func setUpNamespaces(ctx context.Context, client kubernetes.Interface, port int, caBundle []byte) error {
-	for _, ns := range []*corev1.Namespace{
-		{ObjectMeta: metav1.ObjectMeta{Name: routedNamespace, Labels: map[string]string{"canary-router.io/injection": "enabled"}}},
-		{ObjectMeta: metav1.ObjectMeta{Name: plainNamespace}},
-	} {
+// perfNamespace is one way pods are created in the measurement.
+type perfNamespace struct {
+	name string
+	// label selects the namespace for a webhook ("" for none).
+	label string
+	what  string
+}
+
+// perfNamespaces: the router's pod webhook, the no-decode floor's (what
+// any mutating webhook costs the apiserver), and no webhook.
+var perfNamespaces = []perfNamespace{
+	{routedNamespace, routerLabel, "with the router's pod webhook"},
+	{floorNamespace, floorLabel, "with the floor webhook (canned patch, no decoding)"},
+	{plainNamespace, "", "without a webhook (same apiserver, namespace not selected)"},
+}
+
+// setUpNamespaces creates the namespaces, each with the pods'
+// ServiceAccount and the default one (no controller manager creates them
+// here), labelled for their webhook.
+func setUpNamespaces(ctx context.Context, client kubernetes.Interface) error {
+	for _, p := range perfNamespaces {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.name}}
+		if p.label != "" {
+			ns.Labels = map[string]string{p.label: "enabled"}
+		}
 		if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 			return err
 		}
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns.Name}}
-		if _, err := client.CoreV1().ServiceAccounts(ns.Name).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-			return err
+		for _, name := range []string{"default", "web"} {
+			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns.Name}}
+			if _, err := client.CoreV1().ServiceAccounts(ns.Name).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+				return err
+			}
 		}
 	}
-	url := fmt.Sprintf("https://127.0.0.1:%d/mutate-pods", port)
-	fail, none, never := admissionregv1.Fail, admissionregv1.SideEffectClassNone, admissionregv1.NeverReinvocationPolicy
-	timeout := int32(5)
-	mwc := &admissionregv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "canary-router"},
-		Webhooks: []admissionregv1.MutatingWebhook{{
-			Name:         "pods.canary-router.io",
-			ClientConfig: admissionregv1.WebhookClientConfig{URL: &url, CABundle: caBundle},
-			Rules: []admissionregv1.RuleWithOperations{{
-				Operations: []admissionregv1.OperationType{admissionregv1.Create},
-				Rule:       admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
-			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"canary-router.io/injection": "enabled"}},
-			FailurePolicy:     &fail, SideEffects: &none, ReinvocationPolicy: &never, TimeoutSeconds: &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-		}},
-	}
-	_, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{})
-	return err
+	return nil
 }
 
 // batch is the outcome of creating pods in one namespace.
 type batch struct {
 	elapsed   time.Duration
 	latencies []time.Duration
+	// cpu is the CPU time each measured process used meanwhile
+	// (apiserver, router, floor).
+	cpu []time.Duration
 }
 
 func (b *batch) add(o *batch) {
 	b.elapsed += o.elapsed
 	b.latencies = append(b.latencies, o.latencies...)
 	slices.Sort(b.latencies)
+	if b.cpu == nil {
+		b.cpu = make([]time.Duration, len(o.cpu))
+	}
+	for i, c := range o.cpu {
+		b.cpu[i] += c
+	}
+}
+
+// cpuPerPod is process i's CPU time per pod created.
+func (b *batch) cpuPerPod(i int) time.Duration {
+	if len(b.latencies) == 0 || i >= len(b.cpu) {
+		return 0
+	}
+	return (b.cpu[i] / time.Duration(len(b.latencies))).Round(time.Microsecond)
 }
 
 func (b *batch) count() int         { return len(b.latencies) }
@@ -181,10 +205,15 @@ func (b *batch) at(q float64) time.Duration {
 }
 
 // createPods creates n Deployment-shaped pods in ns with workers
-// concurrent creates and checks each one: routed pods must come back
-// labelled istio.io/rev, the others must not.
-func createPods(ctx context.Context, client kubernetes.Interface, ns string, n, workers, seq int) (*batch, error) {
-	routed := ns == routedNamespace
+// concurrent creates and checks each one: pods in a namespace a webhook
+// selects must come back labelled istio.io/rev, the others must not. It
+// reads the CPU time of each process in cpus before and after.
+func createPods(ctx context.Context, client kubernetes.Interface, ns string, n, workers, seq int, cpus []func() (time.Duration, error)) (*batch, error) {
+	routed := ns != plainNamespace
+	cpu0, err := readCPUs(cpus)
+	if err != nil {
+		return nil, err
+	}
 	var mu sync.Mutex
 	var firstErr error
 	b := &batch{}
@@ -220,5 +249,23 @@ func createPods(ctx context.Context, client kubernetes.Interface, ns string, n, 
 	wg.Wait()
 	b.elapsed = time.Since(start)
 	slices.Sort(b.latencies)
+	cpu1, err := readCPUs(cpus)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cpu1 {
+		b.cpu = append(b.cpu, cpu1[i]-cpu0[i])
+	}
 	return b, firstErr
+}
+
+func readCPUs(cpus []func() (time.Duration, error)) ([]time.Duration, error) {
+	out := make([]time.Duration, len(cpus))
+	for i, f := range cpus {
+		var err error
+		if out[i], err = f(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -21,6 +21,7 @@ type compareConfig struct {
 	shapes      string
 	rounds      int
 	duration    time.Duration
+	slices      int
 	warmup      time.Duration
 	rate        int
 	concurrency int
@@ -34,8 +35,9 @@ type compareConfig struct {
 func (c *compareConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.router, "router", "bin/canary-router", "canary-router binary (make build)")
 	fs.StringVar(&c.shapes, "shapes", "4KB,6.5KB,64KB", "pod shapes, comma-separated")
-	fs.IntVar(&c.rounds, "rounds", 5, "rounds; each runs router and floor back to back, alternating which goes first")
-	fs.DurationVar(&c.duration, "duration", 2*time.Second, "length of each measured phase")
+	fs.IntVar(&c.rounds, "rounds", 5, "rounds of a saturation and a fixed-rate phase per server")
+	fs.DurationVar(&c.duration, "duration", 2*time.Second, "length of each server's phase in a round")
+	fs.IntVar(&c.slices, "slices", 4, "turns each phase is cut into, the servers alternating")
 	fs.DurationVar(&c.warmup, "warmup", 300*time.Millisecond, "unmeasured saturation before each server's phases")
 	fs.IntVar(&c.rate, "rate", 500, "requests a second in the fixed-rate phase")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "requests in flight in the saturation phase")
@@ -61,6 +63,9 @@ func (c *compareConfig) validate() ([]podgen.Shape, error) {
 	}
 	if c.duration <= 0 || c.duration > time.Minute {
 		errs = append(errs, errors.New("--duration: must be positive and at most 1m"))
+	}
+	if c.slices < 1 || c.duration/time.Duration(max(c.slices, 1)) < 100*time.Millisecond {
+		errs = append(errs, errors.New("--slices: must be positive and leave at least 100ms per slice"))
 	}
 	if c.concurrency < 1 || c.conns < 1 || c.rate < 1 || c.bodies < 1 || c.maxRequests < 1 {
 		errs = append(errs, errors.New("--concurrency, --conns, --rate, --bodies and --max-requests must be positive"))
@@ -103,7 +108,7 @@ func compare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fl, err := e.startFloor(ctx)
+	fl, err := e.startFloor(ctx, false)
 	defer fl.stop()
 	if err != nil {
 		return err
@@ -112,27 +117,15 @@ func compare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		{name: "router", url: router.url() + "?timeout=10s", echoUID: true, cpu: router.cpuTime},
 		{name: "floor", url: fl.url() + "?timeout=10s", cpu: fl.cpuTime},
 	}
-	fmt.Fprintf(stdout, "compare: %d rounds x %v per phase, saturation at %d in flight over %d HTTP/2 connections, fixed rate %d/s; load generator GOMAXPROCS=%d\n",
-		cfg.rounds, cfg.duration, cfg.concurrency, cfg.conns, cfg.rate, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "compare: %d rounds x %v per server and phase in %d alternating slices, saturation at %d in flight over %d HTTP/2 connections, fixed rate %d/s; load generator GOMAXPROCS=%d\n",
+		cfg.rounds, cfg.duration, cfg.slices, cfg.concurrency, cfg.conns, cfg.rate, runtime.GOMAXPROCS(0))
 	var results []result
 	for _, s := range shapes {
-		w := newWorkload(s, cfg.bodies)
-		for round := 1; round <= cfg.rounds; round++ {
-			order := targets
-			if round%2 == 0 {
-				order = []*target{targets[1], targets[0]}
-			}
-			for _, t := range order {
-				rs, err := runServer(ctx, &cfg, e, t, w, round)
-				if err != nil {
-					return err
-				}
-				for _, r := range rs {
-					fmt.Fprintf(stdout, "  %-6s round %d %-10s %-6s %s\n", s.Name, round, r.mode, t.name, line(r.p))
-				}
-				results = append(results, rs...)
-			}
+		rs, err := runShape(ctx, &cfg, e, targets, newWorkload(s, cfg.bodies), stdout)
+		if err != nil {
+			return err
 		}
+		results = append(results, rs...)
 	}
 	sum := summarize(results, shapes)
 	fmt.Fprintln(stdout)
@@ -146,36 +139,67 @@ func compare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return sum.failed()
 }
 
-// runServer runs the warm-up, saturation and fixed-rate phases of one
-// server in one round.
-func runServer(ctx context.Context, cfg *compareConfig, e *env, t *target, w *workload, round int) ([]result, error) {
-	c := newClient(e.roots, cfg.conns)
-	defer c.close()
-	if _, err := c.saturate(ctx, t, w, cfg.concurrency, cfg.warmup, cfg.maxRequests); err != nil {
-		return nil, err
+// runShape measures one pod shape: after a warm-up of each server, rounds
+// of a saturation phase and a fixed-rate phase. Within a phase the two
+// servers take turns in short slices (the first one alternating from
+// round to round), so that whatever else the machine is doing falls on
+// both alike; each server's slices add up to its phase.
+func runShape(ctx context.Context, cfg *compareConfig, e *env, targets []*target, w *workload, stdout io.Writer) ([]result, error) {
+	clients := map[*target]*client{}
+	for _, t := range targets {
+		c := newClient(e.roots, cfg.conns)
+		defer c.close()
+		clients[t] = c
+		if _, err := c.saturate(ctx, t, w, cfg.concurrency, cfg.warmup, cfg.maxRequests); err != nil {
+			return nil, err
+		}
 	}
-	sat, err := c.saturate(ctx, t, w, cfg.concurrency, cfg.duration, cfg.maxRequests)
-	if err != nil {
-		return nil, err
+	slice := cfg.duration / time.Duration(cfg.slices)
+	modes := []struct {
+		name string
+		run  func(*client, *target) (*phase, error)
+	}{
+		{"saturation", func(c *client, t *target) (*phase, error) {
+			return c.saturate(ctx, t, w, cfg.concurrency, slice, cfg.maxRequests)
+		}},
+		{"fixed-rate", func(c *client, t *target) (*phase, error) {
+			return c.fixedRate(ctx, t, w, cfg.rate, slice, 4*cfg.concurrency)
+		}},
 	}
-	fixed, err := c.fixedRate(ctx, t, w, cfg.rate, cfg.duration, 4*cfg.concurrency)
-	if err != nil {
-		return nil, err
+	var results []result
+	for round := 1; round <= cfg.rounds; round++ {
+		order := targets
+		if round%2 == 0 {
+			order = []*target{targets[1], targets[0]}
+		}
+		for _, m := range modes {
+			total := map[*target]*phase{}
+			for range cfg.slices {
+				for _, t := range order {
+					p, err := m.run(clients[t], t)
+					if err != nil {
+						return nil, err
+					}
+					total[t] = total[t].merge(p)
+				}
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			for _, t := range targets {
+				fmt.Fprintf(stdout, "  %-6s round %d %-10s %-6s %s\n", w.shape.Name, round, m.name, t.name, line(total[t]))
+				results = append(results, result{shape: w.shape.Name, mode: m.name, server: t.name, round: round, p: total[t]})
+			}
+		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return []result{
-		{shape: w.shape.Name, mode: "saturation", server: t.name, round: round, p: sat},
-		{shape: w.shape.Name, mode: "fixed-rate", server: t.name, round: round, p: fixed},
-	}, nil
+	return results, nil
 }
 
 func line(p *phase) string {
 	s := fmt.Sprintf("%8.0f req/s  p50 %-8v p99 %-8v p99.9 %-8v cpu/req %v",
 		p.rps(), round(p.percentile(0.50)), round(p.percentile(0.99)), round(p.percentile(0.999)), round(p.cpuPerRequest()))
-	if p.failures > 0 {
-		s += fmt.Sprintf("  FAILED %d: %v", p.failures, p.failure)
+	if p.failures > 0 || p.lost > 0 {
+		s += fmt.Sprintf("  FAILED %d, NO RESPONSE %d: %v", p.failures, p.lost, p.failure)
 	}
 	return s
 }

@@ -87,6 +87,12 @@ type reviewOut struct {
 	} `json:"response"`
 }
 
+// badAnswer is a response that fails its check, as opposed to a request
+// that got no response (a timeout, a reset connection).
+type badAnswer struct{ error }
+
+func bad(format string, args ...any) error { return badAnswer{fmt.Errorf(format, args...)} }
+
 // call sends request i of w to t and checks the answer: HTTP/2, status
 // 200, an AdmissionReview that admits the pod with a JSON Patch setting
 // istio.io/rev, and for the router the request's UID.
@@ -108,42 +114,61 @@ func (c *client) call(t *target, w *workload, i int) error {
 		return err
 	}
 	if resp.ProtoMajor != 2 {
-		return fmt.Errorf("served over %s, want HTTP/2", resp.Proto)
+		return bad("served over %s, want HTTP/2", resp.Proto)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, body)
+		return bad("HTTP %d: %.200s", resp.StatusCode, body)
 	}
 	var out reviewOut
 	if err := json.Unmarshal(body, &out); err != nil || out.Response == nil {
-		return fmt.Errorf("not an AdmissionReview response (%v): %.200s", err, body)
+		return bad("not an AdmissionReview response (%v): %.200s", err, body)
 	}
 	r := out.Response
 	switch {
 	case t.echoUID && r.UID != w.uids[j]:
-		return fmt.Errorf("uid %q, want %q", r.UID, w.uids[j])
+		return bad("uid %q, want %q", r.UID, w.uids[j])
 	case !r.Allowed:
 		msg := ""
 		if r.Status != nil {
 			msg = r.Status.Message
 		}
-		return fmt.Errorf("pod refused: %s", msg)
+		return bad("pod refused: %s", msg)
 	case r.PatchType == nil || *r.PatchType != "JSONPatch" || !bytes.Contains(r.Patch, []byte(`"/metadata/labels/istio.io~1rev"`)):
-		return fmt.Errorf("pod not routed: patch %s", r.Patch)
+		return bad("pod not routed: patch %s", r.Patch)
 	}
 	return nil
 }
 
 // phase is what one measured run of requests against one server gave.
 type phase struct {
-	requests  int
-	failures  int
-	failure   error
-	elapsed   time.Duration
-	latencies []time.Duration // sorted
-	serverCPU time.Duration
+	requests int
+	// failures are responses that failed their check; lost are requests
+	// that got no response in time.
+	failures, lost int
+	failure        error
+	elapsed        time.Duration
+	latencies      []time.Duration // sorted
+	serverCPU      time.Duration
 }
 
 func (p *phase) rps() float64 { return float64(p.requests) / p.elapsed.Seconds() }
+
+// merge adds q's requests to p (nil for none yet).
+func (p *phase) merge(q *phase) *phase {
+	if p == nil {
+		return q
+	}
+	m := &phase{
+		requests: p.requests + q.requests, failures: p.failures + q.failures, lost: p.lost + q.lost,
+		failure: p.failure, elapsed: p.elapsed + q.elapsed, serverCPU: p.serverCPU + q.serverCPU,
+		latencies: append(slices.Clone(p.latencies), q.latencies...),
+	}
+	if m.failure == nil {
+		m.failure = q.failure
+	}
+	slices.Sort(m.latencies)
+	return m
+}
 
 // cpuPerRequest is the server's CPU time per answered request.
 func (p *phase) cpuPerRequest() time.Duration {
@@ -162,23 +187,28 @@ func (p *phase) percentile(q float64) time.Duration {
 
 // recorder collects latencies and failures from concurrent workers.
 type recorder struct {
-	mu        sync.Mutex
-	latencies []time.Duration
-	failures  int
-	failure   error
+	mu             sync.Mutex
+	latencies      []time.Duration
+	failures, lost int
+	failure        error
 }
 
 func (r *recorder) record(lat time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err != nil {
-		r.failures++
-		if r.failure == nil {
-			r.failure = err
-		}
+	var ba badAnswer
+	switch {
+	case err == nil:
+		r.latencies = append(r.latencies, lat)
 		return
+	case errors.As(err, &ba):
+		r.failures++
+	default:
+		r.lost++
 	}
-	r.latencies = append(r.latencies, lat)
+	if r.failure == nil {
+		r.failure = err
+	}
 }
 
 // measure runs load and brackets it with the server's CPU time.
@@ -195,7 +225,7 @@ func measure(t *target, load func(*recorder) time.Duration) (*phase, error) {
 	}
 	slices.Sort(rec.latencies)
 	return &phase{
-		requests: len(rec.latencies), failures: rec.failures, failure: rec.failure,
+		requests: len(rec.latencies), failures: rec.failures, lost: rec.lost, failure: rec.failure,
 		elapsed: elapsed, latencies: rec.latencies, serverCPU: cpu1 - cpu0,
 	}, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -31,6 +32,7 @@ func floor(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	port := fs.Int("port", 0, "TLS port")
 	certDir := fs.String("cert-dir", "", "directory with tls.crt and tls.key")
+	echoUID := fs.Bool("echo-uid", false, "copy the request uid into the answer, as kube-apiserver requires (a byte search, no decoding)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -48,7 +50,11 @@ func floor(ctx context.Context, args []string, stderr io.Writer) error {
 		Host: "127.0.0.1", Port: *port, CertDir: *certDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
 	})
-	srv.Register("/mutate-pods", cannedHandler(canned))
+	h := cannedHandler(canned)
+	if *echoUID {
+		h = echoHandler(canned)
+	}
+	srv.Register("/mutate-pods", h)
 	return srv.Start(ctx)
 }
 
@@ -59,22 +65,56 @@ var floorBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); ret
 func cannedHandler(canned []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		bp := floorBuffers.Get().(*[]byte)
-		buf := (*bp)[:0]
-		for {
-			if len(buf) == cap(buf) {
-				buf = append(buf, 0)[:len(buf)]
-			}
-			n, err := req.Body.Read(buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+n]
-			if err != nil {
-				break
-			}
-		}
+		buf, _ := readBody(req.Body, (*bp)[:0])
 		*bp = buf[:0]
 		floorBuffers.Put(bp)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(canned)
 	})
+}
+
+// echoHandler answers like cannedHandler but with the request's uid:
+// kube-apiserver rejects an answer for another uid. kube-apiserver writes
+// request.uid as the first "uid" of the body, so finding it is a byte
+// search, not a decode.
+func echoHandler(canned []byte) http.Handler {
+	before, after, _ := bytes.Cut(canned, []byte(`"uid":"floor"`))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		bp := floorBuffers.Get().(*[]byte)
+		body, _ := readBody(req.Body, (*bp)[:0])
+		uid := []byte{}
+		if _, rest, ok := bytes.Cut(body, []byte(`"uid":"`)); ok {
+			if i := bytes.IndexByte(rest, '"'); i >= 0 {
+				uid = rest[:i]
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		// The writes are buffered by the server: one response frame.
+		_, _ = w.Write(before)
+		_, _ = w.Write([]byte(`"uid":"`))
+		_, _ = w.Write(uid)
+		_, _ = w.Write([]byte(`"`))
+		_, _ = w.Write(after)
+		*bp = body[:0]
+		floorBuffers.Put(bp)
+	})
+}
+
+// readBody reads r to its end into buf.
+func readBody(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

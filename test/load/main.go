@@ -8,6 +8,9 @@
 //	                             throughput, latency and server CPU per request
 //	canary-router-load apiserver create pods through a real control plane with
 //	                             and without the router in the same run
+//	canary-router-load soak      a fixed request rate for minutes against the router,
+//	                             reporting errors, p99 per window and whether the
+//	                             router's heap, goroutines and open fds stay flat
 //	canary-router-load report    write the results into docs/performance.md
 //
 // The floor ("canary-router-load floor", not listed in the usage) is a TLS
@@ -29,6 +32,9 @@ const usage = `canary-router-load measures canary-router against a no-decode flo
 Usage:
   canary-router-load compare [flags]     router vs floor over HTTP/2 and TLS
   canary-router-load apiserver [flags]   pod creation with and without the router
+  canary-router-load soak [flags]        a fixed rate for minutes: errors, p99 per minute,
+                                         the router's heap, goroutines and fds (docs/reliability.md)
+  canary-router-load podview [flags]     heap held by the live pod view at 10k, 50k, 100k pods
   canary-router-load report [flags]      write docs/performance.md from results
 
 Run "canary-router-load COMMAND -h" for a command's flags.
@@ -52,6 +58,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = compare(ctx, args[1:], stdout, stderr)
 	case "apiserver":
 		err = apiserverRun(ctx, args[1:], stdout, stderr)
+	case "soak":
+		err = soak(ctx, args[1:], stdout, stderr)
+	case "podview":
+		err = podviewMemory(args[1:], stdout, stderr)
 	case "report":
 		err = report(args[1:], stdout, stderr)
 	case "floor":

@@ -29,6 +29,7 @@ func report(args []string, stdout, stderr io.Writer) error {
 	benchCmd := fs.String("bench-cmd", "go test -run '^$' -bench . -benchmem ./webhook/", "the command that produced -bench")
 	loadFile := fs.String("load", "", "Markdown from compare -md")
 	e2eFile := fs.String("e2e", "", "Markdown from apiserver -md")
+	podviewFile := fs.String("podview", "", "Markdown from podview -md")
 	loadStart := fs.String("loadavg-start", "", "copy of /proc/loadavg taken when the run began")
 	doc := fs.String("doc", "docs/performance.md", "document to update")
 	if err := fs.Parse(args); err != nil {
@@ -53,6 +54,7 @@ func report(args []string, stdout, stderr io.Writer) error {
 	for _, part := range []struct{ title, file string }{
 		{"Over HTTP/2 and TLS: router and floor, interleaved", *loadFile},
 		{"Through a real control plane: pod creation with and without the router", *e2eFile},
+		{"Memory of the live pod view", *podviewFile},
 	} {
 		if part.file == "" {
 			continue
@@ -134,9 +136,11 @@ var benchTargets = map[string]benchTarget{
 }
 
 // benchTable turns go test -bench output into a Markdown table with the
-// median of each benchmark's runs (-count).
+// median of each benchmark's runs (-count). Targets are judged on the
+// thread CPU time the benchmarks report (cpu-ns/op): on a shared machine
+// wall time also counts waiting for a CPU.
 func benchTable(r io.Reader) (string, error) {
-	type agg struct{ ns, bytes, allocs []float64 }
+	type agg struct{ ns, cpu, bytes, allocs []float64 }
 	runs := map[string]*agg{}
 	var order []string
 	sc := bufio.NewScanner(r)
@@ -163,6 +167,8 @@ func benchTable(r io.Reader) (string, error) {
 			switch f[k+1] {
 			case "ns/op":
 				a.ns = append(a.ns, v)
+			case "cpu-ns/op":
+				a.cpu = append(a.cpu, v)
 			case "B/op":
 				a.bytes = append(a.bytes, v)
 			case "allocs/op":
@@ -177,20 +183,26 @@ func benchTable(r io.Reader) (string, error) {
 		return "", errors.New("no benchmark results in the -bench file")
 	}
 	var b strings.Builder
-	b.WriteString("| benchmark | runs | time/op (median) | B/op | allocs/op | target |\n|---|--:|--:|--:|--:|---|\n")
+	b.WriteString("| benchmark | runs | CPU time/op | wall time/op | B/op | allocs/op | target (on CPU time) |\n|---|--:|--:|--:|--:|--:|---|\n")
 	for _, name := range order {
 		a := runs[name]
-		ns, allocs := median(a.ns), median(a.allocs)
+		ns, cpu, allocs := median(a.ns), median(a.cpu), median(a.allocs)
+		cpuText := "n/a"
+		if len(a.cpu) > 0 {
+			cpuText = round(time.Duration(cpu)).String()
+		} else {
+			cpu = ns // no thread CPU time on this OS: judge by wall time
+		}
 		verdict := ""
 		if t, ok := benchTargets[name]; ok {
-			parts := []string{check(ns < t.maxNs, fmt.Sprintf("< %v", time.Duration(t.maxNs)))}
+			parts := []string{check(cpu < t.maxNs, fmt.Sprintf("< %v", time.Duration(t.maxNs)))}
 			if t.maxAllocs > 0 {
 				parts = append(parts, check(allocs < t.maxAllocs, fmt.Sprintf("< %.0f allocs", t.maxAllocs)))
 			}
 			verdict = strings.Join(parts, "; ")
 		}
-		fmt.Fprintf(&b, "| %s | %d | %v | %.0f | %.0f | %s |\n", strings.TrimPrefix(name, "Benchmark"), len(a.ns),
-			round(time.Duration(ns)), median(a.bytes), allocs, verdict)
+		fmt.Fprintf(&b, "| %s | %d | %s | %v | %.0f | %.0f | %s |\n", strings.TrimPrefix(name, "Benchmark"), len(a.ns),
+			cpuText, round(time.Duration(ns)), median(a.bytes), allocs, verdict)
 	}
 	return b.String(), nil
 }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -114,6 +115,9 @@ func (e *env) startRouter(ctx context.Context, bin string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.registerWebhook(ctx, "canary-router", port, routerLabel); err != nil {
+		return srv, err
+	}
 	readyURL := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
 	return srv, srv.waitReady(ctx, func() bool {
 		resp, err := http.Get(readyURL)
@@ -125,8 +129,43 @@ func (e *env) startRouter(ctx context.Context, bin string) (*server, error) {
 	})
 }
 
-// startFloor runs this binary's floor server.
-func (e *env) startFloor(ctx context.Context) (*server, error) {
+// Labels that select a namespace for the router's pod webhook, and for
+// the floor's in the pod-creation measurement.
+const (
+	routerLabel = "canary-router.io/injection"
+	floorLabel  = "canary-router.io/perf-floor"
+)
+
+// registerWebhook registers a pod webhook as the manifests register the
+// router's (failurePolicy Fail, sideEffects None, 5 s timeout), calling
+// port and matching only namespaces labelled label=enabled. The router's
+// is named canary-router, which sorts before Istio's configs as the
+// router checks.
+func (e *env) registerWebhook(ctx context.Context, name string, port int, label string) error {
+	url := fmt.Sprintf("https://127.0.0.1:%d/mutate-pods", port)
+	fail, none, never := admissionregv1.Fail, admissionregv1.SideEffectClassNone, admissionregv1.NeverReinvocationPolicy
+	timeout := int32(5)
+	mwc := &admissionregv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Webhooks: []admissionregv1.MutatingWebhook{{
+			Name:         "pods." + name + ".canary-router.io",
+			ClientConfig: admissionregv1.WebhookClientConfig{URL: &url, CABundle: e.cluster.CA.CertPEM},
+			Rules: []admissionregv1.RuleWithOperations{{
+				Operations: []admissionregv1.OperationType{admissionregv1.Create},
+				Rule:       admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+			}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{label: "enabled"}},
+			FailurePolicy:     &fail, SideEffects: &none, ReinvocationPolicy: &never, TimeoutSeconds: &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	_, err := e.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{})
+	return err
+}
+
+// startFloor runs this binary's floor server; echoUID for one that
+// kube-apiserver calls.
+func (e *env) startFloor(ctx context.Context, echoUID bool) (*server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -135,7 +174,8 @@ func (e *env) startFloor(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := e.start("floor", port, self, "floor", "--port", strconv.Itoa(port), "--cert-dir", e.certDir)
+	srv, err := e.start("floor", port, self, "floor", "--port", strconv.Itoa(port), "--cert-dir", e.certDir,
+		"--echo-uid="+strconv.FormatBool(echoUID))
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +247,33 @@ const clockTicks = 100
 // has used so far.
 func (s *server) cpuTime() (time.Duration, error) {
 	return processCPU(s.cmd.Process.Pid)
+}
+
+// findPID returns the process whose command line holds every one of
+// parts (how the load tool finds the cluster's kube-apiserver).
+func findPID(parts ...string) (int, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(string(cmd), p)
+		}
+		if all {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no process with %q in its command line", parts)
 }
 
 func processCPU(pid int) (time.Duration, error) {

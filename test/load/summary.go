@@ -18,7 +18,7 @@ type row struct {
 	rpsRatio        float64
 	cpuRatio        float64
 	p99Ratio        float64
-	failures        int
+	failures, lost  int
 	firstFailure    error
 	rpsGoal, cpuMax float64 // 0: no target
 }
@@ -45,6 +45,7 @@ func summarize(results []result, shapes []podgen.Shape) *summary {
 				}
 				byRound[res.round][res.server] = res.p
 				r.failures += res.p.failures
+				r.lost += res.p.lost
 				if r.firstFailure == nil && res.p.failure != nil {
 					r.firstFailure = fmt.Errorf("%s: %w", res.server, res.p.failure)
 				}
@@ -130,8 +131,8 @@ func (s *summary) text() string {
 		fmt.Fprintf(&b, "%-6s %-10s floor  %8.0f req/s p50 %-8v p99 %-8v p99.9 %-8v cpu/req %-8v\n",
 			"", "", r.floor.rps, round(r.floor.p50), round(r.floor.p99), round(r.floor.p999), round(r.floor.cpu))
 		fmt.Fprintf(&b, "%-6s %-10s ratio  throughput %.2f  cpu/req %.2f  p99 %.2f  %s\n", "", "", r.rpsRatio, r.cpuRatio, r.p99Ratio, r.verdict())
-		if r.failures > 0 {
-			fmt.Fprintf(&b, "%-6s %-10s FAILED responses: %d, first: %v\n", "", "", r.failures, r.firstFailure)
+		if r.failures > 0 || r.lost > 0 {
+			fmt.Fprintf(&b, "%-6s %-10s failed checks: %d, no response in time: %d; first: %v\n", "", "", r.failures, r.lost, r.firstFailure)
 		}
 	}
 	return b.String()
@@ -149,9 +150,17 @@ func (s *summary) markdown(cmd string) string {
 		fmt.Fprintf(&b, "| | | floor | %.0f | %v | %v | %v | %v | | | | |\n",
 			r.floor.rps, round(r.floor.p50), round(r.floor.p99), round(r.floor.p999), round(r.floor.cpu))
 	}
+	for _, r := range s.rows {
+		if r.lost > 0 {
+			fmt.Fprintf(&b, "\n%s %s: %d requests got no response within 10 s (the machine stalled during a round; the medians absorb it).\n", r.shape, r.mode, r.lost)
+		}
+	}
 	return b.String()
 }
 
+// failed reports responses that failed their check. Requests that got no
+// response in time (the machine stalled) do not fail the run: they are
+// printed, and the medians over rounds absorb a disturbed round.
 func (s *summary) failed() error {
 	for _, r := range s.rows {
 		if r.failures > 0 {

@@ -77,8 +77,10 @@ func field(name string, v any) map[string]any {
 		}
 		out := map[string]any{".": map[string]any{}}
 		for _, item := range v {
+			// An item's entry lists its key fields too ("f:name" under
+			// k:{"name":...}), as apply records them.
 			m, _ := item.(map[string]any)
-			out[itemKey(m, keys)] = members(without(m, keys), true)
+			out[itemKey(m, keys)] = members(m, true)
 		}
 		return out
 	}
@@ -97,7 +99,3 @@ func itemKey(item map[string]any, keys []string) string {
 	}
 	return "k:{" + strings.Join(parts, ",") + "}"
 }
-
-// without keeps the key fields too, as apply does ("f:name" under the
-// item), so it returns item unchanged; it exists to say so.
-func without(item map[string]any, _ []string) map[string]any { return item }

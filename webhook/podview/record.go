@@ -83,48 +83,22 @@ func injectedRevision(labels, annotations map[string]string) string {
 	return labels[labelRev]
 }
 
-// controllerTrue is shared by every trimmed owner reference; nothing
-// writes through it.
-var controllerTrue = true
-
-// trimmer reduces pod metadata to what the view counts before the informer
-// caches it: a real pod's metadata with managedFields runs to kilobytes,
-// its trimmed form to a few short strings.
 type trimmer struct{ intern interner }
 
-// trim is the informer's transform. It keeps name, namespace, resource
-// version, deletion timestamp, the istio.io/rev label, the controller
-// owner's kind and name, and the injected revision, recorded as Istio >=
-// 1.18 records it (annotation istio.io/rev beside an empty status
-// annotation), so trimming a trimmed pod changes nothing.
+// trim is the informer's transform: it reduces pod metadata (kilobytes
+// with managedFields) to a slimPod, sharing one copy of the strings that
+// repeat across pods (revision names, controller kinds). Trimming a
+// trimmed pod changes nothing.
 func (t *trimmer) trim(obj any) (any, error) {
 	m, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
 	r := recordOf(m)
-	_, injected := m.Annotations[annotationStatus]
-	out := metav1.ObjectMeta{
-		Name:              m.Name,
-		Namespace:         m.Namespace,
-		ResourceVersion:   m.ResourceVersion,
-		DeletionTimestamp: m.DeletionTimestamp,
-	}
-	if rev, ok := m.Labels[labelRev]; ok {
-		out.Labels = map[string]string{labelRev: t.intern.get(rev)}
-	}
-	if injected {
-		out.Annotations = map[string]string{annotationStatus: ""}
-		if r.injected != "" {
-			out.Annotations[annotationRev] = t.intern.get(r.injected)
-		}
-	}
-	if r.owned {
-		out.OwnerReferences = []metav1.OwnerReference{{Kind: t.intern.get(r.key.Kind), Name: r.key.Name, Controller: &controllerTrue}}
-	}
-	m.TypeMeta = metav1.TypeMeta{}
-	m.ObjectMeta = out
-	return m, nil
+	r.routed = t.intern.get(r.routed)
+	r.injected = t.intern.get(r.injected)
+	r.key.Kind = t.intern.get(r.key.Kind)
+	return &slimPod{namespace: m.Namespace, name: m.Name, resourceVersion: m.ResourceVersion, rec: r}, nil
 }
 
 // maxInterned bounds the interner: revision names and controller kinds

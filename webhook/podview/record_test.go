@@ -3,7 +3,9 @@ package podview
 import (
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 func TestInjectedRevision(t *testing.T) {
@@ -82,15 +84,22 @@ func TestTrimKeepsTheRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := out.(*metav1.PartialObjectMetadata)
-		if got := recordOf(m); got != want {
+		m, ok := out.(*slimPod)
+		if !ok {
+			t.Fatalf("%s: trimmed to %T, want *slimPod", p.Name, out)
+		}
+		if got, _ := recordFrom(m); got != want {
 			t.Errorf("%s: record after trim %+v, want %+v", p.Name, got, want)
 		}
-		if len(m.ManagedFields) != 0 || m.UID != "" || len(m.Labels) > 1 || len(m.Annotations) > 2 || m.Name != p.Name || m.ResourceVersion != p.ResourceVersion {
-			t.Errorf("%s: not trimmed: %+v", p.Name, m.ObjectMeta)
+		// The informer keys the cache by namespace/name through meta.Accessor.
+		if key, err := cache.MetaNamespaceKeyFunc(m); err != nil || key != p.Namespace+"/"+p.Name {
+			t.Errorf("%s: store key %q (%v), want %s/%s", p.Name, key, err, p.Namespace, p.Name)
 		}
-		again, _ := tr.trim(m.DeepCopy())
-		if got := recordOf(again.(*metav1.PartialObjectMetadata)); got != want {
+		if acc, err := meta.Accessor(m); err != nil || acc.GetResourceVersion() != p.ResourceVersion {
+			t.Errorf("%s: resource version not kept: %v %v", p.Name, acc, err)
+		}
+		again, _ := tr.trim(m.DeepCopyObject())
+		if got, _ := recordFrom(again); got != want {
 			t.Errorf("%s: trimming twice changed the record to %+v", p.Name, got)
 		}
 	}

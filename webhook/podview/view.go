@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/canary-router/canary-router/webhook/policy"
@@ -201,11 +200,10 @@ func (v *View) Revisions() []RevisionCount {
 // first time settles one reservation of its unit and revision, if any: it
 // is, or stands in for, a pod this replica admitted.
 func (v *View) OnAdd(obj any, _ bool) {
-	m, ok := obj.(metav1.Object)
+	r, ok := recordFrom(obj)
 	if !ok {
 		return
 	}
-	r := recordOf(m)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.apply(r, +1)
@@ -219,13 +217,9 @@ func (v *View) OnAdd(obj any, _ bool) {
 
 // OnUpdate is the informer's update handler.
 func (v *View) OnUpdate(oldObj, newObj any) {
-	om, ok1 := oldObj.(metav1.Object)
-	nm, ok2 := newObj.(metav1.Object)
-	if !ok1 || !ok2 {
-		return
-	}
-	or, nr := recordOf(om), recordOf(nm)
-	if or == nr {
+	or, ok1 := recordFrom(oldObj)
+	nr, ok2 := recordFrom(newObj)
+	if !ok1 || !ok2 || or == nr {
 		return
 	}
 	v.mu.Lock()
@@ -239,11 +233,10 @@ func (v *View) OnDelete(obj any) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	m, ok := obj.(metav1.Object)
+	r, ok := recordFrom(obj)
 	if !ok {
 		return
 	}
-	r := recordOf(m)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.apply(r, -1)

@@ -114,6 +114,17 @@ func (p *Policy) routeNamespace(s NamespaceSubject, injectionEnabled bool) Names
 func (p *Policy) decideRevLabelled(s NamespaceSubject, rev string, injectionEnabled bool) NamespaceDecision {
 	if p.Granularity == GranularityNamespace && rev != "" && decidedRevision(s.Annotations) == rev {
 		if injectionEnabled {
+			if i := p.targetIndex(rev); i < 0 || isDown(s.Down, i) {
+				// Keeping rev would take Istio's label away in favour of a
+				// revision the policy no longer lists or that cannot inject
+				// now: route afresh, as for a new namespace.
+				d := p.routeNamespace(s, true)
+				if d.Action == NamespaceRoute {
+					d.Warnings = append(d.Warnings, "canary-router moved the namespace from istio.io/rev="+rev+
+						", which is not an available target, to istio.io/rev="+d.Revision)
+				}
+				return d
+			}
 			// Typically a re-apply of a manifest that still says
 			// istio-injection=enabled; left there it would win over rev.
 			return NamespaceDecision{Action: NamespaceRoute, Revision: rev, Reason: ReasonSticky, Warnings: []string{
@@ -150,6 +161,16 @@ func decidedRevision(annotations map[string]string) string {
 		return ""
 	}
 	return d.Revision
+}
+
+// targetIndex returns the index of rev in the targets, or -1.
+func (p *Policy) targetIndex(rev string) int {
+	for i, t := range p.Targets {
+		if t.Revision == rev {
+			return i
+		}
+	}
+	return -1
 }
 
 // share renders a revision's weight for messages, e.g. "12.5".
