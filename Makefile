@@ -33,8 +33,8 @@ demo: tools build
 	@go build -o bin/demo ./test/demo
 	@bin/demo
 
-## test: everything CI runs: vet, unit tests, then end-to-end tests on a real control plane
-test: tools prometheus vet unit e2e
+## test: everything CI runs: vet, unit tests, 10 s of each fuzz target, then end-to-end tests on a real control plane
+test: tools prometheus vet unit fuzz-short e2e
 
 ## unit: tests that need no control plane
 unit:
