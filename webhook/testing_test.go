@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,13 +128,17 @@ func onlyMetadataPaths(t *testing.T, patch []byte) {
 		t.Fatalf("patch %s: %v", patch, err)
 	}
 	for _, op := range ops {
-		if !hasPrefix(op.Path, "/metadata/labels") && !hasPrefix(op.Path, "/metadata/annotations") {
+		if !metadataPath(op.Path, "/metadata/labels") && !metadataPath(op.Path, "/metadata/annotations") {
 			t.Errorf("patch touches %s", op.Path)
 		}
 	}
 }
 
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+// metadataPath reports whether path is the map at base or one of its keys;
+// /metadata/labelsX is neither.
+func metadataPath(path, base string) bool {
+	return path == base || strings.HasPrefix(path, base+"/")
+}
 
 func deploymentPod(ns, deployment, hash string, labels map[string]string) *corev1.Pod {
 	ctrl := true
