@@ -1,0 +1,248 @@
+package faults
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/canary-router/canary-router/test/cluster"
+)
+
+// router is one canary-router process, restartable on the same ports.
+type router struct {
+	name             string
+	port, healthPort int
+	// modeArgs select the certificate mode.
+	modeArgs []string
+	// caBundle verifies the serving certificate in external mode; nil in
+	// self-managed mode, where the router patches the webhook configs.
+	caBundle []byte
+	logPaths []string
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// routers are started on first use and stopped by TestMain.
+var routers struct {
+	mu                 sync.Mutex
+	external, rotating *router
+}
+
+// rotationFlags give short certificate lifetimes, so serving certificates
+// renew every 8 s and the CA rolls over after 16 s (stage, then promote
+// 3 s later, retire 3 s after that) within a scenario's load.
+var rotationFlags = []string{"--cert-validity", "12s", "--ca-validity", "24s", "--cert-check-interval", "1s", "--ca-overlap", "3s"}
+
+// externalRouter serves a certificate from the cluster CA in a folder,
+// as with cert-manager.
+func externalRouter(t *testing.T) *router {
+	t.Helper()
+	routers.mu.Lock()
+	defer routers.mu.Unlock()
+	if routers.external == nil {
+		certPEM, keyPEM, err := env.cluster.CA.IssueServing("canary-router", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		certDir := filepath.Join(env.dir, "certs")
+		if err := cluster.WriteServingPair(certDir, certPEM, keyPEM); err != nil {
+			t.Fatal(err)
+		}
+		r := newRouter(t, "external", []string{"--cert-mode", "external", "--cert-dir", certDir})
+		r.caBundle = env.cluster.CA.CertPEM
+		routers.external = r
+	}
+	return routers.external
+}
+
+// rotatingRouter keeps its own CA in a Secret with short lifetimes and
+// patches the webhook configs' caBundle itself.
+func rotatingRouter(t *testing.T) *router {
+	t.Helper()
+	routers.mu.Lock()
+	defer routers.mu.Unlock()
+	if routers.rotating == nil {
+		routers.rotating = newRouter(t, "rotating", append([]string{"--cert-mode", "self-managed",
+			"--service-name", "canary-router", "--webhook-config-name", webhookConfig,
+			"--ca-secret-name", "canary-router-ca", "--cert-extra-sans", "127.0.0.1"}, rotationFlags...))
+	}
+	return routers.rotating
+}
+
+func stopRouters() {
+	routers.mu.Lock()
+	defer routers.mu.Unlock()
+	for _, r := range []*router{routers.external, routers.rotating} {
+		if r != nil {
+			r.stop()
+		}
+	}
+}
+
+func newRouter(t *testing.T, name string, modeArgs []string) *router {
+	t.Helper()
+	port, err := cluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	health, err := cluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &router{name: name, port: port, healthPort: health, modeArgs: modeArgs}
+}
+
+func (r *router) running() bool {
+	if r.cmd == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// start runs the router as in a cluster (policy from the ConfigMap, the
+// ServiceAccount's token, debug logging) and waits until /readyz passes.
+func (r *router) start(ctx context.Context) error {
+	logPath := filepath.Join(env.dir, fmt.Sprintf("router-%s-%d.log", r.name, len(r.logPaths)+1))
+	r.logPaths = append(r.logPaths, logPath)
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	args := append([]string{"serve",
+		"--namespace", routerNamespace,
+		"--policy-configmap", policyConfigMap,
+		"--kubeconfig", env.kubeconfig,
+		"--host", "127.0.0.1",
+		"--port", strconv.Itoa(r.port),
+		"--health-addr", r.healthAddr(),
+		"--log-level", "debug",
+	}, r.modeArgs...)
+	r.cmd = exec.Command(env.bin, args...)
+	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
+		logFile.Close()
+		return err
+	}
+	done := make(chan struct{})
+	r.done = done
+	go func() { _ = r.cmd.Wait(); logFile.Close(); close(done) }()
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return fmt.Errorf("router %s exited before it was ready:\n%s", r.name, r.logTail(3000))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if resp, err := http.Get("http://" + r.healthAddr() + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("router %s not ready after 45s:\n%s", r.name, r.logTail(3000))
+}
+
+// kill ends the router the hard way, as a node failure or an OOM kill
+// would: no graceful shutdown.
+func (r *router) kill() { r.signal(syscall.SIGKILL) }
+
+// stop ends the router with SIGTERM, then SIGKILL after 10 seconds.
+func (r *router) stop() { r.signal(syscall.SIGTERM) }
+
+func (r *router) signal(sig syscall.Signal) {
+	if !r.running() {
+		return
+	}
+	_ = syscall.Kill(-r.cmd.Process.Pid, sig)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		<-r.done
+	}
+}
+
+func (r *router) healthAddr() string { return fmt.Sprintf("127.0.0.1:%d", r.healthPort) }
+
+func (r *router) url(path string) string { return fmt.Sprintf("https://127.0.0.1:%d%s", r.port, path) }
+
+func (r *router) logTail(n int) string {
+	if len(r.logPaths) == 0 {
+		return ""
+	}
+	b, _ := os.ReadFile(r.logPaths[len(r.logPaths)-1])
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// scrape reads the router's /metrics as name{labels} -> value.
+func (r *router) scrape(t *testing.T) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + r.healthAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); i > 0 && err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// useRouter makes r the router the apiserver calls: r runs, and the
+// MutatingWebhookConfiguration and ValidatingWebhookConfiguration point at
+// it. Any other router is stopped. It returns once a pod is routed
+// through r.
+func useRouter(t *testing.T, r *router) {
+	t.Helper()
+	ctx := ctxT(t, 2*time.Minute)
+	routers.mu.Lock()
+	for _, o := range []*router{routers.external, routers.rotating} {
+		if o != nil && o != r {
+			o.stop()
+		}
+	}
+	routers.mu.Unlock()
+	if !r.running() {
+		if err := r.start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := registerWebhooks(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	probeNamespace(t)
+	waitRouted(t, "probe", func(d decision) bool { return true })
+}
