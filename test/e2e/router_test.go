@@ -3,15 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
-	"time"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 const routerNamespace = "canary-router-system"
@@ -24,7 +21,7 @@ type router struct {
 	certDir    string
 	port       int
 	healthPort int
-	cmd        *exec.Cmd
+	proc       *localrouter.Router
 	logPath    string
 	starts     int
 }
@@ -65,15 +62,12 @@ func (r *router) startWatching(ctx context.Context) error {
 	return r.launch(ctx, "--kubeconfig", env.cluster.Kubeconfig, "--policy-configmap", "canary-router-policy")
 }
 
+// launch (re)starts the router on the same ports, so the webhook
+// configuration registered once keeps pointing at it.
 func (r *router) launch(ctx context.Context, policyArgs ...string) error {
 	r.stop()
 	r.starts++
 	r.logPath = filepath.Join(r.dir, fmt.Sprintf("router-%d.log", r.starts))
-	logFile, err := os.Create(r.logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
 	args := append([]string{"serve",
 		"--cert-mode", "external",
 		"--cert-dir", r.certDir,
@@ -84,45 +78,19 @@ func (r *router) launch(ctx context.Context, policyArgs ...string) error {
 		// Every mode reads Istio's webhook configs and istiod endpoints.
 		"--kubeconfig", env.cluster.Kubeconfig,
 		"--log-level", "debug"}, policyArgs...)
-	cmd := exec.Command(r.bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	proc, err := localrouter.Run(ctx, r.bin, args, r.logPath, r.port, r.healthPort)
+	if err != nil {
 		return err
 	}
-	r.cmd = cmd
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", r.healthPort))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(r.logPath)
-	return fmt.Errorf("router not ready after 30s; log:\n%s", tail(log, 3000))
+	r.proc = proc
+	return nil
 }
 
 func (r *router) stop() {
-	if r.cmd == nil || r.cmd.Process == nil {
-		return
+	if r.proc != nil {
+		r.proc.Stop()
+		r.proc = nil
 	}
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = r.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	r.cmd = nil
 }
 
 func (r *router) url(path string) string {

@@ -6,17 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 // router is one canary-router process, restartable on the same ports.
@@ -29,8 +27,7 @@ type router struct {
 	// self-managed mode, where the router patches the webhook configs.
 	caBundle []byte
 	logPaths []string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	proc     *localrouter.Router
 }
 
 // routers are started on first use and stopped by TestMain.
@@ -103,27 +100,14 @@ func newRouter(t *testing.T, name string, modeArgs []string) *router {
 	return &router{name: name, port: port, healthPort: health, modeArgs: modeArgs}
 }
 
-func (r *router) running() bool {
-	if r.cmd == nil {
-		return false
-	}
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
-}
+func (r *router) running() bool { return r.proc != nil && r.proc.Running() }
 
 // start runs the router as in a cluster (policy from the ConfigMap, the
-// ServiceAccount's token, debug logging) and waits until /readyz passes.
+// ServiceAccount's token, debug logging), on the same ports every time,
+// and waits until /readyz passes.
 func (r *router) start(ctx context.Context) error {
 	logPath := filepath.Join(env.dir, fmt.Sprintf("router-%s-%d.log", r.name, len(r.logPaths)+1))
 	r.logPaths = append(r.logPaths, logPath)
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
 	args := append([]string{"serve",
 		"--namespace", routerNamespace,
 		"--policy-configmap", policyConfigMap,
@@ -133,52 +117,26 @@ func (r *router) start(ctx context.Context) error {
 		"--health-addr", r.healthAddr(),
 		"--log-level", "debug",
 	}, r.modeArgs...)
-	r.cmd = exec.Command(env.bin, args...)
-	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := r.cmd.Start(); err != nil {
-		logFile.Close()
-		return err
+	proc, err := localrouter.Run(ctx, env.bin, args, logPath, r.port, r.healthPort)
+	if err != nil {
+		return fmt.Errorf("router %s: %w", r.name, err)
 	}
-	done := make(chan struct{})
-	r.done = done
-	go func() { _ = r.cmd.Wait(); logFile.Close(); close(done) }()
-	deadline := time.Now().Add(45 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			return fmt.Errorf("router %s exited before it was ready:\n%s", r.name, r.logTail(3000))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if resp, err := http.Get("http://" + r.healthAddr() + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("router %s not ready after 45s:\n%s", r.name, r.logTail(3000))
+	r.proc = proc
+	return nil
 }
 
 // kill ends the router the hard way, as a node failure or an OOM kill
 // would: no graceful shutdown.
-func (r *router) kill() { r.signal(syscall.SIGKILL) }
+func (r *router) kill() {
+	if r.running() {
+		r.proc.Kill()
+	}
+}
 
 // stop ends the router with SIGTERM, then SIGKILL after 10 seconds.
-func (r *router) stop() { r.signal(syscall.SIGTERM) }
-
-func (r *router) signal(sig syscall.Signal) {
-	if !r.running() {
-		return
-	}
-	_ = syscall.Kill(-r.cmd.Process.Pid, sig)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		<-r.done
+func (r *router) stop() {
+	if r.running() {
+		r.proc.Stop()
 	}
 }
 
@@ -187,14 +145,10 @@ func (r *router) healthAddr() string { return fmt.Sprintf("127.0.0.1:%d", r.heal
 func (r *router) url(path string) string { return fmt.Sprintf("https://127.0.0.1:%d%s", r.port, path) }
 
 func (r *router) logTail(n int) string {
-	if len(r.logPaths) == 0 {
+	if r.proc == nil {
 		return ""
 	}
-	b, _ := os.ReadFile(r.logPaths[len(r.logPaths)-1])
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return r.proc.LogTail(n)
 }
 
 // scrape reads the router's /metrics as name{labels} -> value.

@@ -85,7 +85,7 @@ func DeploymentArgs(ctx context.Context, client kubernetes.Interface) ([]string,
 	return nil, fmt.Errorf("deployment %s/%s has no container named router", Namespace, Deployment)
 }
 
-// Router is the router process.
+// Router is a router process.
 type Router struct {
 	Port       int
 	HealthPort int
@@ -96,8 +96,8 @@ type Router struct {
 
 // Start runs bin with the Deployment's args followed by the overrides a
 // local process needs (flags given twice take the last value): the
-// kubeconfig instead of the in-cluster config, loopback listen addresses,
-// and extra. It returns once /readyz passes.
+// kubeconfig instead of the in-cluster config, loopback listen addresses
+// on free ports, and extra. It returns once /readyz passes.
 func Start(ctx context.Context, bin string, deploymentArgs []string, kubeconfig, logPath string, extra ...string) (*Router, error) {
 	port, err := cluster.FreePort()
 	if err != nil {
@@ -107,14 +107,22 @@ func Start(ctx context.Context, bin string, deploymentArgs []string, kubeconfig,
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{Port: port, HealthPort: health, LogPath: logPath, exited: make(chan struct{})}
 	args := append(slices.Clone(deploymentArgs),
 		"--kubeconfig", kubeconfig,
 		"--namespace", Namespace,
 		"--host", "127.0.0.1",
 		"--port", strconv.Itoa(port),
 		"--health-addr", fmt.Sprintf("127.0.0.1:%d", health))
-	args = append(args, extra...)
+	return Run(ctx, bin, append(args, extra...), logPath, port, health)
+}
+
+// Run runs bin with exactly args, which must make it listen on 127.0.0.1
+// at port (admission) and healthPort (health), writing its output to
+// logPath. It returns once /readyz passes, or an error with the log's
+// tail when the process exits first or is not ready within 45 s. The
+// process gets its own process group, killed with the test binary.
+func Run(ctx context.Context, bin string, args []string, logPath string, port, healthPort int) (*Router, error) {
+	r := &Router{Port: port, HealthPort: healthPort, LogPath: logPath, exited: make(chan struct{})}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -131,13 +139,13 @@ func Start(ctx context.Context, bin string, deploymentArgs []string, kubeconfig,
 	for time.Now().Before(deadline) {
 		select {
 		case <-r.exited:
-			return nil, fmt.Errorf("router exited (%v); see %s", r.cmd.ProcessState, logPath)
+			return nil, fmt.Errorf("router exited (%v) before it was ready; log:\n%s", r.cmd.ProcessState, r.LogTail(3000))
 		case <-ctx.Done():
 			r.Stop()
 			return nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", healthPort))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -146,15 +154,26 @@ func Start(ctx context.Context, bin string, deploymentArgs []string, kubeconfig,
 		}
 	}
 	r.Stop()
-	return nil, fmt.Errorf("router not ready after 45s; see %s", logPath)
+	return nil, fmt.Errorf("router not ready after 45s; log:\n%s", r.LogTail(3000))
 }
 
 // Args returns the command line the router runs with.
 func (r *Router) Args() []string { return r.cmd.Args }
 
 // Stop ends the router: SIGTERM, then SIGKILL after 10 seconds.
-func (r *Router) Stop() {
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
+func (r *Router) Stop() { r.signal(syscall.SIGTERM) }
+
+// Kill ends the router the hard way, as a node failure or an OOM kill
+// would: no graceful shutdown.
+func (r *Router) Kill() { r.signal(syscall.SIGKILL) }
+
+func (r *Router) signal(sig syscall.Signal) {
+	select {
+	case <-r.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-r.cmd.Process.Pid, sig)
 	select {
 	case <-r.exited:
 	case <-time.After(10 * time.Second):
@@ -165,6 +184,25 @@ func (r *Router) Stop() {
 
 // Exited is closed when the process ends.
 func (r *Router) Exited() <-chan struct{} { return r.exited }
+
+// Running reports whether the process is still alive.
+func (r *Router) Running() bool {
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// LogTail returns the last n bytes of the router's log.
+func (r *Router) LogTail(n int) string {
+	b, _ := os.ReadFile(r.LogPath)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
 
 // PointWebhooksAtLoopback rewrites every webhook of the applied
 // canary-router configurations from the in-cluster Service to the local

@@ -102,7 +102,7 @@ func setup(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer r.stop()
+	defer r.Stop()
 	env.router = r
 
 	env.rules, err = extractRules(filepath.Join("..", "..", "deploy", "monitoring", "prometheusrule.yaml"), dir)

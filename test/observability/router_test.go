@@ -3,13 +3,8 @@ package observability
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -26,10 +21,9 @@ const (
 // way it runs in a cluster: it watches the policy ConfigMap and serves
 // certificates from a folder (external mode).
 type router struct {
-	cmd        *exec.Cmd
-	port       int
-	healthPort int
-	logPath    string
+	*localrouter.Router
+	port, healthPort int
+	logPath          string
 }
 
 // startRouter starts the router, waits until it is ready, and registers
@@ -50,12 +44,7 @@ func startRouter(ctx context.Context, c *cluster.Cluster, bin, dir string) (*rou
 	if r.healthPort, err = cluster.FreePort(); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(r.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	r.cmd = exec.Command(bin, "serve",
+	args := []string{"serve",
 		"--cert-mode", "external",
 		"--cert-dir", certDir,
 		"--host", "127.0.0.1",
@@ -63,53 +52,16 @@ func startRouter(ctx context.Context, c *cluster.Cluster, bin, dir string) (*rou
 		"--health-addr", r.metricsAddr(),
 		"--namespace", routerNamespace,
 		"--kubeconfig", c.Kubeconfig,
-		"--policy-configmap", policyConfigMap)
-	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		return nil, err
-	}
-	if err := r.waitReady(ctx); err != nil {
-		r.stop()
+		"--policy-configmap", policyConfigMap}
+	if r.Router, err = localrouter.Run(ctx, bin, args, r.logPath, r.port, r.healthPort); err != nil {
 		return nil, err
 	}
 	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, localrouter.LoopbackConfig(r.port, c.CA.CertPEM), metav1.CreateOptions{}); err != nil {
-		r.stop()
+		r.Stop()
 		return nil, fmt.Errorf("registering canary-router: %w", err)
 	}
 	return r, nil
 }
 
-func (r *router) waitReady(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		resp, err := http.Get("http://" + r.metricsAddr() + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("router not ready after 30s; log:\n%s", tailFile(r.logPath, 3000))
-}
-
 // metricsAddr is the plain-HTTP /metrics, /healthz and /readyz address.
 func (r *router) metricsAddr() string { return fmt.Sprintf("127.0.0.1:%d", r.healthPort) }
-
-func (r *router) stop() {
-	if r.cmd == nil || r.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = r.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	r.cmd = nil
-}
