@@ -53,12 +53,15 @@ type AdmitterConfig struct {
 	// Pods balances pod-granularity pods by live counts; nil places them
 	// by draw.
 	Pods PodPlacer
+	// Namespaces supplies namespace labels for the injection check; nil
+	// takes every namespace as the pod webhook's selector matched it.
+	Namespaces NamespaceLabels
 }
 
 // NewAdmitter returns an Admitter for c.
 func NewAdmitter(c AdmitterConfig) *Admitter {
 	return &Admitter{store: c.Store, metrics: c.Metrics, log: c.Log, draw: c.Draw, ownNamespace: c.OwnNamespace,
-		cluster: clusterView{istio: c.Istio, pods: c.Pods}}
+		cluster: clusterView{istio: c.Istio, pods: c.Pods, namespaces: c.Namespaces}}
 }
 
 // PodHandler serves the mutating webhook for Pod CREATE.

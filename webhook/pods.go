@@ -50,6 +50,8 @@ func (a *Admitter) admitPod(r *review) response {
 		Owner:        owner,
 		Draw:         draw,
 		Down:         rt.down,
+
+		GatewayRevision: rt.gatewayRev,
 	})
 	var note decisionNote
 	if d.Balance {
@@ -59,6 +61,12 @@ func (a *Admitter) admitPod(r *review) response {
 		a.metrics.reject(resourcePods, causeNoTarget)
 		a.requestLog(r).Warn("refusing pod: no routing target is available", zap.String("unavailable", rt.unavailable))
 		return denied(r.UID, http.StatusServiceUnavailable, rt.refusal("the pod"))
+	}
+	if msg, code := a.injectionCheck(r, ns, rt, &d); msg != "" {
+		a.metrics.reject(resourcePods, causeNotInjected)
+		a.requestLog(r).Warn("refusing pod: no live Istio injector would inject it", zap.String("reason", string(d.Reason)),
+			zap.String("revision", d.Revision))
+		return denied(r.UID, code, msg)
 	}
 	a.count(r, resourcePods, d.Revision, d.Reason)
 	warnings := a.explainPod(r, rt, d, &note)
@@ -99,13 +107,16 @@ func (a *Admitter) balance(r *review, ns string, snap *Snapshot, rt *routes, own
 // misordered webhook config. It fills note's fallback fields.
 func (a *Admitter) explainPod(r *review, rt *routes, d policy.PodDecision, note *decisionNote) []string {
 	if d.Gateway && !r.DryRun {
-		if d.Revision == "" {
+		if d.Reason == policy.ReasonExcluded {
 			a.metrics.gatewayPod(gatewayExcluded)
 		} else {
 			a.metrics.gatewayPod(gatewayRouted)
 		}
 	}
 	warnings := d.Warnings
+	if d.Gateway && d.Reason == policy.ReasonExcluded && rt.gatewayWarning != "" {
+		warnings = append(warnings, rt.gatewayWarning)
+	}
 	if d.Avoided != "" {
 		cause := rt.statusOf(d.Avoided).Cause
 		if !r.DryRun {

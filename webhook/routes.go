@@ -36,8 +36,11 @@ type clusterView struct {
 	// that run without a cluster.
 	istio IstioState
 	// pods nil places pod-granularity pods by draw.
-	pods  PodPlacer
-	cache atomic.Pointer[routes]
+	pods PodPlacer
+	// namespaces nil takes a pod's namespace as the pod webhook's
+	// namespaceSelector matched it.
+	namespaces NamespaceLabels
+	cache      atomic.Pointer[routes]
 }
 
 // routes is what one policy snapshot meets in the cluster: per target,
@@ -57,6 +60,10 @@ type routes struct {
 	// order is the admission warning about the webhook order, "" when the
 	// order is right.
 	order string
+	// gatewayRev is where excluded gateway pods stay
+	// (policy.GatewayPlacement); gatewayWarning tells the user when the
+	// router chose it.
+	gatewayRev, gatewayWarning string
 }
 
 // routesFor returns the routes of snap in the current Istio state.
@@ -101,6 +108,13 @@ func buildRoutes(snap *Snapshot, state *istio.State, gated bool) *routes {
 		}
 	}
 	r.unavailable = strings.Join(causes, "; ")
+	defaultLive := !gated || (state != nil && state.Target(policy.DefaultRevision).Available())
+	rev, chosen := snap.Policy.GatewayPlacement(defaultLive, r.down)
+	r.gatewayRev = rev
+	if chosen && rev != "" {
+		r.gatewayWarning = "canary-router kept this gateway pod on revision " + rev +
+			" (gateways: exclude keeps gateways out of the split; set gatewayRevision in the policy to choose their revision)"
+	}
 	if state != nil {
 		if p := state.OrderProblem(); p != "" {
 			r.order = "canary-router: " + p + ". This pod may be injected by the wrong revision, twice, or not at all."

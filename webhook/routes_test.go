@@ -50,7 +50,7 @@ func cluster(own string, ready ...string) *istio.State {
 	return istio.NewState(configs, eps, "istio-system", own)
 }
 
-func gated(t *testing.T, doc string, s *istio.State, pods PodPlacer) *fixture {
+func gated(t testing.TB, doc string, s *istio.State, pods PodPlacer) *fixture {
 	t.Helper()
 	f := newFixture(t, doc)
 	f.admitter.cluster.istio = fixedState{s}
@@ -228,14 +228,16 @@ func TestGatewayPodsCounted(t *testing.T) {
 	f := gated(t, workload5050, cluster("canary-router", "stable", "canary"), nil)
 	gw := deploymentPod("shop", "ingress", "1", map[string]string{"sidecar.istio.io/inject": "true"})
 	gw.Annotations = map[string]string{"inject.istio.io/templates": "gateway"}
-	resp, rev, _ := admitPodResult(t, f, gw, false)
-	if !resp.allowed || rev != "" {
-		t.Fatalf("gateway pod routed to %q", rev)
+	resp, rev, d := admitPodResult(t, f, gw, false)
+	// No default tag here: the gateway stays on the first target, and the
+	// user is told the router chose it.
+	if !resp.allowed || rev != "stable" || d.Reason != "excluded" || !resp.warned("kept this gateway pod on revision stable") {
+		t.Fatalf("gateway pod: allowed %v label %q decision %+v warnings %q, want kept on stable with a warning", resp.allowed, rev, d, resp.warnings)
 	}
 	if got := testutil.ToFloat64(f.metrics.routing.gateways.WithLabelValues(gatewayExcluded)); got != 1 {
 		t.Errorf("gateway_pods_total{excluded} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(f.metrics.decisions.WithLabelValues(resourcePods, "", "excluded")); got != 1 {
+	if got := testutil.ToFloat64(f.metrics.decisions.WithLabelValues(resourcePods, "stable", "excluded")); got != 1 {
 		t.Errorf("decisions{excluded} = %v, want 1", got)
 	}
 }

@@ -51,7 +51,6 @@ func startClusterState(ctx context.Context, cfg clusterConfig, kube *kubeClients
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
 	w := istio.NewWatcher(istio.WatcherOptions{
-		Metadata:  meta,
 		Client:    kube.client,
 		Namespace: cfg.istioNamespace,
 		OwnConfig: ownConfig,

@@ -57,6 +57,9 @@ type Config struct {
 	// Rev and Tag are the istio.io/rev and istio.io/tag labels ("" when
 	// absent).
 	Rev, Tag string
+	// Webhooks are the config's webhooks in order; nil when only the
+	// config's metadata was read, which leaves InjectedBy without a verdict.
+	Webhooks []Webhook
 }
 
 // Endpoints is the readiness of one EndpointSlice in the Istio namespace.
@@ -93,6 +96,11 @@ type State struct {
 	// misordered lists the injector configs that sort before ownConfig.
 	misordered []string
 	ownConfig  string
+	// injectors are every injector webhook in the order the API server
+	// calls them; selectorsKnown is false when no config carried its
+	// webhooks.
+	injectors      []injector
+	selectorsKnown bool
 }
 
 // NewState resolves configs and endpoints into a snapshot. istioNamespace
@@ -122,6 +130,7 @@ func NewState(configs []Config, endpoints []Endpoints, istioNamespace, ownConfig
 		}
 	}
 	slices.Sort(s.misordered)
+	s.injectors, s.selectorsKnown = buildInjectors(configs)
 	for _, e := range endpoints {
 		if e.Ready {
 			s.ready[e.Service] = true

@@ -9,20 +9,14 @@ import (
 	"sync/atomic"
 
 	"go.uber.org/zap"
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
+	admissionreginformers "k8s.io/client-go/informers/admissionregistration/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 )
-
-// mwcResource is read metadata-only: names and labels are all the router
-// needs of a webhook configuration, and the metadata API spares it the
-// caBundles and selectors.
-var mwcResource = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}
 
 // errNotSynced is the readiness error before the first lists.
 var errNotSynced = errors.New("waiting for the first list of MutatingWebhookConfigurations and istiod EndpointSlices: " +
@@ -30,9 +24,8 @@ var errNotSynced = errors.New("waiting for the first list of MutatingWebhookConf
 
 // WatcherOptions configures a Watcher.
 type WatcherOptions struct {
-	// Metadata lists and watches MutatingWebhookConfigurations.
-	Metadata metadata.Interface
-	// Client lists and watches EndpointSlices in Namespace.
+	// Client lists and watches MutatingWebhookConfigurations and the
+	// EndpointSlices in Namespace.
 	Client kubernetes.Interface
 	// Namespace holds the istiod Services (istio-system).
 	Namespace string
@@ -45,7 +38,9 @@ type WatcherOptions struct {
 }
 
 // Watcher keeps a State current from two informers: webhook configurations
-// (cluster-wide, metadata only) and EndpointSlices in the Istio namespace.
+// (cluster-wide, trimmed to what Istio's injectors need: names, labels,
+// and the injector webhooks' selectors and client configs) and
+// EndpointSlices in the Istio namespace.
 // Both are small, so every event rebuilds the whole State.
 type Watcher struct {
 	o         WatcherOptions
@@ -63,7 +58,7 @@ type Watcher struct {
 // NewWatcher returns a Watcher; Run starts it.
 func NewWatcher(o WatcherOptions) *Watcher {
 	w := &Watcher{o: o}
-	w.configs = metadatainformer.NewFilteredMetadataInformer(o.Metadata, mwcResource, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	w.configs = admissionreginformers.NewMutatingWebhookConfigurationInformer(o.Client, 0, cache.Indexers{})
 	_ = w.configs.SetTransform(trimConfig)
 	w.factory = informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace))
 	w.endpoints = w.factory.Discovery().V1().EndpointSlices().Informer()
@@ -112,9 +107,8 @@ func (w *Watcher) rebuild() {
 	defer w.mu.Unlock()
 	var configs []Config
 	for _, obj := range w.configs.GetStore().List() {
-		if m, ok := obj.(metav1.Object); ok {
-			l := m.GetLabels()
-			configs = append(configs, Config{Name: m.GetName(), Rev: l[LabelRev], Tag: l[LabelTag]})
+		if m, ok := obj.(*admissionregv1.MutatingWebhookConfiguration); ok {
+			configs = append(configs, configOf(m, w.o.Log))
 		}
 	}
 	var eps []Endpoints
@@ -157,30 +151,12 @@ func (w *Watcher) logChange(prev, next *State) {
 func (s *State) equal(o *State) bool {
 	return s.namespace == o.namespace && s.ownConfig == o.ownConfig &&
 		maps.Equal(s.revisions, o.revisions) && maps.Equal(s.tags, o.tags) &&
-		maps.Equal(s.ready, o.ready) && slices.Equal(s.misordered, o.misordered)
+		maps.Equal(s.ready, o.ready) && slices.Equal(s.misordered, o.misordered) &&
+		s.selectorsKnown == o.selectorsKnown && slices.EqualFunc(s.injectors, o.injectors, sameInjector)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-// trimConfig keeps a webhook configuration's name and Istio labels: the
-// informer cache then holds a few strings per config.
-func trimConfig(obj any) (any, error) {
-	m, ok := obj.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return obj, nil
-	}
-	out := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: m.Name, ResourceVersion: m.ResourceVersion}}
-	for _, k := range []string{LabelRev, LabelTag} {
-		if v, ok := m.Labels[k]; ok {
-			if out.Labels == nil {
-				out.Labels = map[string]string{}
-			}
-			out.Labels[k] = v
-		}
-	}
-	return out, nil
 }
 
 // trimEndpointSlice keeps a slice's Service label and at most one

@@ -5,16 +5,31 @@ import (
 	"testing"
 	"time"
 
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	kubefake "k8s.io/client-go/kubernetes/fake"
-	metadatafake "k8s.io/client-go/metadata/fake"
 )
 
-func mwc(name string, labels map[string]string) *metav1.PartialObjectMetadata {
-	return &metav1.PartialObjectMetadata{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
+// mwc is an injector config with Istio's object-selector webhook for the
+// tag in its istio.io/tag label, else the revision in its istio.io/rev.
+func mwc(name string, labels map[string]string) *admissionregv1.MutatingWebhookConfiguration {
+	url := "https://istiod.example/inject"
+	match := labels[LabelRev]
+	if tag, ok := labels[LabelTag]; ok {
+		match = tag
+	}
+	return &admissionregv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Webhooks: []admissionregv1.MutatingWebhook{{
+			Name:         "rev.object.sidecar-injector.istio.io",
+			ClientConfig: admissionregv1.WebhookClientConfig{URL: &url, CABundle: []byte("ca")},
+			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: LabelRev, Operator: metav1.LabelSelectorOpIn, Values: []string{match}},
+			}},
+			SideEffects: ptr(admissionregv1.SideEffectClassNone),
+		}},
 	}
 }
 
@@ -33,17 +48,13 @@ func slice(service string, ready ...*bool) *discoveryv1.EndpointSlice {
 func ptr[T any](v T) *T { return &v }
 
 func TestWatcherFollowsTheCluster(t *testing.T) {
-	scheme := metadatafake.NewTestScheme()
-	if err := metav1.AddMetaToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	meta := metadatafake.NewSimpleMetadataClient(scheme,
+	kube := kubefake.NewClientset(slice("istiod-stable", ptr(false), ptr(true)), slice("istiod-canary", ptr(false)),
 		mwc("istio-sidecar-injector-stable", map[string]string{LabelRev: "stable"}),
 		mwc("istio-revision-tag-prod", map[string]string{LabelRev: "stable", LabelTag: "prod"}),
 	)
-	kube := kubefake.NewClientset(slice("istiod-stable", ptr(false), ptr(true)), slice("istiod-canary", ptr(false)))
+	mwcs := kube.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	changes := make(chan *State, 16)
-	w := NewWatcher(WatcherOptions{Metadata: meta, Client: kube, Namespace: "istio-system", OwnConfig: "zz-router",
+	w := NewWatcher(WatcherOptions{Client: kube, Namespace: "istio-system", OwnConfig: "zz-router",
 		OnChange: func(_, next *State) { changes <- next }})
 	if err := w.Ready(); err == nil {
 		t.Fatal("ready before the first list")
@@ -81,8 +92,7 @@ func TestWatcherFollowsTheCluster(t *testing.T) {
 	}
 
 	// The canary revision appears, then its istiod turns ready.
-	gvr := mwcResource
-	if _, err := meta.Resource(gvr).(metadatafake.MetadataClient).CreateFake(mwc("istio-sidecar-injector-canary", map[string]string{LabelRev: "canary"}), metav1.CreateOptions{}); err != nil {
+	if _, err := mwcs.Create(ctx, mwc("istio-sidecar-injector-canary", map[string]string{LabelRev: "canary"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	next("canary not ready", func(s *State) bool { return s.Target("canary").Cause == CauseNotReady })
@@ -92,14 +102,18 @@ func TestWatcherFollowsTheCluster(t *testing.T) {
 	next("canary ready (a nil condition means ready)", func(s *State) bool { return s.Target("canary").Available() })
 
 	// The tag moves to canary: delete and re-create, as istioctl tag set does.
-	if err := meta.Resource(gvr).Delete(ctx, "istio-revision-tag-prod", metav1.DeleteOptions{}); err != nil {
+	if err := mwcs.Delete(ctx, "istio-revision-tag-prod", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	next("prod gone", func(s *State) bool { return s.Target("prod").Cause == CauseNotFound })
-	if _, err := meta.Resource(gvr).(metadatafake.MetadataClient).CreateFake(mwc("istio-revision-tag-prod", map[string]string{LabelRev: "canary", LabelTag: "prod"}), metav1.CreateOptions{}); err != nil {
+	if _, err := mwcs.Create(ctx, mwc("istio-revision-tag-prod", map[string]string{LabelRev: "canary", LabelTag: "prod"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	next("prod on canary", func(s *State) bool { return s.Target("prod").Revision == "canary" })
+	s = next("prod on canary", func(s *State) bool { return s.Target("prod").Revision == "canary" })
+	pod := labels.Set{LabelRev: "prod"}
+	if v := s.InjectedBy(labels.Set{}, pod); !v.Injected() || v.Revision != "canary" || v.Webhook != "istio-revision-tag-prod/rev.object.sidecar-injector.istio.io" {
+		t.Errorf("a pod labelled with the moved tag: %+v, want injected by canary through the tag's webhook", v)
+	}
 
 	// An unrelated update does not produce a new State.
 	if _, err := kube.DiscoveryV1().EndpointSlices("istio-system").Update(ctx, slice("istiod-canary", ptr(true), ptr(true)), metav1.UpdateOptions{}); err != nil {
@@ -123,7 +137,13 @@ func TestTrimIsIdempotent(t *testing.T) {
 	m := mwc("istio-revision-tag-prod", map[string]string{LabelRev: "a", LabelTag: "prod", "app": "sidecar-injector"})
 	once, _ = trimConfig(m)
 	twice, _ = trimConfig(once)
-	if got := twice.(*metav1.PartialObjectMetadata); got.Name != m.Name || len(got.Labels) != 2 || got.Labels[LabelTag] != "prod" {
+	got := twice.(*admissionregv1.MutatingWebhookConfiguration)
+	if got.Name != m.Name || len(got.Labels) != 2 || got.Labels[LabelTag] != "prod" || len(got.Webhooks) != 1 ||
+		got.Webhooks[0].ObjectSelector == nil || string(got.Webhooks[0].ClientConfig.CABundle) != "ca" || got.Webhooks[0].SideEffects != nil {
 		t.Errorf("trimmed twice: %+v", got)
+	}
+	other := mwc("cert-manager-webhook", nil)
+	if got, _ := trimConfig(other); len(got.(*admissionregv1.MutatingWebhookConfiguration).Webhooks) != 0 {
+		t.Errorf("a config that is not Istio's kept its webhooks: %+v", got)
 	}
 }

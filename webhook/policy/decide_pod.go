@@ -20,6 +20,9 @@ type PodSubject struct {
 	// written now: not a live revision or tag, or no ready istiod. nil
 	// means every target is available.
 	Down []bool
+	// GatewayRevision is where an excluded gateway pod stays
+	// (Policy.GatewayPlacement); "" leaves it unlabelled.
+	GatewayRevision string
 }
 
 // PodDecision is the router's verdict on a pod.
@@ -44,7 +47,8 @@ type PodDecision struct {
 	// when the caller has no live view.
 	Balance bool
 	// Gateway: the pod is an Istio gateway (injection template gateway),
-	// excluded or routed as the policy's gateways mode says.
+	// excluded (kept on PodSubject.GatewayRevision) or routed as the
+	// policy's gateways mode says.
 	Gateway bool
 }
 
@@ -81,7 +85,7 @@ func (p *Policy) DecidePod(s PodSubject) PodDecision {
 	}
 	gateway := isGateway(s.Annotations[AnnotationInjectTemplates])
 	if gateway && p.Gateways != GatewaysRoute {
-		return PodDecision{Reason: ReasonExcluded, Gateway: true}
+		return PodDecision{Revision: s.GatewayRevision, Reason: ReasonExcluded, Gateway: true}
 	}
 	if p.Granularity == GranularityWorkload {
 		if kind, name, ok := WorkloadOf(s); ok {

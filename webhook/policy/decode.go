@@ -11,7 +11,7 @@ import (
 
 // Fields each mapping may hold, as operators write them.
 var (
-	policyFields     = []string{"granularity", "seed", "targets", "namespaces", "gateways"}
+	policyFields     = []string{"granularity", "seed", "targets", "namespaces", "gateways", "gatewayRevision"}
 	targetFields     = []string{"revision", "weight"}
 	namespacesFields = []string{"exclude"}
 )
@@ -58,6 +58,13 @@ func decodePolicy(doc yaml.MapSlice) (*Policy, ValidationError) {
 				}
 				p.Gateways = GatewayMode(s)
 			}
+		case "gatewayRevision":
+			if s, ok := asString(&errs, path, it.Value); ok {
+				if r := revisionReason(s); r != "" {
+					errs.add(path, r)
+				}
+				p.GatewayRevision = s
+			}
 		}
 	}
 	if !haveGranularity {
@@ -68,6 +75,9 @@ func decodePolicy(doc yaml.MapSlice) (*Policy, ValidationError) {
 	}
 	if p.Gateways == "" {
 		p.Gateways = GatewaysExclude
+	}
+	if p.GatewayRevision != "" && p.Gateways == GatewaysRoute {
+		errs.add("gatewayRevision", "only with gateways: exclude (gateways: route places gateway pods like any other pod)")
 	}
 	p.excluded = make(map[string]struct{}, len(p.Namespaces.Exclude))
 	for _, ns := range p.Namespaces.Exclude {

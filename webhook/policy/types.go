@@ -22,7 +22,9 @@ type GatewayMode string
 
 // Gateway modes a policy may name.
 const (
-	// GatewaysExclude leaves gateway pods to Istio; it is the default
+	// GatewaysExclude keeps gateway pods on one revision, out of the
+	// split: Policy.GatewayRevision, else the revision that injects them
+	// without the router (Policy.GatewayPlacement). It is the default
 	// because moving ingress to a canary deserves a deliberate choice.
 	GatewaysExclude GatewayMode = "exclude"
 	// GatewaysRoute routes gateway pods like any other pod.
@@ -48,6 +50,9 @@ type Policy struct {
 	Targets     []Target    `json:"targets"`
 	Namespaces  Namespaces  `json:"namespaces,omitempty"`
 	Gateways    GatewayMode `json:"gateways,omitempty"`
+	// GatewayRevision is the revision (or tag) excluded gateway pods stay
+	// on; "" lets the router choose (Policy.GatewayPlacement).
+	GatewayRevision string `json:"gatewayRevision,omitempty"`
 
 	// excluded is Namespaces.Exclude as a set, looked up on every admission.
 	excluded map[string]struct{}

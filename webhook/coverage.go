@@ -1,0 +1,144 @@
+package webhook
+
+import (
+	"net/http"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// causeNotInjected labels a pod refused because no live Istio injector
+// would inject it as the router leaves it.
+const causeNotInjected = "not_injected"
+
+// NamespaceLabels reads a namespace's labels from an informer cache.
+type NamespaceLabels interface {
+	// NamespaceLabels returns the labels of namespace name, false when the
+	// cache does not hold it (yet).
+	NamespaceLabels(name string) (map[string]string, bool)
+}
+
+// podLabels reads a pod's labels with the istio.io/rev label the router is
+// about to write laid over them, without copying the map.
+type podLabels struct {
+	m   map[string]string
+	rev string // "" writes nothing
+}
+
+var _ labels.Labels = (*podLabels)(nil)
+
+// Has implements labels.Labels.
+func (l *podLabels) Has(key string) bool {
+	if l.rev != "" && key == policy.LabelIstioRev {
+		return true
+	}
+	_, ok := l.m[key]
+	return ok
+}
+
+// Get implements labels.Labels.
+func (l *podLabels) Get(key string) string {
+	if l.rev != "" && key == policy.LabelIstioRev {
+		return l.rev
+	}
+	return l.m[key]
+}
+
+// Lookup implements labels.Labels.
+func (l *podLabels) Lookup(key string) (string, bool) {
+	if l.rev != "" && key == policy.LabelIstioRev {
+		return l.rev, true
+	}
+	v, ok := l.m[key]
+	return v, ok
+}
+
+// namespaceLabels returns the labels of the pod's namespace. A namespace
+// the cache does not hold yet reached the pod webhook, so it carries the
+// opt-in label and neither Istio label (the webhook's namespaceSelector):
+// that is what the API server matched, and what Istio's selectors will see.
+func (a *Admitter) namespaceLabels(ns string) labels.Labels {
+	if a.cluster.namespaces != nil {
+		if l, ok := a.cluster.namespaces.NamespaceLabels(ns); ok {
+			return labels.Set(l)
+		}
+	}
+	return labels.Set{policy.LabelOptIn: policy.OptInEnabled, "kubernetes.io/metadata.name": ns}
+}
+
+// injectionCheck is the promise's last line: a pod that did not opt out is
+// admitted only if a live Istio injector webhook will match it as the
+// router leaves it. It returns "" when the pod may be admitted, else the
+// refusal message and its HTTP code.
+func (a *Admitter) injectionCheck(r *review, ns string, rt *routes, d *policy.PodDecision) (string, int32) {
+	if rt.state == nil || d.Reason == policy.ReasonOptedOut {
+		return "", 0
+	}
+	pl := podLabels{m: r.Object.Labels, rev: d.Revision}
+	v := rt.state.InjectedBy(a.namespaceLabels(ns), &pl)
+	if !v.Known || v.Injected() {
+		return "", 0
+	}
+	if v.Revision != "" {
+		return "canary-router: refusing the pod rather than admitting it without a sidecar: it would be injected by revision " +
+			v.Revision + " (webhook " + v.Webhook + "), whose istiod is not available. " + rt.notLive(v.Revision), http.StatusServiceUnavailable
+	}
+	return notInjectedMessage(ns, a.namespaceLabels(ns), &pl, d), http.StatusForbidden
+}
+
+// notInjectedMessage explains why no injector matches, with the labels
+// Istio's selectors read and what the operator can do.
+func notInjectedMessage(ns string, nsl labels.Labels, pl *podLabels, d *policy.PodDecision) string {
+	var b strings.Builder
+	b.WriteString("canary-router: refusing the pod rather than admitting it without a sidecar: no Istio injector webhook matches it (namespace ")
+	b.WriteString(ns)
+	b.WriteString(" labels ")
+	writeLabel(&b, nsl, policy.LabelIstioRev)
+	b.WriteString(", ")
+	writeLabel(&b, nsl, policy.LabelIstioInjection)
+	b.WriteString("; pod labels ")
+	writeLabel(&b, pl, policy.LabelIstioRev)
+	b.WriteString(", ")
+	writeLabel(&b, pl, policy.LabelSidecarInject)
+	b.WriteString("). ")
+	switch {
+	case d.Reason == policy.ReasonUnmanaged && !nsl.Has(policy.LabelIstioRev):
+		b.WriteString("The namespace opted in (" + policy.LabelOptIn + "=" + policy.OptInEnabled +
+			") but is not routed yet: in namespace granularity canary-router labels it istio.io/rev within seconds; retry then")
+	case d.Reason == policy.ReasonExcluded && d.Gateway:
+		b.WriteString("The pod is an Istio gateway kept out of the split (gateways: exclude), and no revision answers to where it would stay; set gatewayRevision in the policy to a live revision")
+	case d.Reason == policy.ReasonExcluded:
+		b.WriteString("The namespace is in the policy's namespaces.exclude but labelled " + policy.LabelOptIn + "=" + policy.OptInEnabled +
+			"; remove that label, or the namespace from namespaces.exclude")
+	case d.Reason == policy.ReasonPinned:
+		b.WriteString("The pod's istio.io/rev names no live Istio revision or revision tag; fix the label")
+	default:
+		b.WriteString("Check the policy's targets against the live revisions (canary-router status)")
+	}
+	b.WriteString(", or label the pod sidecar.istio.io/inject=false to run it without a sidecar on purpose")
+	return b.String()
+}
+
+func writeLabel(b *strings.Builder, l labels.Labels, key string) {
+	b.WriteString(key)
+	b.WriteByte('=')
+	if !l.Has(key) {
+		b.WriteString("<none>")
+		return
+	}
+	b.WriteString(l.Get(key))
+}
+
+// notLive explains why a real revision cannot answer.
+func (r *routes) notLive(rev string) string {
+	if r.state == nil {
+		return ""
+	}
+	st := r.state.Target(rev)
+	if st.Detail == "" {
+		return ""
+	}
+	return st.Detail
+}

@@ -1,0 +1,104 @@
+package webhook
+
+import (
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	"strings"
+	"testing"
+
+	"github.com/canary-router/canary-router/webhook/istio"
+)
+
+// chartCluster is cluster() with the selectors Istio's charts render, so
+// the injection check can judge pods; defaultTag adds the `default` tag on
+// stable.
+func chartCluster(defaultTag bool, ready ...string) *istio.State {
+	configs := []istio.Config{
+		{Name: "istio-sidecar-injector-stable", Rev: "stable", Webhooks: istio.ChartWebhooks("stable", false)},
+		{Name: "istio-sidecar-injector-canary", Rev: "canary", Webhooks: istio.ChartWebhooks("canary", false)},
+	}
+	if defaultTag {
+		configs = append(configs, istio.Config{Name: "istio-revision-tag-default", Rev: "stable", Tag: "default",
+			Webhooks: istio.ChartWebhooks("default", true)})
+	}
+	var eps []istio.Endpoints
+	for _, r := range ready {
+		eps = append(eps, istio.Endpoints{Service: "istiod-" + r, Ready: true})
+	}
+	return istio.NewState(configs, eps, "istio-system", "canary-router")
+}
+
+// fakeNamespaces answers NamespaceLabels from a map.
+type fakeNamespaces map[string]map[string]string
+
+func (f fakeNamespaces) NamespaceLabels(name string) (map[string]string, bool) {
+	l, ok := f[name]
+	return l, ok
+}
+
+func TestInjectionCheck(t *testing.T) {
+	const stableCanary = "targets: [{revision: stable, weight: 50}, {revision: canary, weight: 50}]\n"
+	gatewayPod := deploymentPod("shop", "ingress", "1", nil)
+	gatewayPod.Annotations = map[string]string{"inject.istio.io/templates": "gateway"}
+	optedOut := deploymentPod("shop", "batch", "1", map[string]string{"sidecar.istio.io/inject": "false"})
+	typo := deploymentPod("shop", "web", "1", map[string]string{"istio.io/rev": "stabel"})
+	for _, tc := range []struct {
+		name       string
+		doc        string
+		state      *istio.State
+		namespaces fakeNamespaces
+		pod        *corev1.Pod
+		wantRev    string // "" with wantCode 0: admitted unlabelled
+		wantCode   int32
+		wantMsg    string
+	}{
+		{name: "routed pod", doc: "granularity: workload\nseed: s\n" + stableCanary, state: chartCluster(false, "stable", "canary"),
+			pod: deploymentPod("shop", "web", "1", nil), wantRev: "any"},
+		{name: "gateway without a default tag stays on the first target", doc: "granularity: workload\n" + stableCanary,
+			state: chartCluster(false, "stable", "canary"), pod: gatewayPod, wantRev: "stable"},
+		{name: "gateway with a default tag stays on default", doc: "granularity: workload\n" + stableCanary,
+			state: chartCluster(true, "stable", "canary"), pod: gatewayPod, wantRev: "default"},
+		{name: "gateway revision down is refused", doc: "granularity: workload\ngatewayRevision: canary\n" + stableCanary,
+			state: chartCluster(false, "stable"), pod: gatewayPod, wantCode: http.StatusServiceUnavailable,
+			wantMsg: "injected by revision canary"},
+		{name: "gateway revision unknown is refused", doc: "granularity: workload\ngatewayRevision: nope\n" + stableCanary,
+			state: chartCluster(false, "stable", "canary"), pod: gatewayPod, wantCode: http.StatusForbidden,
+			wantMsg: "set gatewayRevision in the policy to a live revision"},
+		{name: "excluded namespace with the opt-in label is refused", doc: "granularity: workload\nnamespaces: {exclude: [shop]}\n" + stableCanary,
+			state: chartCluster(true, "stable", "canary"), pod: deploymentPod("shop", "web", "1", nil),
+			wantCode: http.StatusForbidden, wantMsg: "namespaces.exclude"},
+		{name: "namespace granularity, namespace not routed yet", doc: "granularity: namespace\n" + stableCanary,
+			state: chartCluster(true, "stable", "canary"), pod: deploymentPod("shop", "web", "1", nil),
+			wantCode: http.StatusForbidden, wantMsg: "not routed yet"},
+		{name: "namespace granularity, namespace routed", doc: "granularity: namespace\n" + stableCanary,
+			state:      chartCluster(false, "stable", "canary"),
+			namespaces: fakeNamespaces{"shop": {"istio.io/rev": "canary", "canary-router.io/injection": "enabled"}},
+			pod:        deploymentPod("shop", "web", "1", nil)},
+		{name: "pinned to a typo", doc: "granularity: workload\n" + stableCanary, state: chartCluster(true, "stable", "canary"),
+			pod: typo, wantCode: http.StatusForbidden, wantMsg: "pod labels istio.io/rev=stabel"},
+		{name: "opted out is admitted", doc: "granularity: workload\n" + stableCanary, state: chartCluster(false, "stable", "canary"),
+			pod: optedOut},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := gated(t, tc.doc, tc.state, nil)
+			if tc.namespaces != nil {
+				f.admitter.cluster.namespaces = tc.namespaces
+			}
+			resp, rev, _ := admitPodResult(t, f, tc.pod, false)
+			if tc.wantCode != 0 {
+				if resp.allowed || resp.code != tc.wantCode || !strings.Contains(resp.message, tc.wantMsg) ||
+					!strings.Contains(resp.message, "rather than admitting it without a sidecar") {
+					t.Fatalf("allowed %v code %d message %q, want %d containing %q", resp.allowed, resp.code, resp.message, tc.wantCode, tc.wantMsg)
+				}
+				return
+			}
+			if !resp.allowed {
+				t.Fatalf("refused: %d %s", resp.code, resp.message)
+			}
+			if (tc.wantRev == "any" && rev == "") || (tc.wantRev != "any" && rev != tc.wantRev) {
+				t.Errorf("label istio.io/rev = %q, want %q", rev, tc.wantRev)
+			}
+		})
+	}
+}
