@@ -49,6 +49,13 @@ func decisionAnnotation(n decisionNote, snap *Snapshot) string {
 	return string(b)
 }
 
+// DecisionAnnotation renders the decision annotation for an object the
+// router changes outside admission (the namespace reconciler), in the same
+// form the webhooks write.
+func DecisionAnnotation(revision string, reason policy.Reason, unit, tagRevision string, snap *Snapshot) string {
+	return decisionAnnotation(decisionNote{revision: revision, reason: reason, unit: unit, tagRevision: tagRevision}, snap)
+}
+
 // appendOptional appends ,"key":"value" when value is not empty.
 func appendOptional(b []byte, key, value string) []byte {
 	if value == "" {

@@ -141,6 +141,11 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		return err
 	}
 	maps.Copy(checks, cluster.checks)
+	namespaces, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, reg, log)
+	if err != nil {
+		return err
+	}
+	checks["namespaces"] = namespaces.Ready
 	reg.MustRegister(webhook.NewPodCollector(webhook.PodCollectorOptions{Pods: cluster.pods, Istio: cluster.istio, Store: store}))
 	var validator *webhook.PolicyValidator
 	if cfg.policyFile == "" {
@@ -155,6 +160,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		OwnNamespace: cfg.namespace,
 		Istio:        cluster.istio,
 		Pods:         cluster.pods,
+		Namespaces:   namespaces,
 	})
 	srv := webhook.NewServer(webhook.ServerOptions{
 		Host:           cfg.host,

@@ -28,10 +28,12 @@ var (
 	clusterRead = []permission{
 		{"pods", "[]", "[]", "[list watch]"},
 		{"mutatingwebhookconfigurations.admissionregistration.k8s.io", "[]", "[]", "[list watch]"},
+		{"namespaces", "[]", "[]", "[list watch patch]"},
 	}
 	ownNamespace = []permission{
 		{"configmaps", "[]", "[canary-router-policy]", "[list watch]"},
 		{"events", "[]", "[]", "[create patch]"},
+		{"leases.coordination.k8s.io", "[]", "[]", "[get create update]"},
 	}
 	istioNamespace = []permission{
 		{"endpointslices.discovery.k8s.io", "[]", "[]", "[list watch]"},

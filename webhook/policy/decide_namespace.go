@@ -1,9 +1,6 @@
 package policy
 
-import (
-	"encoding/json"
-	"strconv"
-)
+import "strconv"
 
 // NamespaceAction is the change the router makes to a namespace.
 type NamespaceAction int
@@ -150,17 +147,8 @@ func (p *Policy) decideRevLabelled(s NamespaceSubject, rev string, injectionEnab
 // decidedRevision returns the revision recorded in the decision
 // annotation, or "" when there is none or it does not parse.
 func decidedRevision(annotations map[string]string) string {
-	raw, ok := annotations[AnnotationDecision]
-	if !ok {
-		return ""
-	}
-	var d struct {
-		Revision string `json:"revision"`
-	}
-	if json.Unmarshal([]byte(raw), &d) != nil {
-		return ""
-	}
-	return d.Revision
+	rev, _ := decision(annotations)
+	return rev
 }
 
 // targetIndex returns the index of rev in the targets, or -1.

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+
+	"github.com/canary-router/canary-router/controller"
+	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/nsview"
+)
+
+// leaseName is the Lease the router's replicas elect a leader on; only the
+// leader runs the controllers that write.
+const leaseName = "canary-router-leader"
+
+// startNamespaces starts the namespace view every replica reads (the pod
+// webhook's injection check) and, on the elected leader only, the
+// reconciler that writes namespaces the namespace webhook missed.
+func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string, store *webhook.Store,
+	state func() *istio.State, reg prometheus.Registerer, log *zap.Logger) (*nsview.View, error) {
+	meta, err := metadata.NewForConfig(kube.config)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	view := nsview.New(meta)
+	rec := controller.NewNamespaceReconciler(controller.NamespaceOptions{
+		Namespaces:   view,
+		Patcher:      namespacePatcher{kube.client},
+		Policy:       store.Load,
+		Istio:        state,
+		OwnNamespace: ownNamespace,
+		Registerer:   reg,
+		Log:          log.Named("namespaces"),
+	})
+	view.OnChange(rec.Enqueue)
+	go view.Run(ctx)
+	go controller.RunAsLeader(ctx, controller.LeaderOptions{
+		Client:    kube.client,
+		Namespace: ownNamespace,
+		Name:      leaseName,
+		Identity:  replicaIdentity(),
+		Log:       log.Named("leader"),
+		OnLeading: rec.Run,
+	})
+	return view, nil
+}
+
+// replicaIdentity names this replica in the Lease: its pod name (the
+// manifests set POD_NAME), else the host name, made unique either way so
+// two local runs never both believe they lead.
+func replicaIdentity() string {
+	id := os.Getenv("POD_NAME")
+	if id == "" {
+		id, _ = os.Hostname()
+	}
+	return id + "_" + rand.String(5)
+}
+
+// namespacePatcher writes merge patches to namespaces.
+type namespacePatcher struct{ client kubernetes.Interface }
+
+var _ controller.NamespacePatcher = namespacePatcher{}
+
+func (p namespacePatcher) PatchNamespace(ctx context.Context, name string, patch []byte) error {
+	_, err := p.client.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "canary-router"})
+	return err
+}

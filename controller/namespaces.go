@@ -1,0 +1,210 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/nsview"
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// Namespaces is the reconciler's view of namespaces (nsview.View).
+type Namespaces interface {
+	Get(name string) (nsview.Namespace, bool)
+	List() []nsview.Namespace
+	HasSynced() bool
+}
+
+// NamespacePatcher writes a JSON merge patch to a namespace.
+type NamespacePatcher interface {
+	PatchNamespace(ctx context.Context, name string, mergePatch []byte) error
+}
+
+var _ Namespaces = (*nsview.View)(nil)
+
+// NamespaceOptions configures a NamespaceReconciler.
+type NamespaceOptions struct {
+	Namespaces Namespaces
+	Patcher    NamespacePatcher
+	// Policy returns the policy in force, nil before the first one.
+	Policy func() *webhook.Snapshot
+	// Istio returns the live Istio state, nil before the first lists.
+	Istio func() *istio.State
+	// OwnNamespace is never touched.
+	OwnNamespace string
+	// Resync re-examines every namespace this often, and Poll is how
+	// often the policy and Istio state are compared with the last pass.
+	Resync, Poll time.Duration
+	Registerer   prometheus.Registerer
+	Log          *zap.Logger
+}
+
+// NamespaceReconciler converts namespaces the namespace webhook missed and
+// moves router-routed namespaces off revisions that stopped answering
+// (policy.RepairNamespace). Without it a namespace created while the
+// router was down, or opted in with a label it already carried, would stay
+// unrouted until some later UPDATE.
+type NamespaceReconciler struct {
+	o       NamespaceOptions
+	queue   workqueue.TypedRateLimitingInterface[string]
+	patches *prometheus.CounterVec
+}
+
+// Reconcile outcomes, the label values of the patches metric.
+const (
+	outcomeRouted   = "routed"
+	outcomeOptedIn  = "opted_in"
+	outcomeConflict = "error"
+)
+
+// NewNamespaceReconciler returns a reconciler; Run starts it.
+func NewNamespaceReconciler(o NamespaceOptions) *NamespaceReconciler {
+	if o.Resync == 0 {
+		o.Resync = time.Minute
+	}
+	if o.Poll == 0 {
+		o.Poll = time.Second
+	}
+	r := &NamespaceReconciler{
+		o: o,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespaces"}),
+		patches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canary_router_namespace_repairs_total",
+			Help: "Namespaces the reconciler changed (routed, opted_in) or failed to change (error): ones the namespace webhook missed, or routed to a revision that stopped answering.",
+		}, []string{"outcome"}),
+	}
+	for _, o := range []string{outcomeRouted, outcomeOptedIn, outcomeConflict} {
+		r.patches.WithLabelValues(o)
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(r.patches)
+	}
+	return r
+}
+
+// Enqueue asks for one namespace to be examined.
+func (r *NamespaceReconciler) Enqueue(name string) { r.queue.Add(name) }
+
+// Run reconciles until ctx ends. Call it only while holding the leader
+// Lease: it writes.
+func (r *NamespaceReconciler) Run(ctx context.Context) {
+	defer r.queue.ShutDown()
+	go r.watchInputs(ctx)
+	for r.next(ctx) {
+	}
+}
+
+// watchInputs re-examines every namespace when the policy or the Istio
+// state changes, and every Resync. Both are immutable snapshots, so a
+// pointer comparison tells a change.
+func (r *NamespaceReconciler) watchInputs(ctx context.Context) {
+	poll := time.NewTicker(r.o.Poll)
+	defer poll.Stop()
+	var lastSnap *webhook.Snapshot
+	var lastState *istio.State
+	lastAll := time.Time{}
+	for {
+		snap, state := r.o.Policy(), r.o.Istio()
+		if r.o.Namespaces.HasSynced() && (snap != lastSnap || state != lastState || time.Since(lastAll) >= r.o.Resync) {
+			lastSnap, lastState, lastAll = snap, state, time.Now()
+			for _, ns := range r.o.Namespaces.List() {
+				r.queue.Add(ns.Name)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+		}
+	}
+}
+
+func (r *NamespaceReconciler) next(ctx context.Context) bool {
+	name, quit := r.queue.Get()
+	if quit {
+		return false
+	}
+	defer r.queue.Done(name)
+	if err := r.reconcile(ctx, name); err != nil {
+		r.patches.WithLabelValues(outcomeConflict).Inc()
+		r.o.Log.Warn("namespace not repaired; retrying", zap.String("namespace", name), zap.Error(err))
+		r.queue.AddRateLimited(name)
+		return ctx.Err() == nil
+	}
+	r.queue.Forget(name)
+	return true
+}
+
+// reconcile examines one namespace and writes what RepairNamespace asks.
+func (r *NamespaceReconciler) reconcile(ctx context.Context, name string) error {
+	ns, ok := r.o.Namespaces.Get(name)
+	snap, state := r.o.Policy(), r.o.Istio()
+	if !ok || ns.Deleting || name == r.o.OwnNamespace || snap == nil || state == nil {
+		return nil
+	}
+	p := snap.Policy
+	down := make([]bool, len(p.Targets))
+	for i, t := range p.Targets {
+		down[i] = !state.Target(t.Revision).Available()
+	}
+	live := false
+	if rev := ns.Labels[policy.LabelIstioRev]; rev != "" {
+		live = state.Target(rev).Available()
+	}
+	d := p.RepairNamespace(policy.NamespaceSubject{Name: name, Labels: ns.Labels, Annotations: ns.Annotations, Down: down}, live)
+	if d.Action == policy.NamespaceNone {
+		return nil
+	}
+	patch, outcome, err := repairPatch(ns, d, snap, state)
+	if err != nil {
+		return err
+	}
+	if err := r.o.Patcher.PatchNamespace(ctx, name, patch); err != nil {
+		return fmt.Errorf("patching namespace %s: %w", name, err)
+	}
+	r.patches.WithLabelValues(outcome).Inc()
+	r.o.Log.Info("namespace repaired", zap.String("namespace", name), zap.String("outcome", outcome),
+		zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)), zap.Strings("why", d.Warnings))
+	return nil
+}
+
+// repairPatch is the merge patch for a decision: the same labels the
+// namespace webhook writes, and its decision annotation. It carries the
+// resourceVersion the decision was made on, so a namespace changed since
+// is not overwritten: the patch fails with a conflict and the namespace is
+// examined again.
+func repairPatch(ns nsview.Namespace, d policy.NamespaceDecision, snap *webhook.Snapshot, state *istio.State) ([]byte, string, error) {
+	labels := map[string]any{}
+	if _, ok := ns.Labels[policy.LabelIstioInjection]; ok {
+		labels[policy.LabelIstioInjection] = nil
+	}
+	outcome := outcomeOptedIn
+	tagRev := ""
+	if d.Action == policy.NamespaceRoute {
+		labels[policy.LabelIstioRev] = d.Revision
+		outcome = outcomeRouted
+		if st := state.Target(d.Revision); st.Tag {
+			tagRev = st.Revision
+		}
+	} else {
+		labels[policy.LabelOptIn] = policy.OptInEnabled
+	}
+	patch := map[string]any{"metadata": map[string]any{
+		"resourceVersion": ns.ResourceVersion,
+		"labels":          labels,
+		"annotations": map[string]any{
+			policy.AnnotationDecision: webhook.DecisionAnnotation(d.Revision, d.Reason, "Namespace", tagRev, snap),
+		},
+	}}
+	b, err := json.Marshal(patch)
+	return b, outcome, err
+}
