@@ -21,6 +21,7 @@ type Metrics struct {
 	policyReloadErrors prometheus.Counter
 	targetShare        *prometheus.GaugeVec
 	routing            routingMetrics
+	probe              probeMetrics
 }
 
 // allReasons lists every reason so their series exist before the first
@@ -76,6 +77,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	reg.MustRegister(m.decisions, m.latency, m.rejected, m.policyGeneration, m.policyValid,
 		m.policyReloadTime, m.policyReloadErrors, m.targetShare, build)
 	m.registerRouting(reg)
+	m.registerProbe(reg)
 	for _, res := range []string{resourcePods, resourceNamespaces} {
 		m.latency.WithLabelValues(res)
 		for _, r := range allReasons {

@@ -18,7 +18,7 @@ const (
 
 // allCauses lists every istio.Cause, so fallback series exist per target
 // from the moment a policy is applied.
-var allCauses = []istio.Cause{istio.CauseNotFound, istio.CauseNotReady, istio.CauseUnknown}
+var allCauses = []istio.Cause{istio.CauseNotFound, istio.CauseNotReady, istio.CauseNotAnswering, istio.CauseUnknown}
 
 // routingMetrics are the health-gate, gateway and webhook-order metrics.
 // Label values stay bounded: revision is a policy target, cause an
@@ -34,7 +34,7 @@ func (m *Metrics) registerRouting(reg prometheus.Registerer) {
 	m.routing = routingMetrics{
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canary_router_fallbacks_total",
-			Help: "Objects routed to another target, or refused, because the target the policy chose was unavailable; by that target (revision) and cause (not-found, not-ready, unknown). Dry runs are not counted.",
+			Help: "Objects routed to another target, or refused, because the target the policy chose was unavailable; by that target (revision) and cause (not-found, not-ready, not-answering, unknown). Dry runs are not counted.",
 		}, []string{"revision", "cause"}),
 		gateways: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canary_router_gateway_pods_total",

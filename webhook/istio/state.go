@@ -46,6 +46,10 @@ const (
 	// CauseNotReady: the target's istiod has no ready endpoints. Its
 	// webhook fails closed, so every pod routed to it would be refused.
 	CauseNotReady Cause = "not-ready"
+	// CauseNotAnswering: the target's istiod has ready endpoints, but its
+	// injector webhook failed the router's active check (Prober): the
+	// window between an istiod dying and its endpoints turning unready.
+	CauseNotAnswering Cause = "not-answering"
 	// CauseUnknown: the router has not read the cluster's Istio
 	// configuration yet.
 	CauseUnknown Cause = "unknown"
@@ -101,6 +105,11 @@ type State struct {
 	// webhooks.
 	injectors      []injector
 	selectorsKnown bool
+	// probes is where each revision's own injector webhook is served, for
+	// the active check; notAnswering holds the revisions that failed it,
+	// with what the check saw (see WithNotAnswering).
+	probes       map[string]ProbeTarget
+	notAnswering map[string]string
 }
 
 // NewState resolves configs and endpoints into a snapshot. istioNamespace
@@ -131,6 +140,7 @@ func NewState(configs []Config, endpoints []Endpoints, istioNamespace, ownConfig
 	}
 	slices.Sort(s.misordered)
 	s.injectors, s.selectorsKnown = buildInjectors(configs)
+	s.probes = probeTargets(configs)
 	for _, e := range endpoints {
 		if e.Ready {
 			s.ready[e.Service] = true
@@ -168,10 +178,17 @@ func (s *State) Target(name string) Status {
 func (s *State) revisionStatus(rev string, tag bool, prefix string) Status {
 	st := Status{Revision: rev, Tag: tag}
 	services := istiodServices(rev)
+	ready := false
 	for _, svc := range services {
-		if s.ready[svc] {
-			return st
+		ready = ready || s.ready[svc]
+	}
+	// Not-ready goes first: the EndpointSlices are the cluster's own
+	// account of istiod, and the probe failure follows from it.
+	if ready {
+		if why, ok := s.notAnswering[rev]; ok {
+			st.Cause, st.Detail = CauseNotAnswering, prefix+why
 		}
+		return st
 	}
 	st.Cause = CauseNotReady
 	st.Detail = prefix + "Service " + strings.Join(services, " or ") + " in " + s.namespace +

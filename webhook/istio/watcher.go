@@ -53,6 +53,8 @@ type Watcher struct {
 	mu     sync.Mutex
 	cur    atomic.Pointer[State]
 	synced atomic.Bool
+	// notAnswering is the Prober's latest verdict (SetNotAnswering).
+	notAnswering atomic.Pointer[map[string]string]
 }
 
 // NewWatcher returns a Watcher; Run starts it.
@@ -96,6 +98,13 @@ func (w *Watcher) Ready() error {
 	return nil
 }
 
+// SetNotAnswering records the revisions whose injector fails the active
+// check (Prober's Report), and rebuilds the State with them.
+func (w *Watcher) SetNotAnswering(revisions map[string]string) {
+	w.notAnswering.Store(&revisions)
+	w.rebuild()
+}
+
 // rebuild makes a new State from the informers' stores. Events before the
 // first complete lists are ignored: a partial view would report targets
 // missing that merely have not been listed yet.
@@ -118,6 +127,9 @@ func (w *Watcher) rebuild() {
 		}
 	}
 	next := NewState(configs, eps, w.o.Namespace, w.o.OwnConfig)
+	if na := w.notAnswering.Load(); na != nil && len(*na) > 0 {
+		next = next.WithNotAnswering(*na)
+	}
 	prev := w.cur.Load()
 	if prev != nil && prev.equal(next) {
 		return
@@ -136,7 +148,8 @@ func (w *Watcher) logChange(prev, next *State) {
 		return
 	}
 	w.o.Log.Info("istio control planes", zap.Strings("revisions", sortedKeys(next.revisions)),
-		zap.Any("tags", next.tags), zap.Strings("readyIstiod", sortedKeys(next.ready)))
+		zap.Any("tags", next.tags), zap.Strings("readyIstiod", sortedKeys(next.ready)),
+		zap.Strings("notAnswering", sortedKeys(next.notAnswering)))
 	if prev != nil && slices.Equal(prev.misordered, next.misordered) {
 		return
 	}
@@ -152,7 +165,8 @@ func (s *State) equal(o *State) bool {
 	return s.namespace == o.namespace && s.ownConfig == o.ownConfig &&
 		maps.Equal(s.revisions, o.revisions) && maps.Equal(s.tags, o.tags) &&
 		maps.Equal(s.ready, o.ready) && slices.Equal(s.misordered, o.misordered) &&
-		s.selectorsKnown == o.selectorsKnown && slices.EqualFunc(s.injectors, o.injectors, sameInjector)
+		s.selectorsKnown == o.selectorsKnown && slices.EqualFunc(s.injectors, o.injectors, sameInjector) &&
+		maps.EqualFunc(s.probes, o.probes, sameProbeTarget) && maps.Equal(s.notAnswering, o.notAnswering)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
