@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -25,14 +26,17 @@ const leaseName = "canary-router-leader"
 
 // startNamespaces starts the namespace view every replica reads (the pod
 // webhook's injection check) and, on the elected leader only, the
-// reconciler that writes namespaces the namespace webhook missed.
+// reconciler that writes namespaces the namespace webhook missed. stopped
+// waits, up to a bound, until leadership is released after ctx ends, so
+// the next replica (or a restart) takes over at once instead of waiting
+// for the Lease to expire.
 func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string, store *webhook.Store,
-	state func() *istio.State, reg prometheus.Registerer, log *zap.Logger) (*nsview.View, error) {
+	state func() *istio.State, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
 	meta, err := metadata.NewForConfig(kube.config)
 	if err != nil {
-		return nil, fmt.Errorf("metadata client: %w", err)
+		return nil, nil, fmt.Errorf("metadata client: %w", err)
 	}
-	view := nsview.New(meta)
+	view = nsview.New(meta)
 	rec := controller.NewNamespaceReconciler(controller.NamespaceOptions{
 		Namespaces:   view,
 		Patcher:      namespacePatcher{kube.client},
@@ -44,15 +48,26 @@ func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string
 	})
 	view.OnChange(rec.Enqueue)
 	go view.Run(ctx)
-	go controller.RunAsLeader(ctx, controller.LeaderOptions{
-		Client:    kube.client,
-		Namespace: ownNamespace,
-		Name:      leaseName,
-		Identity:  replicaIdentity(),
-		Log:       log.Named("leader"),
-		OnLeading: rec.Run,
-	})
-	return view, nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		controller.RunAsLeader(ctx, controller.LeaderOptions{
+			Client:    kube.client,
+			Namespace: ownNamespace,
+			Name:      leaseName,
+			Identity:  replicaIdentity(),
+			Log:       log.Named("leader"),
+			OnLeading: rec.Run,
+		})
+	}()
+	stopped = func() {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			log.Warn("leader Lease not released within 5s; the next leader waits for it to expire")
+		}
+	}
+	return view, stopped, nil
 }
 
 // replicaIdentity names this replica in the Lease: its pod name (the

@@ -141,10 +141,11 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		return err
 	}
 	maps.Copy(checks, cluster.checks)
-	namespaces, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, reg, log)
+	namespaces, leaderStopped, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, reg, log)
 	if err != nil {
 		return err
 	}
+	defer leaderStopped()
 	checks["namespaces"] = namespaces.Ready
 	reg.MustRegister(webhook.NewPodCollector(webhook.PodCollectorOptions{Pods: cluster.pods, Istio: cluster.istio, Store: store}))
 	var validator *webhook.PolicyValidator

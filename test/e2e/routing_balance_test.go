@@ -111,35 +111,47 @@ func gatewayDeployment(ns, name string, replicas int32) *appsv1.Deployment {
 	return d
 }
 
-// TestGatewaysLeftAlone: gateway pods are Istio's business unless the
-// policy says gateways: route, and the router counts the ones it leaves.
-func TestGatewaysLeftAlone(t *testing.T) {
+// TestGatewaysStayOnTheirRevision: with gateways: exclude, gateway pods
+// are kept out of the split on one revision chosen on purpose (Istio's
+// default tag here, or the policy's gatewayRevision), so they are always
+// injected: also a gateway pod without sidecar.istio.io/inject=true, which
+// no Istio webhook would match once the namespace lost istio-injection.
+func TestGatewaysStayOnTheirRevision(t *testing.T) {
 	usePolicy(t, policyYAML("pod", 50, 50))
 	managedNamespace(t, "gateways")
 	waitServiceAccount(t, "gateways")
 	const excluded = `canary_router_gateway_pods_total{action="excluded"}`
 	before := scrape(t)[excluded]
 	rollOut(t, gatewayDeployment("gateways", "ingress", 3))
-	pods := listPods(t, "gateways", "app=ingress")
-	left := 0
-	for _, p := range pods {
-		if d, ok := routedOf(t, p.ObjectMeta); ok || p.Labels["istio.io/rev"] != "" {
-			t.Errorf("gateway pod %s routed: %+v", p.Name, d)
-			continue
+	bare := gatewayDeployment("gateways", "egress", 2)
+	delete(bare.Spec.Template.Labels, "sidecar.istio.io/inject")
+	rollOut(t, bare)
+	check := func(selector, wantLabel, wantInjected string) int {
+		t.Helper()
+		kept := 0
+		for _, p := range listPods(t, "gateways", selector) {
+			d, ok := routedOf(t, p.ObjectMeta)
+			got := fakeistio.InjectedRevision(&p)
+			if !ok || d.Reason != "excluded" || p.Labels["istio.io/rev"] != wantLabel || got != wantInjected {
+				t.Errorf("gateway pod %s: decision %+v label %q injected by %q; want kept on %s (excluded), injected by %s",
+					p.Name, d, p.Labels["istio.io/rev"], got, wantLabel, wantInjected)
+				continue
+			}
+			kept++
 		}
-		// In a namespace without Istio labels, the default revision's
-		// object webhook injects pods labelled sidecar.istio.io/inject=true.
-		if got := fakeistio.InjectedRevision(&p); got != "stable" {
-			t.Errorf("gateway pod %s injected by %q, want the default revision (stable)", p.Name, got)
-			continue
-		}
-		left++
+		return kept
 	}
+	kept := check("app=ingress", "default", "stable") + check("app=egress", "default", "stable")
 	counted := scrape(t)[excluded] - before
-	t.Logf("RESULT scenario=%q gateway_pods=%d left_to_istio=%d counted_as_excluded=%v", "gateways: exclude", len(pods), left, counted)
-	if counted != float64(len(pods)) {
-		t.Errorf("%s rose by %v, want %d", excluded, counted, len(pods))
+	t.Logf("RESULT scenario=%q gateway_pods=5 kept_on_default_and_injected=%d counted_as_excluded=%v", "gateways: exclude", kept, counted)
+	if counted != 5 {
+		t.Errorf("%s rose by %v, want 5", excluded, counted)
 	}
+
+	usePolicy(t, policyYAML("pod", 50, 50)+"gatewayRevision: canary\n")
+	rollOut(t, gatewayDeployment("gateways", "ingress-canary", 2))
+	kept = check("app=ingress-canary", "canary", "canary")
+	t.Logf("RESULT scenario=%q gateway_pods=2 kept_on_canary=%d", "gateways: exclude, gatewayRevision: canary", kept)
 
 	usePolicy(t, policyYAML("pod", 50, 50)+"gateways: route\n")
 	rollOut(t, gatewayDeployment("gateways", "ingress-routed", 4))
