@@ -17,10 +17,12 @@ import (
 // clusterConfig holds the flags of the router's live view of the cluster.
 type clusterConfig struct {
 	istioNamespace string
+	probe          probeConfig
 }
 
 func (c *clusterConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services whose EndpointSlices say whether a revision is healthy")
+	c.probe.bind(fs)
 }
 
 // clusterState is the router's live view of the cluster: Istio's revisions
@@ -57,6 +59,9 @@ func startClusterState(ctx context.Context, cfg clusterConfig, kube *kubeClients
 		Log:       log.Named("istio"),
 		OnChange:  func(_, next *istio.State) { metrics.SetWebhookOrderViolations(len(next.Misordered())) },
 	})
+	if err := startInjectorProbe(ctx, cfg.probe, w, metrics, log.Named("istio")); err != nil {
+		return nil, err
+	}
 	go w.Run(ctx)
 	pods := podview.New(podview.Options{Log: log.Named("podview")})
 	go pods.Run(ctx, meta)

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
+)
+
+// probeConfig holds the flags of the active check of Istio's injector
+// webhooks, the half of the health gate that does not wait for istiod's
+// EndpointSlices.
+type probeConfig struct {
+	interval, timeout time.Duration
+}
+
+func (c *probeConfig) bind(fs *flag.FlagSet) {
+	fs.DurationVar(&c.interval, "injector-probe-interval", istio.DefaultProbeInterval,
+		"how often to check that each Istio revision's injector webhook answers (TLS connect and a dry-run review); "+
+			"a revision failing 2 checks in a row gets no pods until one answers; 0 disables the check, leaving istiod's EndpointSlices alone")
+	fs.DurationVar(&c.timeout, "injector-probe-timeout", istio.DefaultProbeTimeout,
+		"how long one injector check may take before it counts as failed")
+}
+
+func (c *probeConfig) validate() error {
+	if c.interval < 0 {
+		return fmt.Errorf("--injector-probe-interval %s: must be 0 (off) or positive", c.interval)
+	}
+	if c.interval > 0 && c.timeout <= 0 {
+		return fmt.Errorf("--injector-probe-timeout %s: must be positive", c.timeout)
+	}
+	return nil
+}
+
+// startInjectorProbe validates the flags and, unless the check is off,
+// starts a Prober that feeds its verdicts into w until ctx ends.
+func startInjectorProbe(ctx context.Context, cfg probeConfig, w *istio.Watcher, metrics *webhook.Metrics, log *zap.Logger) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if cfg.interval == 0 {
+		log.Warn("injector probe disabled (--injector-probe-interval=0): a dead istiod is routed around only once its EndpointSlices say not ready")
+		return nil
+	}
+	p := istio.NewProber(istio.ProberOptions{
+		State:    w.Current,
+		Report:   w.SetNotAnswering,
+		Interval: cfg.interval,
+		Timeout:  cfg.timeout,
+		Observer: metrics,
+		Log:      log.Named("probe"),
+	})
+	go p.Run(ctx)
+	return nil
+}

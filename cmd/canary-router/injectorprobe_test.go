@@ -1,0 +1,46 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProbeFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    probeConfig
+		wantErr string
+	}{
+		{args: nil, want: probeConfig{interval: time.Second, timeout: 750 * time.Millisecond}},
+		{args: []string{"--injector-probe-interval=0"}, want: probeConfig{timeout: 750 * time.Millisecond}},
+		{args: []string{"--injector-probe-interval=2s", "--injector-probe-timeout=1s"}, want: probeConfig{interval: 2 * time.Second, timeout: time.Second}},
+		{args: []string{"--injector-probe-interval=-1s"}, wantErr: "--injector-probe-interval -1s: must be 0 (off) or positive"},
+		{args: []string{"--injector-probe-timeout=0"}, wantErr: "--injector-probe-timeout 0s: must be positive"},
+		// Off: the timeout does not matter.
+		{args: []string{"--injector-probe-interval=0", "--injector-probe-timeout=0"}, want: probeConfig{}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var c clusterConfig
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			c.bind(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			err := c.probe.validate()
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || c.probe != tt.want {
+				t.Errorf("config %+v, err %v; want %+v", c.probe, err, tt.want)
+			}
+		})
+	}
+}
