@@ -30,6 +30,7 @@ type Injectors struct {
 	srv      *http.Server
 	mu       sync.Mutex
 	calls    map[string]int
+	killed   map[string]bool
 }
 
 // Start serves the injectors over TLS on loopback, with a certificate
@@ -47,7 +48,7 @@ func Start(ca *cluster.CA) (*Injectors, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Injectors{URL: "https://" + ln.Addr().String(), CABundle: ca.CertPEM, calls: map[string]int{}}
+	in := &Injectors{URL: "https://" + ln.Addr().String(), CABundle: ca.CertPEM, calls: map[string]int{}, killed: map[string]bool{}}
 	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = in.srv.Serve(ln) }()
 	return in, nil
@@ -63,11 +64,44 @@ func (in *Injectors) Injected(rev string) int {
 	return in.calls[rev]
 }
 
+// Kill makes revision rev's injector drop every request, as a dead istiod
+// does while its EndpointSlice still says ready: the connection is closed
+// without an answer, so the API server's call fails and Istio's
+// fail-closed webhook refuses the pod. Revive undoes it.
+func (in *Injectors) Kill(rev string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.killed[rev] = true
+}
+
+// Revive makes revision rev's injector answer again.
+func (in *Injectors) Revive(rev string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	delete(in.killed, rev)
+}
+
+func (in *Injectors) isKilled(rev string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.killed[rev]
+}
+
 // ServeHTTP injects a pod: it adds what Istio's injector adds that a
 // router test reads (the status annotation with the revision, annotation
 // istio.io/rev, a proxy container).
 func (in *Injectors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rev := strings.TrimPrefix(r.URL.Path, "/inject/")
+	if in.isKilled(rev) {
+		// The body is read first so the close is a clean FIN: with unread
+		// data the kernel sends a reset, which the API server retries for
+		// seconds before it refuses the pod.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 8<<20))
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
+		return
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	var review admissionv1.AdmissionReview
 	if err := json.Unmarshal(body, &review); err != nil || review.Request == nil {
@@ -81,6 +115,13 @@ func (in *Injectors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := json.Unmarshal(review.Request.Object.Raw, &pod); err != nil {
 		http.Error(w, "bad pod", http.StatusBadRequest)
+		return
+	}
+	// Istio's injector allows, unchanged, a pod that opts out by annotation
+	// or lives in kube-system; canary-router's injector check sends such a
+	// pod, and it must not count as an injection.
+	if pod.Metadata.Annotations["sidecar.istio.io/inject"] == "false" || review.Request.Namespace == "kube-system" {
+		writeReview(w, review, &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true})
 		return
 	}
 	in.mu.Lock()
@@ -100,8 +141,11 @@ func (in *Injectors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	)
 	patch, _ := json.Marshal(ops)
 	pt := admissionv1.PatchTypeJSONPatch
-	review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: patch, PatchType: &pt}
-	review.Request = nil
+	writeReview(w, review, &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: patch, PatchType: &pt})
+}
+
+func writeReview(w http.ResponseWriter, review admissionv1.AdmissionReview, resp *admissionv1.AdmissionResponse) {
+	review.Response, review.Request = resp, nil
 	out, _ := json.Marshal(review)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
