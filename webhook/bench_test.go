@@ -2,15 +2,20 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"runtime"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metadatafake "k8s.io/client-go/metadata/fake"
 
 	"github.com/canary-router/canary-router/test/podgen"
+	"github.com/canary-router/canary-router/webhook/podview"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
@@ -40,6 +45,63 @@ func BenchmarkAdmitPod(b *testing.B) {
 			benchHandler(b, f.admitter.PodHandler(), benchBody(b, s), checkRouted)
 		})
 	}
+}
+
+// podGranularityPolicy is testPolicy in pod granularity.
+const podGranularityPolicy = "granularity: pod\nseed: unit-test\ntargets: [{revision: stable, weight: 70}, {revision: canary, weight: 30}]\n"
+
+// BenchmarkAdmitPodGranularity: pod granularity against a synced pod view,
+// in the worst case for its reservations: pods admitted but never created
+// (refused further down the webhook chain, or a load test), so each
+// admission adds one. one-unit starts with 100k of them outstanding in the
+// benchmark pod's ReplicaSet; units=10k spreads the admissions over the
+// pods of 10k ReplicaSets.
+func BenchmarkAdmitPodGranularity(b *testing.B) {
+	for _, s := range podgen.Shapes {
+		b.Run("one-unit/"+s.Name, func(b *testing.B) {
+			f, v := podGranularityFixture(b)
+			pod := podgen.Pod(s, 0)
+			owner := pod.OwnerReferences[0]
+			k := podview.Key{Namespace: pod.Namespace, Kind: owner.Kind, Name: owner.Name}
+			p := f.store.Load().Policy
+			for i := range 100_000 {
+				if _, _, ok := v.Place(k, p, nil, uint64(i)*0x9e3779b97f4a7c15, true); !ok {
+					b.Fatal("pod view not synced")
+				}
+			}
+			benchHandler(b, f.admitter.PodHandler(), podgen.Review(pod, "uid-1"), checkRouted)
+		})
+	}
+	b.Run("units=10k/4KB", func(b *testing.B) {
+		f, _ := podGranularityFixture(b)
+		bodies := make([][]byte, 10_000)
+		for i := range bodies {
+			bodies[i] = podgen.Review(podgen.Pod(podgen.Small, i), "uid-1")
+		}
+		benchHandlers(b, f.admitter.PodHandler(), bodies, checkRouted)
+	})
+}
+
+// podGranularityFixture is a fixture in pod granularity whose Admitter
+// balances with a real pod view, synced from a cluster without pods.
+func podGranularityFixture(b *testing.B) (*fixture, *podview.View) {
+	b.Helper()
+	f := newFixture(b, podGranularityPolicy)
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		b.Fatal(err)
+	}
+	v := podview.New(podview.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go v.Run(ctx, metadatafake.NewSimpleMetadataClient(scheme))
+	for deadline := time.Now().Add(10 * time.Second); !v.Synced(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("pod view never synced")
+		}
+	}
+	f.admitter.cluster.pods = v
+	return f, v
 }
 
 // BenchmarkAdmitPodFreshGoroutine serves each 4 KB admission on a new
@@ -137,15 +199,26 @@ func BenchmarkDecidePod(b *testing.B) {
 
 // benchHandler serves body to h b.N times after checking one response.
 func benchHandler(b *testing.B, h http.Handler, body []byte, check func(testing.TB, []byte)) {
+	benchHandlers(b, h, [][]byte{body}, check)
+}
+
+// benchHandlers serves the bodies to h in turn, b.N requests in all, after
+// checking the response to the first.
+func benchHandlers(b *testing.B, h http.Handler, bodies [][]byte, check func(testing.TB, []byte)) {
 	req, err := http.NewRequest(http.MethodPost, "https://router.test"+PathPods, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.ContentLength = int64(len(body))
 	rd := &rewindBody{}
 	w := &discardWriter{h: http.Header{}}
+	next := 0
 	serve := func() {
+		body := bodies[next]
+		if next++; next == len(bodies) {
+			next = 0
+		}
+		req.ContentLength = int64(len(body))
 		rd.Reset(body)
 		req.Body = rd
 		w.code, w.buf = 0, w.buf[:0]
@@ -158,7 +231,7 @@ func benchHandler(b *testing.B, h http.Handler, body []byte, check func(testing.
 	}
 	check(b, w.buf)
 	w.keep = false
-	b.SetBytes(int64(len(body)))
+	b.SetBytes(int64(len(bodies[0])))
 	loop(b, serve)
 }
 

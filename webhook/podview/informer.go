@@ -34,9 +34,14 @@ func (v *View) Run(ctx context.Context, client metadata.Interface) {
 	}
 	synced := reg.HasSynced
 	v.hasSynced.Store(&synced)
-	go v.sweepEvery(ctx, v.o.TTL)
+	go v.sweepEvery(ctx, max(v.o.TTL/sweepsPerTTL, v.bucket))
 	inf.RunWithContext(ctx)
 }
+
+// sweepsPerTTL: a unit whose reservations expired still counts against
+// Options.MaxReservingUnits until the sweep or a placement touches it, so
+// the sweep runs a few times per TTL rather than once.
+const sweepsPerTTL = 3
 
 // sweepEvery drops expired reservations of units nobody touches any more,
 // so the map does not keep one entry per ReplicaSet that ever existed.

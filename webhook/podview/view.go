@@ -1,19 +1,30 @@
 // Package podview is the router's live view of pods: how many pods of each
 // controller run on each revision, fed by a metadata-only informer, plus
-// the pods this replica admitted that the informer has not shown yet. It
-// places each new pod of a unit with policy.Balance under one lock, so
-// concurrent admissions see each other's choices.
+// the pods this replica admitted that the informer has not shown yet
+// (reservations). It places each new pod of a unit with policy.Balance
+// under the lock of the unit's shard, so concurrent admissions of one unit
+// see each other's choices.
+//
+// Placement costs the same however many reservations are outstanding: a
+// unit keeps counts per revision, not a record per pod, and its
+// reservations expire by time bucket (see ringSlots), so a backlog of pods
+// that are never created (refused further down the webhook chain, or a
+// load test) neither slows placement nor grows a unit's memory. What can
+// grow is the number of units holding reservations, one per controller
+// admitted to in the last TTL; Options.MaxReservingUnits caps it, and past
+// the cap a pod of a further unit is placed by draw, as before the first
+// list of pods (docs/routing.md).
 package podview
 
 import (
 	"errors"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/canary-router/canary-router/webhook/policy"
 )
@@ -32,6 +43,12 @@ const (
 	// would block every pod in its namespaces, which is worse than a
 	// less accurate split.
 	DefaultSyncGrace = 30 * time.Second
+	// DefaultMaxReservingUnits bounds the units holding reservations at
+	// once. A unit that reserves on two revisions takes about 330 bytes
+	// (TestReservingUnitMemory), so reservations stay under about 35 MB.
+	// A cluster reaches the cap only if 100k controllers create pods
+	// within one TTL; the load tool's pods span 65536 ReplicaSets.
+	DefaultMaxReservingUnits = 100_000
 )
 
 // Options configures a View.
@@ -42,41 +59,45 @@ type Options struct {
 	TTL time.Duration
 	// SyncGrace: see DefaultSyncGrace.
 	SyncGrace time.Duration
-	Log       *zap.Logger
+	// MaxReservingUnits: see DefaultMaxReservingUnits.
+	MaxReservingUnits int
+	Log               *zap.Logger
 }
+
+// shardCount spreads units over independently locked maps, so admissions
+// of different units and the informer's handlers rarely wait for each
+// other. Admissions of one unit must serialise: that is what makes a
+// burst split exactly.
+const shardCount = 64
 
 // View counts live pods per unit and revision, with reservations for pods
 // admitted but not yet seen. The zero value is not usable: call New.
 type View struct {
 	o       Options
 	started time.Time
-	trim    trimmer
+	// bucket is the time span of one reservation bucket, TTL/ringSlots.
+	bucket time.Duration
+	trim   trimmer
 	// hasSynced reports the informer's first list; nil until Run.
 	hasSynced atomic.Pointer[func() bool]
 	graceLog  sync.Once
 
-	mu    sync.Mutex
-	units map[Key]*unit
+	seed   maphash.Seed
+	shards [shardCount]shard
+	// reserving counts the units holding reservations, for the cap.
+	reserving atomic.Int64
+
+	pairsMu sync.Mutex
 	// pairs counts live pods by (routed, injected) revision, for metrics.
 	pairs map[[2]string]int
 }
 
-// unit is one controller's pods.
-type unit struct {
-	live     []revCount
-	reserved []reservation
-}
-
-type revCount struct {
-	rev string
-	n   int
-}
-
-// reservation is a pod this replica admitted to rev, counted until the
-// informer shows a pod of the unit on rev or the reservation expires.
-type reservation struct {
-	rev     string
-	expires time.Time
+// shard is one lock and the units it guards.
+type shard struct {
+	mu    sync.Mutex
+	units map[Key]*unit
+	// A shard to a cache line, so two shards' locks do not contend.
+	_ [48]byte
 }
 
 // New returns an empty View; Run feeds it.
@@ -90,10 +111,17 @@ func New(o Options) *View {
 	if o.SyncGrace <= 0 {
 		o.SyncGrace = DefaultSyncGrace
 	}
+	if o.MaxReservingUnits <= 0 {
+		o.MaxReservingUnits = DefaultMaxReservingUnits
+	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	return &View{o: o, started: o.Now(), units: map[Key]*unit{}, pairs: map[[2]string]int{}}
+	v := &View{o: o, started: o.Now(), bucket: max(o.TTL/ringSlots, 1), seed: maphash.MakeSeed(), pairs: map[[2]string]int{}}
+	for i := range v.shards {
+		v.shards[i].units = map[Key]*unit{}
+	}
+	return v
 }
 
 // Synced reports whether the informer has delivered its first full list.
@@ -120,25 +148,43 @@ func (v *View) Ready() error {
 
 // Place chooses the target for a new pod of unit k from the unit's live
 // pods plus this replica's reservations (policy.Balance) and, when reserve
-// is set, reserves it, all under one lock, so concurrent admissions of one
-// unit each see the others' choices. ok is false while the view is not
-// synced: counts from a partial list would skew the split. A dry run must
+// is set, reserves it, all under the unit's shard lock, so concurrent
+// admissions of one unit each see the others' choices. ok is false while
+// the view is not synced, since counts from a partial list would skew the
+// split, and when the pod would need a reservation in one unit more than
+// Options.MaxReservingUnits allows; the caller then draws. A dry run must
 // not reserve: it admits nothing.
 func (v *View) Place(k Key, p *policy.Policy, down []bool, draw uint64, reserve bool) (choice, preferred int, ok bool) {
 	if !v.Synced() {
 		return -1, -1, false
 	}
-	now := v.o.Now()
+	slot := v.slotAt(v.o.Now())
 	var buf [8]int
 	counts := buf[:0]
 	if len(p.Targets) > len(buf) {
 		counts = make([]int, 0, len(p.Targets))
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	u := v.units[k]
-	if u != nil {
-		u.expire(now)
+	s := v.shardOf(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.units[k]
+	// reserving changes by the net of the unit's last reservation expiring
+	// and its first being made: one atomic add at most, none when a unit
+	// whose reservations all expired reserves again.
+	var delta int64
+	if u != nil && u.advance(slot) {
+		delta--
+	}
+	defer func() {
+		if delta != 0 {
+			v.reserving.Add(delta)
+		}
+		if u != nil && u.empty() {
+			delete(s.units, k)
+		}
+	}()
+	if reserve && (u == nil || u.reserved == 0) && v.reserving.Load()+delta >= int64(v.o.MaxReservingUnits) {
+		return -1, -1, false
 	}
 	for _, t := range p.Targets {
 		counts = append(counts, u.count(t.Revision))
@@ -146,33 +192,61 @@ func (v *View) Place(k Key, p *policy.Policy, down []bool, draw uint64, reserve 
 	choice, preferred = p.Balance(counts, down, draw)
 	if reserve && choice >= 0 {
 		if u == nil {
-			// The key's strings come from the request, whose buffers are
-			// reused: the map keeps its own copies.
-			u = &unit{}
-			v.units[Key{strings.Clone(k.Namespace), strings.Clone(k.Kind), strings.Clone(k.Name)}] = u
+			u = newUnit(slot)
+			s.units[cloneKey(k)] = u
 		}
-		u.reserved = append(u.reserved, reservation{rev: p.Targets[choice].Revision, expires: now.Add(v.o.TTL)})
+		if u.reserve(p.Targets[choice].Revision) {
+			delta++
+		}
 	}
-	v.dropIfEmpty(k, u)
 	return choice, preferred, true
+}
+
+// cloneKey copies k's strings into one allocation: they come from the
+// request, whose buffers are reused, and the map keeps the key.
+func cloneKey(k Key) Key {
+	var b strings.Builder
+	b.Grow(len(k.Namespace) + len(k.Kind) + len(k.Name))
+	b.WriteString(k.Namespace)
+	b.WriteString(k.Kind)
+	b.WriteString(k.Name)
+	s := b.String()
+	ns, kind := len(k.Namespace), len(k.Namespace)+len(k.Kind)
+	return Key{Namespace: s[:ns], Kind: s[ns:kind], Name: s[kind:]}
+}
+
+// slotAt is the reservation bucket that t falls in. Slots count from
+// ringSlots rather than 0, so that the ring's oldest slot is never
+// negative.
+func (v *View) slotAt(t time.Time) int64 {
+	return int64(max(t.Sub(v.started), 0)/v.bucket) + ringSlots
+}
+
+// shardOf hashes only the name: the shard's map hashes the whole key
+// again, and names alone spread units well enough to spread the locks.
+func (v *View) shardOf(k Key) *shard {
+	return &v.shards[maphash.String(v.seed, k.Name)%shardCount]
 }
 
 // Counts returns unit k's pods per revision as Place sees them now (live
 // plus reserved), for tests and debugging.
 func (v *View) Counts(k Key) map[string]int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	slot := v.slotAt(v.o.Now())
+	s := v.shardOf(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := map[string]int{}
-	u := v.units[k]
+	u := s.units[k]
 	if u == nil {
 		return out
 	}
-	u.expire(v.o.Now())
-	for _, c := range u.live {
-		out[c.rev] += c.n
+	if u.advance(slot) {
+		v.reserving.Add(-1)
 	}
-	for _, r := range u.reserved {
-		out[r.rev]++
+	for _, rc := range u.revs {
+		if n := rc.live + rc.reserved; n > 0 {
+			out[rc.rev] = n
+		}
 	}
 	return out
 }
@@ -187,8 +261,8 @@ type RevisionCount struct {
 // Revisions returns live pods by routed and injected revision; pods with
 // neither are left out.
 func (v *View) Revisions() []RevisionCount {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	v.pairsMu.Lock()
+	defer v.pairsMu.Unlock()
 	out := make([]RevisionCount, 0, len(v.pairs))
 	for k, n := range v.pairs {
 		out = append(out, RevisionCount{Routed: k[0], Injected: k[1], Pods: n})
@@ -196,147 +270,23 @@ func (v *View) Revisions() []RevisionCount {
 	return out
 }
 
-// OnAdd is the informer's add handler. A pod the informer shows for the
-// first time settles one reservation of its unit and revision, if any: it
-// is, or stands in for, a pod this replica admitted.
-func (v *View) OnAdd(obj any, _ bool) {
-	r, ok := recordFrom(obj)
-	if !ok {
-		return
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.apply(r, +1)
-	if r.owned && r.routed != "" {
-		if u := v.units[r.key]; u != nil {
-			u.settle(r.routed)
-			v.dropIfEmpty(r.key, u)
-		}
-	}
-}
-
-// OnUpdate is the informer's update handler.
-func (v *View) OnUpdate(oldObj, newObj any) {
-	or, ok1 := recordFrom(oldObj)
-	nr, ok2 := recordFrom(newObj)
-	if !ok1 || !ok2 || or == nr {
-		return
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.apply(or, -1)
-	v.apply(nr, +1)
-}
-
-// OnDelete is the informer's delete handler.
-func (v *View) OnDelete(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	r, ok := recordFrom(obj)
-	if !ok {
-		return
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.apply(r, -1)
-}
-
-var _ cache.ResourceEventHandler = (*View)(nil)
-
-// apply adds (delta +1) or removes (-1) a pod's counts. Caller holds mu.
-func (v *View) apply(r record, delta int) {
-	if r.live && (r.routed != "" || r.injected != "") {
-		pair := [2]string{r.routed, r.injected}
-		if v.pairs[pair] += delta; v.pairs[pair] <= 0 {
-			delete(v.pairs, pair)
-		}
-	}
-	if !r.counted() {
-		return
-	}
-	u := v.units[r.key]
-	if u == nil {
-		if delta < 0 {
-			return
-		}
-		u = &unit{}
-		v.units[r.key] = u
-	}
-	u.add(r.routed, delta)
-	v.dropIfEmpty(r.key, u)
-}
-
-// sweep drops expired reservations and empty units everywhere; Place and
-// the handlers only tidy the unit they touch.
+// sweep drops expired reservations, idle rings and empty units everywhere,
+// one shard at a time; Place and the handlers only tidy the unit they
+// touch.
 func (v *View) sweep() {
-	now := v.o.Now()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for k, u := range v.units {
-		u.expire(now)
-		v.dropIfEmpty(k, u)
-	}
-}
-
-func (v *View) dropIfEmpty(k Key, u *unit) {
-	if u != nil && len(u.live) == 0 && len(u.reserved) == 0 {
-		delete(v.units, k)
-	}
-}
-
-// count is the unit's live plus reserved pods on rev; a nil unit has none.
-func (u *unit) count(rev string) int {
-	if u == nil {
-		return 0
-	}
-	n := 0
-	for _, c := range u.live {
-		if c.rev == rev {
-			n += c.n
-		}
-	}
-	for _, r := range u.reserved {
-		if r.rev == rev {
-			n++
-		}
-	}
-	return n
-}
-
-func (u *unit) add(rev string, delta int) {
-	for i := range u.live {
-		if u.live[i].rev == rev {
-			u.live[i].n += delta
-			if u.live[i].n <= 0 {
-				u.live = append(u.live[:i], u.live[i+1:]...)
+	slot := v.slotAt(v.o.Now())
+	for i := range v.shards {
+		s := &v.shards[i]
+		s.mu.Lock()
+		for k, u := range s.units {
+			if u.advance(slot) {
+				v.reserving.Add(-1)
 			}
-			return
+			u.prune()
+			if u.empty() {
+				delete(s.units, k)
+			}
 		}
-	}
-	if delta > 0 {
-		u.live = append(u.live, revCount{rev: rev, n: delta})
-	}
-}
-
-// settle removes the oldest reservation on rev.
-func (u *unit) settle(rev string) {
-	for i, r := range u.reserved {
-		if r.rev == rev {
-			u.reserved = append(u.reserved[:i], u.reserved[i+1:]...)
-			return
-		}
-	}
-}
-
-// expire drops the reservations whose time is up. They are in admission
-// order, and every one has the same TTL, so they expire from the front.
-func (u *unit) expire(now time.Time) {
-	i := 0
-	for i < len(u.reserved) && !now.Before(u.reserved[i].expires) {
-		i++
-	}
-	if i > 0 {
-		u.reserved = append(u.reserved[:0], u.reserved[i:]...)
+		s.mu.Unlock()
 	}
 }

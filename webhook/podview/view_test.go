@@ -157,9 +157,7 @@ func TestReservationLifecycle(t *testing.T) {
 		t.Fatalf("terminating pod still counted: %v", got)
 	}
 	v.OnDelete(cache.DeletedFinalStateUnknown{Key: "shop/web-5d8f-a", Obj: gone})
-	v.mu.Lock()
-	units, pairs := len(v.units), len(v.pairs)
-	v.mu.Unlock()
+	units, pairs := v.unitCount(), v.pairCount()
 	if units != 0 || pairs != 0 {
 		t.Errorf("state left after every pod went: %d units, %d revision pairs", units, pairs)
 	}
@@ -181,10 +179,8 @@ func TestSweepDropsForgottenUnits(t *testing.T) {
 	}
 	c.advance(time.Minute)
 	v.sweep()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.units) != 0 {
-		t.Errorf("%d units left after their reservations expired", len(v.units))
+	if n := v.unitCount(); n != 0 {
+		t.Errorf("%d units left after their reservations expired", n)
 	}
 }
 
@@ -261,23 +257,5 @@ func TestReplicasRacing(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func BenchmarkPlace(b *testing.B) {
-	c := &clock{t: time.Unix(1000, 0)}
-	v := New(Options{Now: c.now})
-	yes := func() bool { return true }
-	v.hasSynced.Store(&yes)
-	p := twoTargets(b, 25)
-	for i := range 20 {
-		v.OnAdd(pod(rs, fmt.Sprint("web-", i), []string{"stable", "stable", "stable", "canary"}[i%4]), true)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		// A dry run: the unit stays the same size however long the loop.
-		if c, _, ok := v.Place(rs, p, nil, 0, false); !ok || c < 0 {
-			b.Fatal("not placed")
-		}
 	}
 }
