@@ -45,6 +45,13 @@ type NamespaceDecision struct {
 	Refuse bool
 }
 
+// gitOpsAdvice ends the conversion warnings. A Namespace manifest applied
+// by Argo CD, Flux or a pipeline that says istio-injection=enabled is
+// converted again on every sync, and since the webhook converts dry runs
+// too, `kubectl diff` never shows why; the manifest itself must change.
+const gitOpsAdvice = "In Git (Argo CD, Flux, kubectl apply), declare this Namespace with the label " +
+	LabelOptIn + ": \"" + OptInEnabled + "\" and without " + LabelIstioInjection + "; otherwise every sync repeats this conversion"
+
 // DecideNamespace chooses what to do with a namespace. Istio lets a
 // namespace's istio-injection=enabled win over every revision selector, so
 // the router must take that label away before it can route anything.
@@ -65,13 +72,13 @@ func (p *Policy) DecideNamespace(s NamespaceSubject) NamespaceDecision {
 			d := p.routeNamespace(s, true)
 			if d.Action == NamespaceRoute {
 				d.Warnings = []string{"canary-router replaced istio-injection=enabled with istio.io/rev=" + d.Revision +
-					" (" + p.share(d.Revision) + "% of namespaces go to " + d.Revision + ")"}
+					" (" + p.share(d.Revision) + "% of namespaces go to " + d.Revision + "). " + gitOpsAdvice}
 			}
 			return d
 		}
 		return NamespaceDecision{Action: NamespaceOptIn, Reason: ReasonPolicy, Warnings: []string{
 			"canary-router replaced istio-injection=enabled with " + LabelOptIn + "=" + OptInEnabled +
-				": Istio's label would override the revision canary-router chooses for each pod",
+				": Istio's label would override the revision canary-router chooses for each pod. " + gitOpsAdvice,
 		}}
 	}
 	if s.Labels[LabelOptIn] == OptInEnabled {

@@ -16,8 +16,9 @@ namespaces: {exclude: [skip-me]}
 		wlPolicy = "granularity: workload\ntargets: [{revision: 1-24, weight: 90}, {revision: 1-25, weight: 10}]\nnamespaces: {exclude: [skip-me]}\n"
 		pdPolicy = "granularity: pod\ntargets: [{revision: 1-24, weight: 90}, {revision: 1-25, weight: 10}]\n"
 
-		injected    = "canary-router replaced istio-injection=enabled with istio.io/rev={rev} ({share}% of namespaces go to {rev})"
-		optIn       = "canary-router replaced istio-injection=enabled with canary-router.io/injection=enabled: Istio's label would override the revision canary-router chooses for each pod"
+		gitOps      = "In Git (Argo CD, Flux, kubectl apply), declare this Namespace with the label canary-router.io/injection: \"enabled\" and without istio-injection; otherwise every sync repeats this conversion"
+		injected    = "canary-router replaced istio-injection=enabled with istio.io/rev={rev} ({share}% of namespaces go to {rev}). " + gitOps
+		optIn       = "canary-router replaced istio-injection=enabled with canary-router.io/injection=enabled: Istio's label would override the revision canary-router chooses for each pod. " + gitOps
 		reapplied   = "canary-router removed istio-injection=enabled again: the namespace stays on istio.io/rev=1-25, which canary-router chose earlier"
 		bothLabels  = "namespace has both istio-injection=enabled and istio.io/rev=1-25: Istio lets istio-injection win, so the default revision injects; canary-router left both labels alone, remove one of them"
 		emptyRev    = "namespace label istio.io/rev is empty: no Istio revision matches it, so pods here run without a sidecar"

@@ -133,7 +133,7 @@ func TestDecideNamespaceWithDownTargets(t *testing.T) {
 		want   NamespaceDecision
 	}{
 		{"its target down: another", enabled, down, NamespaceDecision{Action: NamespaceRoute, Revision: other, Reason: ReasonFallback,
-			Avoided: rev, Warnings: []string{"canary-router replaced istio-injection=enabled with istio.io/rev=" + other + " (50% of namespaces go to " + other + ")"}}},
+			Avoided: rev, Warnings: []string{"canary-router replaced istio-injection=enabled with istio.io/rev=" + other + " (50% of namespaces go to " + other + "). In Git (Argo CD, Flux, kubectl apply), declare this Namespace with the label canary-router.io/injection: \"enabled\" and without istio-injection; otherwise every sync repeats this conversion"}}},
 		{"opt-in, its target down", optIn, down, NamespaceDecision{Action: NamespaceRoute, Revision: other, Reason: ReasonFallback, Avoided: rev}},
 		{"istio-injection kept when nothing is up", enabled, []bool{true, true}, NamespaceDecision{Reason: ReasonFallback, NoTarget: true,
 			Warnings: []string{"canary-router left istio-injection=enabled in place: no routing target is available, so Istio's default revision injects this namespace"}}},
