@@ -47,3 +47,25 @@ func newKubeClients(path string) (*kubeClients, error) {
 	}
 	return &kubeClients{config: cfg, client: c}, nil
 }
+
+// operatorClients loads a kubeconfig the way kubectl does, for the
+// commands an operator runs (init, uninstall): --kubeconfig, else
+// $KUBECONFIG, else ~/.kube/config, else the in-cluster ServiceAccount;
+// kubeContext picks a context ("" is the current one).
+func operatorClients(kubeconfig, kubeContext, command string) (*kubeClients, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "canary-router-" + command + "/" + version
+	cfg.QPS, cfg.Burst = 20, 40
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &kubeClients{config: cfg, client: c}, nil
+}

@@ -21,6 +21,7 @@ Usage:
   canary-router validate FILE...     check policy files offline
   canary-router simulate --policy F  preview where a policy sends namespaces, workloads and pods
   canary-router status [flags]       show the rollout in a cluster: target and observed share per revision
+  canary-router init [flags]         print a first policy from the live Istio revisions (--apply creates it if absent)
   canary-router version              print the version
 
 Run "canary-router COMMAND -h" for a command's flags.
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return simulateCmd(args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "init":
+		return initCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0

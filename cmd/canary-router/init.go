@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// opTimeout bounds the cluster reads and writes of init and uninstall.
+const opTimeout = 2 * time.Minute
+
+// webhookConfigName names both of the router's webhook configurations,
+// Mutating and Validating (deploy/base/webhooks.yaml).
+const webhookConfigName = "canary-router"
+
+// defaultTarget is the name of both Istio's default revision (an install
+// without --revision) and the default revision tag: either one is what
+// injects namespaces labelled istio-injection=enabled.
+const defaultTarget = "default"
+
+// initConfig holds the flags of canary-router init.
+type initConfig struct {
+	kubeconfig, kubeContext string
+	namespace, configMap    string
+	istioNamespace          string
+	granularity             string
+	revision                string
+	output                  string
+	apply                   bool
+}
+
+// initCmd prints a first policy derived from the live Istio revisions and
+// tags, one that keeps every workload on the revision Istio injects it
+// with today; with --apply it creates the policy ConfigMap, and only when
+// there is none, so it never changes a policy in force.
+func initCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c initConfig
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
+	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current context)")
+	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "namespace of the policy ConfigMap")
+	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (key policy.yaml)")
+	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services (excluded from routing; istiod health is read there)")
+	fs.StringVar(&c.granularity, "granularity", string(policy.GranularityWorkload), "namespace, workload or pod (namespace needs the namespace-granularity overlay)")
+	fs.StringVar(&c.revision, "revision", "", "the revision or tag to send everything to, when Istio has several revisions and no default")
+	fs.StringVar(&c.output, "o", "yaml", "yaml or json: the policy ConfigMap")
+	fs.BoolVar(&c.apply, "apply", false, "create the policy ConfigMap when it does not exist (never overwrites one)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	g := policy.Granularity(c.granularity)
+	if fs.NArg() > 0 || (c.output != "yaml" && c.output != "json") ||
+		(g != policy.GranularityNamespace && g != policy.GranularityWorkload && g != policy.GranularityPod) {
+		fmt.Fprintln(stderr, "usage: canary-router init [--kubeconfig FILE] [--context NAME] [--granularity namespace|workload|pod] [--revision NAME] [-o yaml|json] [--apply]")
+		return 2
+	}
+	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "init")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := runInit(ctx, kube.client, c, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "canary-router init:", err)
+		return 1
+	}
+	return 0
+}
+
+func runInit(ctx context.Context, client kubernetes.Interface, c initConfig, stdout, stderr io.Writer) error {
+	ref := c.namespace + "/" + c.configMap
+	if c.apply {
+		// Checked first: an existing policy is the operator's, in force or
+		// about to be, and nothing here may replace it.
+		_, err := client.CoreV1().ConfigMaps(c.namespace).Get(ctx, c.configMap, metav1.GetOptions{})
+		if err == nil {
+			fmt.Fprintf(stdout, "ConfigMap %s already exists: left unchanged, the policy in force stays (edit it with kubectl -n %s edit configmap %s)\n",
+				ref, c.namespace, c.configMap)
+			return nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("reading ConfigMap %s: %w", ref, err)
+		}
+	}
+	state, warn, err := readIstio(ctx, client, c.istioNamespace)
+	if err != nil {
+		return err
+	}
+	if warn != "" {
+		fmt.Fprintln(stderr, "warning:", warn)
+	}
+	s, err := chooseStarter(state, c.revision)
+	if err != nil {
+		return err
+	}
+	if st := state.Target(s.target); !st.Available() && st.Cause != istio.CauseUnknown && warn == "" {
+		fmt.Fprintf(stderr, "warning: %s: pods routed to it are refused until its istiod is ready\n", st.Detail)
+	}
+	doc := starterDoc(s, policy.Granularity(c.granularity), c.istioNamespace)
+	if _, err := policy.Parse([]byte(doc)); err != nil {
+		return fmt.Errorf("the generated policy is invalid (a bug): %w", err)
+	}
+	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: c.configMap, Namespace: c.namespace},
+		Data:       map[string]string{"policy.yaml": doc},
+	}
+	if c.apply {
+		_, err := client.CoreV1().ConfigMaps(c.namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: "canary-router-init"})
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			fmt.Fprintf(stdout, "ConfigMap %s already exists: left unchanged, the policy in force stays\n", ref)
+			return nil
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("namespace %s not found: install the router first (kubectl apply -f deploy/install.yaml)", c.namespace)
+		case err != nil:
+			return fmt.Errorf("creating ConfigMap %s: %w", ref, err)
+		}
+		fmt.Fprintf(stderr, "configmap/%s created in %s: every target goes to %s (%s)\n", c.configMap, c.namespace, s.target, s.why)
+	}
+	return writeConfigMap(stdout, cm, c.output)
+}
+
+// starter is the first policy's single target and why it was chosen.
+type starter struct {
+	target string
+	why    string
+}
+
+// chooseStarter picks the target of a first policy that keeps every
+// workload where Istio injects it today:
+//   - --revision, when given, if Istio knows it as a revision or tag;
+//   - the default revision tag, else the default revision: what injects
+//     namespaces labelled istio-injection=enabled today;
+//   - the only revision, when there is one;
+//   - otherwise no choice: the operator must name one.
+func chooseStarter(state *istio.State, revision string) (starter, error) {
+	revs, tags := state.Revisions(), state.Tags()
+	if revision != "" {
+		if st := state.Target(revision); st.Cause == istio.CauseNotFound {
+			return starter{}, fmt.Errorf("--revision %s: %s; known: %s", revision, st.Detail, describeRevisions(revs, tags))
+		}
+		return starter{target: revision, why: "chosen with --revision"}, nil
+	}
+	if rev, ok := tags[defaultTarget]; ok {
+		return starter{target: defaultTarget, why: "Istio's default revision tag, pointing to revision " + rev +
+			"; it injects namespaces labelled istio-injection=enabled today"}, nil
+	}
+	for _, r := range revs {
+		if r == defaultTarget {
+			return starter{target: defaultTarget, why: "Istio's default revision (an install without --revision); it injects namespaces labelled istio-injection=enabled today"}, nil
+		}
+	}
+	switch len(revs) {
+	case 0:
+		return starter{}, errors.New("no Istio revision found: no MutatingWebhookConfiguration is labelled istio.io/rev. Install Istio first")
+	case 1:
+		return starter{target: revs[0], why: "the only Istio revision"}, nil
+	}
+	return starter{}, fmt.Errorf("Istio has several revisions and neither a default revision nor a %q revision tag: %s. "+
+		"Name the one your workloads should stay on with --revision, for example: canary-router init --revision %s "+
+		"(or create the tag first: istioctl tag set default --revision %s)", defaultTarget, describeRevisions(revs, tags), revs[0], revs[0])
+}
+
+// describeRevisions lists revisions and tags for a message.
+func describeRevisions(revs []string, tags map[string]string) string {
+	s := "revisions " + strings.Join(revs, ", ")
+	if len(revs) == 0 {
+		s = "no revisions"
+	}
+	if len(tags) > 0 {
+		var ts []string
+		for _, t := range sortedTagNames(tags) {
+			ts = append(ts, t+" -> "+tags[t])
+		}
+		s += "; tags " + strings.Join(ts, ", ")
+	}
+	return s
+}
+
+// sortedTagNames returns the tag names in order.
+func sortedTagNames(tags map[string]string) []string { return slices.Sorted(maps.Keys(tags)) }
+
+// starterDoc renders the first policy with comments an operator can
+// follow to start a canary.
+func starterDoc(s starter, g policy.Granularity, istioNamespace string) string {
+	return fmt.Sprintf(`# Written by canary-router init. Target %q: %s.
+# To start a canary, add the canary revision and move weight to it step by
+# step (weights sum to 100), e.g. 95 here and 5 to "1-25"; preview with
+# canary-router simulate. Changing seed reshuffles every sticky choice.
+granularity: %s
+seed: "canary-router"
+targets:
+  - revision: %q
+    weight: 100
+namespaces:
+  exclude: [%q]
+`, s.target, s.why, g, s.target, istioNamespace)
+}
+
+// writeConfigMap prints the policy ConfigMap as YAML (by hand, so the
+// policy document keeps its comments as a block scalar) or JSON.
+func writeConfigMap(w io.Writer, cm *corev1.ConfigMap, output string) error {
+	if output == "json" {
+		b, err := json.MarshalIndent(cm, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\ndata:\n  policy.yaml: |\n", cm.Name, cm.Namespace)
+	for _, line := range strings.SplitAfter(strings.TrimRight(cm.Data["policy.yaml"], "\n"), "\n") {
+		b.WriteString("    " + line)
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// readIstio reads Istio's control planes as the router does: revisions
+// and tags from the MutatingWebhookConfigurations' labels, istiod health
+// from the EndpointSlices in istioNamespace. EndpointSlices the caller may
+// not read only leave health unknown (returned as a warning).
+func readIstio(ctx context.Context, client kubernetes.Interface, istioNamespace string) (*istio.State, string, error) {
+	mwcs, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, "", fmt.Errorf("listing MutatingWebhookConfigurations (Istio's revisions and tags): %w", err)
+	}
+	var configs []istio.Config
+	for _, m := range mwcs.Items {
+		configs = append(configs, istio.Config{Name: m.Name, Rev: m.Labels[istio.LabelRev], Tag: m.Labels[istio.LabelTag]})
+	}
+	var eps []istio.Endpoints
+	var warn string
+	slices, err := client.DiscoveryV1().EndpointSlices(istioNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		warn = "cannot read istiod health (EndpointSlices in " + istioNamespace + "): " + err.Error()
+	} else {
+		for _, s := range slices.Items {
+			eps = append(eps, istio.Endpoints{Service: s.Labels[discoveryv1.LabelServiceName], Ready: anyReady(s.Endpoints)})
+		}
+	}
+	return istio.NewState(configs, eps, istioNamespace, webhookConfigName), warn, nil
+}
+
+// anyReady reports whether some endpoint is ready; a nil condition counts
+// as ready, as the EndpointSlice API defines it.
+func anyReady(eps []discoveryv1.Endpoint) bool {
+	for _, e := range eps {
+		if e.Conditions.Ready == nil || *e.Conditions.Ready {
+			return true
+		}
+	}
+	return false
+}
