@@ -10,8 +10,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // neverMatched are the namespaces no router webhook may ever see: the
@@ -24,7 +22,7 @@ var neverMatched = []string{"kube-system", "kube-public", "kube-node-lease", "ca
 // applying them).
 var podMatchConditions = []string{"not-mirror-pod", "not-opted-out", "no-revision-label"}
 
-func checkWebhooks(t *testing.T, objs []runtime.Object) {
+func checkWebhooks(t *testing.T, objs []runtime.Object, overlay string) {
 	mwc, ok := find(objs, "canary-router", func(m *admissionregv1.MutatingWebhookConfiguration) string { return m.Name })
 	if !ok {
 		t.Fatal("no MutatingWebhookConfiguration canary-router")
@@ -66,8 +64,8 @@ func checkWebhooks(t *testing.T, objs []runtime.Object) {
 			t.Errorf("unexpected webhook %s", wh.Name)
 		}
 	}
-	if !sawPods && !hasPolicyGranularity(t, objs, policy.GranularityNamespace) {
-		t.Error("no pod webhook, but the policy is not namespace granularity: pods would never be routed")
+	if !sawPods && overlay != namespaceOverlay {
+		t.Errorf("no pod webhook outside the %s overlay: pods would never be routed", namespaceOverlay)
 	}
 
 	vwc, ok := find(objs, "canary-router", func(v *admissionregv1.ValidatingWebhookConfiguration) string { return v.Name })
@@ -166,21 +164,17 @@ func checkRBAC(t *testing.T, objs []runtime.Object) {
 	}
 }
 
-func checkPolicy(t *testing.T, objs []runtime.Object) {
-	cm, ok := find(objs, "canary-router-policy", func(c *corev1.ConfigMap) string { return c.Name })
-	if !ok {
-		t.Fatal("no ConfigMap canary-router-policy")
-	}
-	if _, err := policy.Parse([]byte(cm.Data["policy.yaml"])); err != nil {
-		t.Errorf("starter policy is invalid: %v", err)
-	}
-}
+// namespaceOverlay is the one overlay without a pod webhook.
+const namespaceOverlay = "namespace-granularity"
 
-func hasPolicyGranularity(t *testing.T, objs []runtime.Object, g policy.Granularity) bool {
-	cm, ok := find(objs, "canary-router-policy", func(c *corev1.ConfigMap) string { return c.Name })
-	if !ok {
-		return false
+// checkNoPolicy keeps the policy out of the install: a re-apply (an
+// upgrade, a GitOps sync, a server-side apply with --force-conflicts)
+// would overwrite the policy in force and undo a rollout (issue 13, item 5).
+func checkNoPolicy(t *testing.T, objs []runtime.Object) {
+	for _, o := range objs {
+		if cm, ok := o.(*corev1.ConfigMap); ok && cm.Name == policyConfigMap {
+			t.Errorf("ConfigMap %s/%s is in the install: re-applying it would reset the policy in force; ship it in deploy/policy/ instead",
+				cm.Namespace, cm.Name)
+		}
 	}
-	p, err := policy.Parse([]byte(cm.Data["policy.yaml"]))
-	return err == nil && p.Granularity == g
 }

@@ -147,9 +147,9 @@ func TestOverlaysKeepTheProductionShape(t *testing.T) {
 			objs := objects(t, render(t, dir))
 			checkNamespace(t, objs)
 			checkDeployment(t, objs)
-			checkWebhooks(t, objs)
+			checkWebhooks(t, objs, filepath.Base(dir))
 			checkRBAC(t, objs)
-			checkPolicy(t, objs)
+			checkNoPolicy(t, objs)
 		})
 	}
 }

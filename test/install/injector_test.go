@@ -3,6 +3,8 @@ package install
 import (
 	"context"
 	"fmt"
+	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -10,8 +12,9 @@ import (
 	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
-// revision is the Istio revision the starter policy routes to: `default`,
-// which a non-revisioned Istio install serves itself.
+// revision is the Istio revision the first policy routes to: `default`,
+// which a non-revisioned Istio install serves itself, so `canary-router
+// init` chooses it.
 const revision = "default"
 
 // startInjector registers a stand-in for a non-revisioned Istio install:
@@ -31,5 +34,47 @@ func startInjector(ctx context.Context, c *cluster.Cluster) (stop func(), err er
 		inj.Close()
 		return nil, err
 	}
+	env.istio = inj
 	return inj.Close, nil
+}
+
+// swapIstio replaces the stand-in's non-revisioned install with a
+// revisioned one without a `default` tag: revision rev only. The
+// non-revisioned install is restored when the test ends.
+func swapIstio(t *testing.T, ctx context.Context, rev string) {
+	t.Helper()
+	mwcs := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	def := fakeistio.InjectorConfig(env.istio.URL, env.istio.CABundle, revision, "")
+	if err := mwcs.Delete(ctx, def.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := mwcs.Create(ctx, def, metav1.CreateOptions{}); err != nil {
+			t.Errorf("restoring %s: %v", def.Name, err)
+		}
+	})
+	registerRevision(t, ctx, rev)
+}
+
+// registerRevision adds a stand-in Istio revision (its injector config
+// and a ready istiod) until the test ends.
+func registerRevision(t *testing.T, ctx context.Context, rev string) {
+	t.Helper()
+	mwcs := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	mwc := fakeistio.InjectorConfig(env.istio.URL, env.istio.CABundle, rev, "")
+	if _, err := mwcs.Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := mwcs.Delete(ctx, mwc.Name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("removing %s: %v", mwc.Name, err)
+		}
+	})
+	if err := fakeistio.RegisterIstiod(ctx, env.cluster.Client, rev); err != nil {
+		t.Fatal(err)
+	}
 }

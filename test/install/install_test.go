@@ -31,15 +31,18 @@ type overlay struct {
 	podRouting bool
 	// prerequisites are applied before the overlay (testdata files).
 	prerequisites []string
+	// granularity is passed to `canary-router init`, which writes the
+	// first policy.
+	granularity string
 }
 
 var overlays = []overlay{
-	{name: "default", certMode: certSelfManaged, podRouting: true},
-	{name: "namespace-granularity", certMode: certSelfManaged, podRouting: false},
+	{name: "default", certMode: certSelfManaged, podRouting: true, granularity: "workload"},
+	{name: "namespace-granularity", certMode: certSelfManaged, podRouting: false, granularity: "namespace"},
 	// cert-manager itself is not installed: stub CRDs accept its objects,
 	// and the test plays cert-manager (a serving pair in a folder) and its
 	// cainjector (caBundle).
-	{name: "cert-manager", certMode: certExternal, podRouting: true, prerequisites: []string{"cert-manager-crds.yaml"}},
+	{name: "cert-manager", certMode: certExternal, podRouting: true, prerequisites: []string{"cert-manager-crds.yaml"}, granularity: "workload"},
 }
 
 // TestEveryOverlayIsCovered keeps the table above in step with deploy/.
@@ -97,18 +100,19 @@ func TestInstall(t *testing.T) {
 }
 
 // install applies an overlay the way an operator would: the rendered
-// manifests through a server-side dry run first, then for real. The
+// manifests through a server-side dry run first, then for real, then the
+// first policy with `canary-router init --apply`. The
 // default overlay is applied from deploy/install.yaml, the one-command
 // install (deploy's own test keeps it equal to the overlay). It is removed
 // again when the test ends.
-func install(t *testing.T, ctx context.Context, o overlay) {
+func install(t *testing.T, ctx context.Context, o overlay) (manifests string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, p := range o.prerequisites {
 		kubectl(t, ctx, "apply", "-f", filepath.Join("testdata", p))
 		kubectl(t, ctx, "wait", "--for=condition=Established", "--timeout=30s", "-f", filepath.Join("testdata", p))
 	}
-	manifests := filepath.Join(env.deploy, "install.yaml")
+	manifests = filepath.Join(env.deploy, "install.yaml")
 	if o.name != "default" {
 		out, err := env.cluster.Kubectl(ctx, "kustomize", filepath.Join(env.deploy, "overlays", o.name))
 		if err != nil {
@@ -134,6 +138,9 @@ func install(t *testing.T, ctx context.Context, o overlay) {
 	out = kubectl(t, ctx, "apply", "-f", manifests)
 	t.Logf("kubectl apply:\n%s", out)
 	waitDeploymentAvailable(t, ctx)
+	out = routerCLI(t, ctx, "init", "--granularity", o.granularity, "--apply")
+	t.Logf("canary-router init --apply:\n%s", out)
+	return manifests
 }
 
 // kubectl runs kubectl and fails on an error or on any warning (a Pod

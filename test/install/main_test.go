@@ -10,8 +10,9 @@
 // runs on loopback and the test rewrites the applied webhook
 // configurations' clientConfig from the Service to
 // https://127.0.0.1:<port>/<path>. Everything else (selectors, failure
-// policies, CEL match conditions, RBAC, the policy ConfigMap) is what the
-// manifests applied.
+// policies, CEL match conditions, RBAC) is what the manifests applied; the
+// policy ConfigMap, not part of the manifests, is what `canary-router init
+// --apply` writes.
 package install
 
 import (
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/test/localrouter"
 )
 
@@ -36,6 +38,9 @@ var env struct {
 	dir     string
 	// deploy is the repo's deploy/ folder.
 	deploy string
+	// istio is the stand-in Istio injector server; tests that change
+	// Istio's revisions register more configs against it.
+	istio *fakeistio.Injectors
 }
 
 func TestMain(m *testing.M) {
