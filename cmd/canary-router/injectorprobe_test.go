@@ -14,8 +14,8 @@ func TestProbeFlags(t *testing.T) {
 		want    probeConfig
 		wantErr string
 	}{
-		{args: nil, want: probeConfig{interval: time.Second, timeout: 750 * time.Millisecond}},
-		{args: []string{"--injector-probe-interval=0"}, want: probeConfig{timeout: 750 * time.Millisecond}},
+		{args: nil, want: probeConfig{interval: time.Second, timeout: 500 * time.Millisecond}},
+		{args: []string{"--injector-probe-interval=0"}, want: probeConfig{timeout: 500 * time.Millisecond}},
 		{args: []string{"--injector-probe-interval=2s", "--injector-probe-timeout=1s"}, want: probeConfig{interval: 2 * time.Second, timeout: time.Second}},
 		{args: []string{"--injector-probe-interval=-1s"}, wantErr: "--injector-probe-interval -1s: must be 0 (off) or positive"},
 		{args: []string{"--injector-probe-timeout=0"}, wantErr: "--injector-probe-timeout 0s: must be positive"},

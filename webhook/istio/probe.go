@@ -21,12 +21,14 @@ import (
 )
 
 // Defaults of the active check. With them a revision whose injector stops
-// answering is taken out within Interval + Recheck + 2 x Timeout = 2.75 s
+// answering is taken out within Interval + Recheck + 2 x Timeout = 2.25 s
 // of its death when connections hang, and within about Interval + Recheck
 // = 1.25 s when they are refused or reset (docs/routing.md, "Health gate").
+// The timeout is generous for what is checked: a TLS handshake and a
+// review istiod answers without injecting, in milliseconds.
 const (
 	DefaultProbeInterval = time.Second
-	DefaultProbeTimeout  = 750 * time.Millisecond
+	DefaultProbeTimeout  = 500 * time.Millisecond
 	DefaultProbeRecheck  = 250 * time.Millisecond
 )
 
