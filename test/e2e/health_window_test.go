@@ -3,10 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,10 +61,12 @@ func startPodLoad(t *testing.T, ns string) *podLoad {
 		defer close(l.done)
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		inFlight := make(chan struct{}, 20)
+		// Room for the pods a hung injector holds for the API server's 10 s
+		// webhook timeout.
+		inFlight := make(chan struct{}, 100)
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
-		for i := 0; ; i++ {
+		for {
 			select {
 			case <-ctx.Done():
 				return
@@ -74,7 +74,7 @@ func startPodLoad(t *testing.T, ns string) *podLoad {
 			}
 			wg.Go(func() {
 				defer func() { <-inFlight }()
-				l.create(ctx, ns, fmt.Sprintf("load-%04d", i))
+				l.create(ns)
 			})
 			select {
 			case <-ctx.Done():
@@ -86,15 +86,18 @@ func startPodLoad(t *testing.T, ns string) *podLoad {
 	return l
 }
 
-func (l *podLoad) create(ctx context.Context, ns, name string) {
+// create creates one pod named by the API server, as a ReplicaSet's are:
+// loads that follow each other in one namespace never collide.
+func (l *podLoad) create(ns string) {
 	a := attempt{start: time.Now()}
-	reqCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// Not the load's context: a stopped load still waits for the answers
+	// of the pods it sent, a hung injector's refusals included.
+	reqCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := l.client.CoreV1().Pods(ns).Create(reqCtx, barePod(name), metav1.CreateOptions{})
+	pod := barePod("")
+	pod.GenerateName = "load-"
+	p, err := l.client.CoreV1().Pods(ns).Create(reqCtx, pod, metav1.CreateOptions{})
 	a.end, a.err = time.Now(), err
-	if ctx.Err() != nil {
-		return
-	}
 	if err == nil {
 		a.label, a.injected = p.Labels["istio.io/rev"], fakeistio.InjectedRevision(p)
 		// Parsed here, not through routedOf: t.Fatal is not for other
@@ -204,65 +207,76 @@ func TestHealthGateWindow(t *testing.T) {
 		}
 	})
 
-	t.Run("check on: fallback within 3 s, back within 3 s", func(t *testing.T) {
+	t.Run("check on, injector drops connections: fallback within 3 s, back within 3 s", func(t *testing.T) {
 		usePolicy(t, doc)
-		const fallbacks = `canary_router_fallbacks_total{cause="not-answering",revision="canary"}`
-		before := scrape(t)[fallbacks]
-		load := startPodLoad(t, ns)
-		defer load.stop()
-		if _, ok := load.first(time.Now(), 10*time.Second, func(a attempt) bool { return a.err == nil && a.injected == "canary" }); !ok {
-			t.Fatal("no pod reached canary before the kill")
-		}
-		kill := time.Now()
-		env.injectors.Kill("canary")
-		fb, ok := load.first(kill, 5*windowGoal, func(a attempt) bool { return a.fallbackFrom("canary", "not-answering") })
-		if !ok {
-			t.Fatalf("no pod routed away from the dead canary within %s", 5*windowGoal)
-		}
-		window := fb.end.Sub(kill)
-		// Pods created after the first fallback settle on stable; let a few
-		// through, then bring canary back.
-		time.Sleep(time.Second)
-		revive := time.Now()
-		env.injectors.Revive("canary")
-		back, ok := load.first(revive, 5*windowGoal, func(a attempt) bool {
-			return a.err == nil && a.injected == "canary" && a.d.Reason != "fallback"
-		})
-		if !ok {
-			t.Fatalf("no pod went back to canary within %s of its recovery", 5*windowGoal)
-		}
-		recovery := back.end.Sub(revive)
-		time.Sleep(500 * time.Millisecond)
-		load.stop()
-
-		blindRefused, blindUnmeshed, _, why := tallyAttempts(load.between(kill, fb.start))
-		afterRefused, afterUnmeshed, afterInjected, afterWhy := tallyAttempts(load.between(fb.start, revive))
-		t.Logf("RESULT health-gate-window probe=on kill_to_first_fallback_ms=%d recovery_to_first_canary_ms=%d refused_in_window=%d refused_after_fallback=%d injected_after_fallback=%v unmeshed=%d goal_ms=%d",
-			window.Milliseconds(), recovery.Milliseconds(), blindRefused, afterRefused, afterInjected, blindUnmeshed+afterUnmeshed, windowGoal.Milliseconds())
-		if blindRefused > 0 {
-			t.Logf("a refusal in the window: %s", why)
-		}
-		if window > windowGoal {
-			t.Errorf("kill to first fallback took %s, goal %s", window, windowGoal)
-		}
-		if recovery > windowGoal {
-			t.Errorf("recovery to first canary pod took %s, goal %s", recovery, windowGoal)
-		}
-		if afterRefused != 0 || afterInjected["canary"] != 0 {
-			t.Errorf("after the first fallback: %d refused (%s), injected %v; want every pod on stable", afterRefused, afterWhy, afterInjected)
-		}
-		if blindUnmeshed+afterUnmeshed != 0 {
-			t.Errorf("%d pods admitted without a sidecar", blindUnmeshed+afterUnmeshed)
-		}
-		if !strings.Contains(fb.d.Cause, "not-answering") || fb.label != "stable" || fb.injected != "stable" {
-			t.Errorf("first fallback pod: label %q injected by %q decision %+v", fb.label, fb.injected, fb.d)
-		}
-		m := scrape(t)
-		if got := m[fallbacks] - before; got < 1 {
-			t.Errorf("%s rose by %v", fallbacks, got)
-		}
-		if got := m[`canary_router_injector_up{revision="canary"}`]; got != 1 {
-			t.Errorf("canary_router_injector_up{canary} = %v after recovery, want 1", got)
-		}
+		measureWindow(t, ns, "drop", env.injectors.Kill)
 	})
+	t.Run("check on, injector hangs: fallback within 3 s, back within 3 s", func(t *testing.T) {
+		usePolicy(t, doc)
+		measureWindow(t, ns, "hang", env.injectors.Freeze)
+	})
+}
+
+// measureWindow streams pods that all want canary into ns, fails canary's
+// injector with kill, and measures kill to the first pod the router sends
+// to stable, then recovery to the first pod back on canary.
+func measureWindow(t *testing.T, ns, mode string, kill func(rev string)) {
+	const fallbacks = `canary_router_fallbacks_total{cause="not-answering",revision="canary"}`
+	before := scrape(t)[fallbacks]
+	load := startPodLoad(t, ns)
+	defer load.stop()
+	if _, ok := load.first(time.Now(), 10*time.Second, func(a attempt) bool { return a.err == nil && a.injected == "canary" }); !ok {
+		t.Fatal("no pod reached canary before the kill")
+	}
+	killed := time.Now()
+	kill("canary")
+	fb, ok := load.first(killed, 5*windowGoal, func(a attempt) bool { return a.fallbackFrom("canary", "not-answering") })
+	if !ok {
+		t.Fatalf("no pod routed away from the dead canary within %s", 5*windowGoal)
+	}
+	window := fb.end.Sub(killed)
+	// Pods created after the first fallback settle on stable; let a few
+	// through, then bring canary back.
+	time.Sleep(time.Second)
+	revive := time.Now()
+	env.injectors.Revive("canary")
+	back, ok := load.first(revive, 5*windowGoal, func(a attempt) bool {
+		return a.err == nil && a.injected == "canary" && a.d.Reason != "fallback"
+	})
+	if !ok {
+		t.Fatalf("no pod went back to canary within %s of its recovery", 5*windowGoal)
+	}
+	recovery := back.end.Sub(revive)
+	time.Sleep(500 * time.Millisecond)
+	load.stop()
+
+	blindRefused, blindUnmeshed, _, why := tallyAttempts(load.between(killed, fb.start))
+	afterRefused, afterUnmeshed, afterInjected, afterWhy := tallyAttempts(load.between(fb.start, revive))
+	t.Logf("RESULT health-gate-window probe=on injector=%s kill_to_first_fallback_ms=%d recovery_to_first_canary_ms=%d refused_in_window=%d refused_after_fallback=%d injected_after_fallback=%v unmeshed=%d goal_ms=%d",
+		mode, window.Milliseconds(), recovery.Milliseconds(), blindRefused, afterRefused, afterInjected, blindUnmeshed+afterUnmeshed, windowGoal.Milliseconds())
+	if blindRefused > 0 {
+		t.Logf("a refusal in the window: %s", why)
+	}
+	if window > windowGoal {
+		t.Errorf("kill to first fallback took %s, goal %s", window, windowGoal)
+	}
+	if recovery > windowGoal {
+		t.Errorf("recovery to first canary pod took %s, goal %s", recovery, windowGoal)
+	}
+	if afterRefused != 0 || afterInjected["canary"] != 0 {
+		t.Errorf("after the first fallback: %d refused (%s), injected %v; want every pod on stable", afterRefused, afterWhy, afterInjected)
+	}
+	if blindUnmeshed+afterUnmeshed != 0 {
+		t.Errorf("%d pods admitted without a sidecar", blindUnmeshed+afterUnmeshed)
+	}
+	if fb.label != "stable" || fb.injected != "stable" {
+		t.Errorf("first fallback pod: label %q injected by %q decision %+v", fb.label, fb.injected, fb.d)
+	}
+	m := scrape(t)
+	if got := m[fallbacks] - before; got < 1 {
+		t.Errorf("%s rose by %v", fallbacks, got)
+	}
+	if got := m[`canary_router_injector_up{revision="canary"}`]; got != 1 {
+		t.Errorf("canary_router_injector_up{canary} = %v after recovery, want 1", got)
+	}
 }

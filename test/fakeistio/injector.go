@@ -30,8 +30,19 @@ type Injectors struct {
 	srv      *http.Server
 	mu       sync.Mutex
 	calls    map[string]int
-	killed   map[string]bool
+	// down maps a killed revision to how it fails (Kill, Freeze).
+	down map[string]failure
 }
+
+// failure is how a killed injector treats a request.
+type failure int
+
+const (
+	// dropConn closes the connection without an answer.
+	dropConn failure = iota + 1
+	// hang never answers, until the caller gives up.
+	hang
+)
 
 // Start serves the injectors over TLS on loopback, with a certificate
 // from ca.
@@ -48,7 +59,7 @@ func Start(ca *cluster.CA) (*Injectors, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Injectors{URL: "https://" + ln.Addr().String(), CABundle: ca.CertPEM, calls: map[string]int{}, killed: map[string]bool{}}
+	in := &Injectors{URL: "https://" + ln.Addr().String(), CABundle: ca.CertPEM, calls: map[string]int{}, down: map[string]failure{}}
 	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = in.srv.Serve(ln) }()
 	return in, nil
@@ -68,23 +79,30 @@ func (in *Injectors) Injected(rev string) int {
 // does while its EndpointSlice still says ready: the connection is closed
 // without an answer, so the API server's call fails and Istio's
 // fail-closed webhook refuses the pod. Revive undoes it.
-func (in *Injectors) Kill(rev string) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.killed[rev] = true
-}
+func (in *Injectors) Kill(rev string) { in.setDown(rev, dropConn) }
+
+// Freeze makes revision rev's injector accept requests and never answer,
+// as an istiod whose node vanished or whose process is stuck: each call
+// lasts until the caller's timeout. Revive undoes it.
+func (in *Injectors) Freeze(rev string) { in.setDown(rev, hang) }
 
 // Revive makes revision rev's injector answer again.
-func (in *Injectors) Revive(rev string) {
+func (in *Injectors) Revive(rev string) { in.setDown(rev, 0) }
+
+func (in *Injectors) setDown(rev string, f failure) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	delete(in.killed, rev)
+	if f == 0 {
+		delete(in.down, rev)
+	} else {
+		in.down[rev] = f
+	}
 }
 
-func (in *Injectors) isKilled(rev string) bool {
+func (in *Injectors) failure(rev string) failure {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.killed[rev]
+	return in.down[rev]
 }
 
 // ServeHTTP injects a pod: it adds what Istio's injector adds that a
@@ -92,7 +110,8 @@ func (in *Injectors) isKilled(rev string) bool {
 // istio.io/rev, a proxy container).
 func (in *Injectors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rev := strings.TrimPrefix(r.URL.Path, "/inject/")
-	if in.isKilled(rev) {
+	switch in.failure(rev) {
+	case dropConn:
 		// The body is read first so the close is a clean FIN: with unread
 		// data the kernel sends a reset, which the API server retries for
 		// seconds before it refuses the pod.
@@ -100,6 +119,12 @@ func (in *Injectors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			_ = conn.Close()
 		}
+		return
+	case hang:
+		// Reading the body lets the server notice the caller hanging up,
+		// which ends the request's context.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 8<<20))
+		<-r.Context().Done()
 		return
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
