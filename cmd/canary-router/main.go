@@ -22,6 +22,7 @@ Usage:
   canary-router simulate --policy F  preview where a policy sends namespaces, workloads and pods
   canary-router status [flags]       show the rollout in a cluster: target and observed share per revision
   canary-router init [flags]         print a first policy from the live Istio revisions (--apply creates it if absent)
+  canary-router uninstall [flags]    plan removing the router without unmeshing a namespace (--apply to act)
   canary-router version              print the version
 
 Run "canary-router COMMAND -h" for a command's flags.
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "init":
 		return initCmd(ctx, args[1:], stdout, stderr)
+	case "uninstall":
+		return uninstallCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0

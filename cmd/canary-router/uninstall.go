@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+
+	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// partOfSelector selects every object the manifests create (the base
+// kustomization's labels), in every overlay and deploy/monitoring.
+const partOfSelector = "app.kubernetes.io/part-of=canary-router"
+
+// uninstallConfig holds the flags of canary-router uninstall.
+type uninstallConfig struct {
+	kubeconfig, kubeContext string
+	namespace, configMap    string
+	istioNamespace          string
+	revision                string
+	apply                   bool
+}
+
+// uninstallCmd removes the router without unmeshing anything: it prints
+// the plan, and with --apply carries it out (see runUninstall for the
+// order and why).
+func uninstallCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c uninstallConfig
+	fs := flag.NewFlagSet("uninstall", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
+	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current context)")
+	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace (deleted, with the policy ConfigMap)")
+	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (its heaviest target is a fallback revision)")
+	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services whose EndpointSlices say whether a revision is healthy")
+	fs.StringVar(&c.revision, "revision", "", "give every managed namespace without an Istio label istio.io/rev=NAME instead of the computed choice")
+	fs.BoolVar(&c.apply, "apply", false, "carry out the plan (default: print it and change nothing)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: canary-router uninstall [--kubeconfig FILE] [--context NAME] [--revision NAME] [--apply]")
+		return 2
+	}
+	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "uninstall")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	meta, err := metadata.NewForConfig(kube.config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	u := &uninstaller{c: c, client: kube.client, meta: meta, out: stdout, errOut: stderr}
+	if err := u.run(ctx); err != nil {
+		fmt.Fprintln(stderr, "canary-router uninstall:", err)
+		return 1
+	}
+	return 0
+}
+
+// uninstaller reads the cluster and carries out the plan.
+type uninstaller struct {
+	c           uninstallConfig
+	client      kubernetes.Interface
+	meta        metadata.Interface
+	out, errOut io.Writer
+	warned      bool
+}
+
+// run prints the plan and, with --apply, carries it out in this order:
+//
+//  1. Every managed namespace gets its Istio label and loses
+//     canary-router.io/injection, one patch each. From that moment the
+//     pod webhook's namespaceSelector (opt-in label, no istio.io/rev) no
+//     longer matches it and Istio's own namespace webhook injects its
+//     pods: no pod is created in between without either.
+//  2. A second pass relabels namespaces opted in while step 1 ran.
+//  3. The webhook configurations go, while the router still serves: a
+//     call in flight is answered, and nothing is ever sent to a router
+//     that is gone (the pod webhook fails closed).
+//  4. The router's bindings go, and uninstall waits until the API server
+//     denies the router's ServiceAccount to patch namespaces: the
+//     router's namespace reconciler would otherwise keep converting
+//     namespaces labelled istio-injection=enabled to its opt-in label,
+//     with no webhook left to route their pods.
+//  5. A last pass relabels namespaces opted in before step 4 finished.
+//  6. The router's namespace goes (Deployment, Service, policy ConfigMap,
+//     CA Secret), then its admission policies and roles.
+func (u *uninstaller) run(ctx context.Context) error {
+	in, err := u.read(ctx)
+	if err != nil {
+		return err
+	}
+	steps := planNamespaces(in)
+	objects, err := u.routerObjects(ctx)
+	if err != nil {
+		return err
+	}
+	byPhase := objectsByPhase(objects)
+	problems := writePlan(u.out, u.c, steps, byPhase, u.c.apply)
+	if problems > 0 {
+		return fmt.Errorf("%d namespaces have no live revision to go to; nothing was changed", problems)
+	}
+	if !u.c.apply {
+		return nil
+	}
+	fmt.Fprintln(u.out, "\napplying:")
+	if err := u.relabel(ctx, steps); err != nil {
+		return err
+	}
+	if err := u.relabelStragglers(ctx); err != nil {
+		return err
+	}
+	if err := u.deleteAll(ctx, byPhase[phaseWebhooks]); err != nil {
+		return err
+	}
+	if err := u.deleteAll(ctx, byPhase[phaseBindings]); err != nil {
+		return err
+	}
+	u.waitRevoked(ctx)
+	if err := u.relabelStragglers(ctx); err != nil {
+		return fmt.Errorf("after removing the webhooks: %w", err)
+	}
+	if err := u.deleteAll(ctx, byPhase[phaseRest]); err != nil {
+		return err
+	}
+	fmt.Fprintln(u.out, "canary-router is uninstalled; every namespace it managed carries an Istio label")
+	return nil
+}
+
+func (u *uninstaller) deleteAll(ctx context.Context, objects []routerObject) error {
+	for _, o := range objects {
+		if err := u.delete(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read gathers the plan's input: Istio's revisions and health, the
+// namespaces the router manages with their live pods, and the policy.
+func (u *uninstaller) read(ctx context.Context) (uninstallInput, error) {
+	state, warn, err := readIstio(ctx, u.client, u.c.istioNamespace)
+	if err != nil {
+		return uninstallInput{}, err
+	}
+	if warn != "" && !u.warned {
+		fmt.Fprintln(u.errOut, "warning:", warn)
+	}
+	in := uninstallInput{State: state, Revision: u.c.revision}
+	if u.c.revision != "" {
+		if st := state.Target(u.c.revision); !st.Available() {
+			return in, fmt.Errorf("--revision %s: %s", u.c.revision, st.Detail)
+		}
+	}
+	cm, err := u.client.CoreV1().ConfigMaps(u.c.namespace).Get(ctx, u.c.configMap, metav1.GetOptions{})
+	if err == nil {
+		in.Policy, err = policy.Parse([]byte(cm.Data["policy.yaml"]))
+	}
+	if err != nil && !apierrors.IsNotFound(err) && !u.warned {
+		fmt.Fprintf(u.errOut, "warning: policy %s/%s not used: %v\n", u.c.namespace, u.c.configMap, err)
+	}
+	// The later passes read again; their warnings would only repeat.
+	u.warned = true
+	nss, err := u.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return in, fmt.Errorf("listing namespaces: %w", err)
+	}
+	for _, ns := range nss.Items {
+		optIn := ns.Labels[policy.LabelOptIn] == policy.OptInEnabled
+		_, routed := ns.Annotations[policy.AnnotationDecision]
+		_, rev := ns.Labels[policy.LabelIstioRev]
+		if ns.Name == u.c.namespace || ns.DeletionTimestamp != nil || !(optIn || (routed && rev)) {
+			continue
+		}
+		pods, err := u.livePods(ctx, ns.Name)
+		if err != nil {
+			return in, err
+		}
+		in.Namespaces = append(in.Namespaces, uninstallNamespace{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations, Pods: pods})
+	}
+	return in, nil
+}
+
+// livePods counts a namespace's pods by routed and injected revision with
+// the router's own pod view code, from pod metadata only.
+func (u *uninstaller) livePods(ctx context.Context, namespace string) ([]podview.RevisionCount, error) {
+	view := podview.New(podview.Options{})
+	opts := metav1.ListOptions{Limit: 500}
+	for {
+		list, err := u.meta.Resource(schema.GroupVersionResource{Version: "v1", Resource: "pods"}).Namespace(namespace).List(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("listing pods in %s: %w", namespace, err)
+		}
+		for i := range list.Items {
+			if list.Items[i].DeletionTimestamp == nil {
+				view.OnAdd(&list.Items[i], true)
+			}
+		}
+		if list.Continue == "" {
+			return view.Revisions(), nil
+		}
+		opts.Continue = list.Continue
+	}
+}
+
+// relabel writes each step with one merge patch: the Istio label and the
+// removal of the router's label and decision annotation land together, so
+// the namespace is never without both.
+func (u *uninstaller) relabel(ctx context.Context, steps []namespaceStep) error {
+	for _, s := range steps {
+		if !s.changes() {
+			continue
+		}
+		labels := map[string]any{}
+		if s.SetLabel {
+			labels[s.Label] = s.Value
+		}
+		if s.RemoveOptIn {
+			labels[policy.LabelOptIn] = nil
+		}
+		patch := map[string]any{"metadata": map[string]any{"labels": labels,
+			"annotations": map[string]any{policy.AnnotationDecision: nil}}}
+		if err := patchNamespace(ctx, u.client, s.Namespace, patch); err != nil {
+			return err
+		}
+		verb := "keeps"
+		if s.SetLabel {
+			verb = "set"
+		}
+		fmt.Fprintf(u.out, "  namespace/%s: %s %s=%s, %s removed\n", s.Namespace, verb, s.Label, s.Value, policy.LabelOptIn)
+	}
+	return nil
+}
+
+// relabelStragglers plans and relabels namespaces that still carry the
+// opt-in label: created or labelled after the first read.
+func (u *uninstaller) relabelStragglers(ctx context.Context) error {
+	in, err := u.read(ctx)
+	if err != nil {
+		return err
+	}
+	var left []namespaceStep
+	for _, s := range planNamespaces(in) {
+		if s.RemoveOptIn {
+			if s.Problem != "" {
+				return fmt.Errorf("namespace %s was opted in during the uninstall: %s", s.Namespace, s.Problem)
+			}
+			left = append(left, s)
+		}
+	}
+	return u.relabel(ctx, left)
+}
+
+// writePlan prints the plan and returns the number of namespaces with a
+// problem.
+func writePlan(w io.Writer, c uninstallConfig, steps []namespaceStep, byPhase [phases][]routerObject, apply bool) int {
+	if apply {
+		fmt.Fprintln(w, "canary-router uninstall: plan")
+	} else {
+		fmt.Fprintln(w, "canary-router uninstall: plan (nothing is changed; run with --apply to carry it out)")
+	}
+	fmt.Fprintf(w, "\n1. Give every namespace canary-router manages an Istio label, and remove %s and annotation %s:\n",
+		policy.LabelOptIn, policy.AnnotationDecision)
+	if len(steps) == 0 {
+		fmt.Fprintln(w, "   (no managed namespaces)")
+	}
+	problems := 0
+	for _, s := range steps {
+		switch {
+		case s.Problem != "":
+			problems++
+			fmt.Fprintf(w, "   %-20s PROBLEM: %s\n", s.Namespace, s.Problem)
+		case s.SetLabel:
+			fmt.Fprintf(w, "   %-20s set  %s=%s (%s)\n", s.Namespace, s.Label, s.Value, s.Why)
+		default:
+			fmt.Fprintf(w, "   %-20s keep %s=%s (%s)\n", s.Namespace, s.Label, s.Value, s.Why)
+		}
+		for _, n := range s.Notes {
+			fmt.Fprintf(w, "   %-20s      note: %s\n", "", n)
+		}
+	}
+	fmt.Fprintln(w, "2. Relabel namespaces opted in meanwhile, the same way.")
+	fmt.Fprintln(w, "3. Delete the router's webhook configurations (the router still serves until they are gone):")
+	printObjects(w, byPhase[phaseWebhooks])
+	fmt.Fprintln(w, "4. Delete the router's bindings, and wait until it may no longer relabel namespaces:")
+	printObjects(w, byPhase[phaseBindings])
+	fmt.Fprintln(w, "5. Relabel namespaces opted in meanwhile, once more.")
+	fmt.Fprintf(w, "6. Delete the router's other objects (the namespace holds the Deployment, Service and policy ConfigMap %s):\n", c.configMap)
+	printObjects(w, byPhase[phaseRest])
+	fmt.Fprintf(w, "\nThe policy is deleted with namespace %s; keep a copy first if you need it:\n  kubectl -n %s get configmap %s -o yaml > canary-router-policy.yaml\n",
+		c.namespace, c.namespace, c.configMap)
+	return problems
+}
+
+func printObjects(w io.Writer, objects []routerObject) {
+	if len(objects) == 0 {
+		fmt.Fprintln(w, "   (none found)")
+	}
+	for _, o := range objects {
+		fmt.Fprintf(w, "   %s\n", o)
+	}
+}
+
+// String is kind/name or kind namespace/name.
+func (o routerObject) String() string {
+	if o.Namespace == "" {
+		return o.Kind + " " + o.Name
+	}
+	return o.Kind + " " + strings.Join([]string{o.Namespace, o.Name}, "/")
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// uninstallNamespace is what uninstall reads of one namespace the router
+// manages (label canary-router.io/injection=enabled) or routed (namespace
+// granularity: istio.io/rev with the router's decision annotation).
+type uninstallNamespace struct {
+	Name        string
+	Labels      map[string]string
+	Annotations map[string]string
+	// Pods are its live pods by routed (pod label) and injected revision,
+	// counted by the router's own pod view code.
+	Pods []podview.RevisionCount
+}
+
+// uninstallInput is everything the plan is computed from.
+type uninstallInput struct {
+	State      *istio.State
+	Namespaces []uninstallNamespace
+	// Policy is the policy in force, nil when it could not be read.
+	Policy *policy.Policy
+	// Revision is --revision: the revision or tag every namespace without
+	// an Istio label gets, instead of the computed choice.
+	Revision string
+}
+
+// namespaceStep is what uninstall does to one namespace.
+type namespaceStep struct {
+	Namespace string
+	// Label and Value are the Istio label the namespace carries afterwards.
+	Label, Value string
+	// SetLabel: Value is written (otherwise the namespace already has it).
+	SetLabel bool
+	// RemoveOptIn: drop canary-router.io/injection and the decision
+	// annotation.
+	RemoveOptIn bool
+	Why         string
+	Notes       []string
+	// Problem: no live revision fits; nothing may be written, and the
+	// router must not be removed while this namespace depends on it.
+	Problem string
+}
+
+// changes reports whether the step writes to the namespace.
+func (s namespaceStep) changes() bool { return s.Problem == "" && (s.SetLabel || s.RemoveOptIn) }
+
+// planNamespaces decides, for every namespace the router manages, the
+// Istio label that keeps its pods on a live revision once the router is
+// gone. A namespace label is the only choice: without the router, a pod
+// in a namespace with no Istio label matches no injector (unless it names
+// a revision itself) and runs without a sidecar.
+func planNamespaces(in uninstallInput) []namespaceStep {
+	var out []namespaceStep
+	for _, ns := range in.Namespaces {
+		out = append(out, planNamespace(in, ns))
+	}
+	slices.SortFunc(out, func(a, b namespaceStep) int { return cmp.Compare(a.Namespace, b.Namespace) })
+	return out
+}
+
+func planNamespace(in uninstallInput, ns uninstallNamespace) namespaceStep {
+	s := namespaceStep{Namespace: ns.Name, RemoveOptIn: ns.Labels[policy.LabelOptIn] == policy.OptInEnabled}
+	if v, ok := ns.Labels[policy.LabelIstioInjection]; ok {
+		// Istio's label wins over istio.io/rev; the router never routed
+		// this namespace's pods, and removing the router changes nothing.
+		s.Label, s.Value, s.Why = policy.LabelIstioInjection, v, "already on the namespace; Istio's label wins"
+		return s
+	}
+	if rev, ok := ns.Labels[policy.LabelIstioRev]; ok && rev != "" {
+		st := in.State.Target(rev)
+		if st.Cause != istio.CauseNotFound {
+			s.Label, s.Value, s.Why = policy.LabelIstioRev, rev, "already on the namespace"
+			if !st.Available() {
+				s.Notes = append(s.Notes, st.Detail+": new pods are refused by Istio until it is ready")
+			}
+			return s
+		}
+		s.Notes = append(s.Notes, "istio.io/rev="+rev+" names no live revision or tag: replaced")
+	}
+	target, why := chooseNamespaceRevision(in, ns)
+	if target == "" {
+		s.Problem = "no available Istio revision for namespace " + ns.Name + " (" + why + "): pass --revision NAME"
+		return s
+	}
+	s.Label, s.Value, s.SetLabel, s.Why = policy.LabelIstioRev, target, true, why
+	if moved := podsElsewhere(ns.Pods, in.State.Target(target).Revision); moved != "" {
+		s.Notes = append(s.Notes, moved+" move to "+target+" when restarted")
+	}
+	return s
+}
+
+// chooseNamespaceRevision picks the revision for a namespace without an
+// Istio label: --revision; else the revision most of its live pods are
+// injected by; else the policy's heaviest target; else Istio's default;
+// else the only revision. Each must be available (known, istiod ready):
+// an unknown value would unmesh the namespace, and a revision without a
+// ready istiod would refuse its pods. It returns "" and the reasons when
+// nothing fits.
+func chooseNamespaceRevision(in uninstallInput, ns uninstallNamespace) (target, why string) {
+	if in.Revision != "" {
+		return in.Revision, "--revision"
+	}
+	var skipped []string
+	try := func(name string) bool {
+		if name == "" {
+			return false
+		}
+		if st := in.State.Target(name); !st.Available() {
+			skipped = append(skipped, name+": "+st.Detail)
+			return false
+		}
+		target = name
+		return true
+	}
+	rev, n, total := majorityRevision(ns.Pods)
+	if try(rev) {
+		return target, fmt.Sprintf("%d of %d injected pods run on it", n, total)
+	}
+	if in.Policy != nil {
+		targets := slices.Clone(in.Policy.Targets)
+		slices.SortStableFunc(targets, func(a, b policy.Target) int { return cmp.Compare(b.Weight, a.Weight) })
+		for _, t := range targets {
+			if t.Weight > 0 && try(t.Revision) {
+				return target, fmt.Sprintf("the policy's heaviest available target (weight %g)", t.Weight)
+			}
+		}
+	}
+	if _, ok := in.State.Tags()[defaultTarget]; ok || slices.Contains(in.State.Revisions(), defaultTarget) {
+		if try(defaultTarget) {
+			return target, "Istio's default revision"
+		}
+	}
+	if revs := in.State.Revisions(); len(revs) == 1 && try(revs[0]) {
+		return target, "the only Istio revision"
+	}
+	if len(skipped) == 0 {
+		return "", "no injected pods, no policy target and no default or single revision"
+	}
+	return "", strings.Join(skipped, "; ")
+}
+
+// majorityRevision returns the revision that injected most live pods (ties
+// to the first name), with its count and the injected total.
+func majorityRevision(pods []podview.RevisionCount) (rev string, n, total int) {
+	by := injectedCounts(pods)
+	for _, r := range slices.Sorted(maps.Keys(by)) {
+		total += by[r]
+		if by[r] > n {
+			rev, n = r, by[r]
+		}
+	}
+	return rev, n, total
+}
+
+func injectedCounts(pods []podview.RevisionCount) map[string]int {
+	by := map[string]int{}
+	for _, p := range pods {
+		if p.Injected != "" {
+			by[p.Injected] += p.Pods
+		}
+	}
+	return by
+}
+
+// podsElsewhere describes the live pods injected by a revision other than
+// rev (a real revision), or "" when there are none.
+func podsElsewhere(pods []podview.RevisionCount, rev string) string {
+	by := injectedCounts(pods)
+	var parts []string
+	n := 0
+	for _, r := range slices.Sorted(maps.Keys(by)) {
+		if r != rev {
+			parts = append(parts, fmt.Sprintf("%s: %d", r, by[r]))
+			n += by[r]
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d live pods on other revisions (%s)", n, strings.Join(parts, ", "))
+}
