@@ -42,10 +42,11 @@ type podCollector struct {
 	o          PodCollectorOptions
 	pods       *prometheus.Desc
 	mismatched *prometheus.Desc
+	overridden *prometheus.Desc
 }
 
-// NewPodCollector returns the collector of canary_router_pods and
-// canary_router_pods_mismatched. It reports nothing until the pod view has
+// NewPodCollector returns the collector of canary_router_pods,
+// canary_router_pods_mismatched and canary_router_pods_pin_overridden. It reports nothing until the pod view has
 // listed every pod once: partial counts would read as a rollout moving
 // backwards.
 func NewPodCollector(o PodCollectorOptions) prometheus.Collector {
@@ -58,7 +59,10 @@ func NewPodCollector(o PodCollectorOptions) prometheus.Collector {
 			"Live pods in the cluster by routed revision (pod label istio.io/rev, a revision or a tag; empty when unlabelled) and injected revision (the real revision that injected the sidecar as Istio records it; empty when not injected). Pods with neither are not counted. Names beyond a cap (20 by default) are reported as \"other\".",
 			[]string{"routed_revision", "injected_revision"}, nil),
 		mismatched: prometheus.NewDesc("canary_router_pods_mismatched",
-			"Live pods routed to a revision (or to a tag) but injected by another revision, or not injected at all. A tag is compared through the revision it points to. Should be 0.",
+			"Live pods the router routed to a revision (or to a tag) but injected by another revision, or not injected at all. A tag is compared through the revision it points to. Should be 0.",
+			nil, nil),
+		overridden: prometheus.NewDesc("canary_router_pods_pin_overridden",
+			"Live pods whose owners pinned istio.io/rev themselves (no router decision) but that were injected by another revision, or not at all: typically a namespace label that Istio lets win over the pod label. Not the router's mismatch.",
 			nil, nil),
 	}
 }
@@ -67,6 +71,7 @@ func NewPodCollector(o PodCollectorOptions) prometheus.Collector {
 func (c *podCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pods
 	ch <- c.mismatched
+	ch <- c.overridden
 }
 
 // Collect implements prometheus.Collector.
@@ -76,10 +81,13 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counts := c.o.Pods.Revisions()
 	resolve := c.resolver()
-	mismatched := 0
+	mismatched, overridden := 0, 0
 	for _, rc := range counts {
-		if rollout.Mismatched(rc.Routed, rc.Injected, resolve) {
+		switch {
+		case rollout.RouterMismatch(rc, resolve):
 			mismatched += rc.Pods
+		case rollout.OverriddenPin(rc, resolve):
+			overridden += rc.Pods
 		}
 	}
 	keep := c.targets(resolve)
@@ -92,6 +100,7 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.pods, prometheus.GaugeValue, float64(rc.Pods), rc.Routed, rc.Injected)
 	}
 	ch <- prometheus.MustNewConstMetric(c.mismatched, prometheus.GaugeValue, float64(mismatched))
+	ch <- prometheus.MustNewConstMetric(c.overridden, prometheus.GaugeValue, float64(overridden))
 }
 
 // resolver resolves tags through the Istio view in force at this scrape;

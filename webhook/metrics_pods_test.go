@@ -54,12 +54,13 @@ func TestPodCollector(t *testing.T) {
 		want []string
 	}{
 		{
-			name: "a mismatch, a tag injected by its revision, targets pre-created",
+			name: "a mismatch, a pin Istio overrode, a tag injected by its revision, targets pre-created",
 			opts: PodCollectorOptions{
 				Pods: fakePodCounts{synced: true, counts: []podview.RevisionCount{
 					{Routed: "stable", Injected: "stable", Pods: 7},
 					{Routed: "prod", Injected: "canary", Pods: 3},
 					{Routed: "canary", Injected: "stable", Pods: 1},
+					{Routed: "canary", Injected: "stable", Pinned: true, Pods: 5},
 					{Routed: "stable", Injected: "", Pods: 2},
 					{Routed: "", Injected: "stable", Pods: 4},
 				}},
@@ -71,9 +72,10 @@ func TestPodCollector(t *testing.T) {
 				`canary_router_pods{injected_revision="canary",routed_revision="canary"} 0`,
 				`canary_router_pods{injected_revision="canary",routed_revision="prod"} 3`,
 				`canary_router_pods{injected_revision="stable",routed_revision=""} 4`,
-				`canary_router_pods{injected_revision="stable",routed_revision="canary"} 1`,
+				`canary_router_pods{injected_revision="stable",routed_revision="canary"} 6`,
 				`canary_router_pods{injected_revision="stable",routed_revision="stable"} 7`,
 				`canary_router_pods_mismatched 3`,
+				`canary_router_pods_pin_overridden 5`,
 			},
 		},
 		{
@@ -84,6 +86,7 @@ func TestPodCollector(t *testing.T) {
 			want: []string{
 				`canary_router_pods{injected_revision="canary",routed_revision="prod"} 3`,
 				`canary_router_pods_mismatched 3`,
+				`canary_router_pods_pin_overridden 0`,
 			},
 		},
 		{
@@ -143,7 +146,7 @@ func TestPodCollectorFoldsStrayRevisions(t *testing.T) {
 		MaxRevisions: 5,
 	})
 	got := gatheredSamples(t, c)
-	if len(got) != 7 || !strings.Contains(strings.Join(got, "\n"), `canary_router_pods{injected_revision="",routed_revision="other"} 96`) {
-		t.Errorf("want stable, four stray names, other (96 pods) and the mismatch count:\n%s", strings.Join(got, "\n"))
+	if len(got) != 8 || !strings.Contains(strings.Join(got, "\n"), `canary_router_pods{injected_revision="",routed_revision="other"} 96`) {
+		t.Errorf("want stable, four stray names, other (96 pods) and the two mismatch counts:\n%s", strings.Join(got, "\n"))
 	}
 }

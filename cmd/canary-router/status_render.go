@@ -25,10 +25,13 @@ const (
 type statusReport struct {
 	Policy statusPolicy `json:"policy"`
 	rollout.Summary
-	// Mismatches lists pods routed to one revision and injected by another
-	// (or not injected), by pair.
+	// Mismatches lists pods the router routed to one revision and that
+	// were injected by another (or not injected), by pair: should be empty.
 	Mismatches []statusMismatch `json:"mismatches"`
-	Namespaces statusNamespaces `json:"namespaces"`
+	// PinOverrides lists pods their owners pinned to one revision and
+	// that Istio injected otherwise (a namespace label wins), by pair.
+	PinOverrides []statusMismatch `json:"pinOverrides"`
+	Namespaces   statusNamespaces `json:"namespaces"`
 	// Warnings name what could not be read, and what follows from it.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -66,9 +69,10 @@ type statusNamespaces struct {
 // buildStatus turns what was read into the report. It is pure.
 func buildStatus(s *clusterSnapshot) statusReport {
 	r := statusReport{
-		Policy:     statusPolicy{ConfigMap: s.PolicyRef},
-		Mismatches: []statusMismatch{},
-		Namespaces: statusNamespaces{ByRevision: map[string][]string{}, Managed: []string{}, IstioInjection: []string{}},
+		Policy:       statusPolicy{ConfigMap: s.PolicyRef},
+		Mismatches:   []statusMismatch{},
+		PinOverrides: []statusMismatch{},
+		Namespaces:   statusNamespaces{ByRevision: map[string][]string{}, Managed: []string{}, IstioInjection: []string{}},
 	}
 	in := rollout.Input{Namespaces: map[string]int{}, Pods: s.Pods}
 	if s.PolicyErr != nil {
@@ -94,7 +98,9 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		r.Warnings = append(r.Warnings, readProblem("list namespaces", s.NamespacesErr))
 	}
 	for _, ns := range s.Namespaces {
-		if rev, ok := ns.Labels[labelIstioRev]; ok {
+		// istio-injection wins over istio.io/rev on a namespace, so a
+		// namespace carrying both is listed under istio-injection only.
+		if rev, ok := ns.Labels[labelIstioRev]; ok && ns.Labels[labelIstioInjection] != "enabled" {
 			r.Namespaces.ByRevision[rev] = append(r.Namespaces.ByRevision[rev], ns.Name)
 			in.Namespaces[rev]++
 		}
@@ -112,13 +118,19 @@ func buildStatus(s *clusterSnapshot) statusReport {
 	slices.Sort(r.Namespaces.IstioInjection)
 	r.Summary = rollout.Summarize(in)
 	for _, c := range s.Pods {
-		if rollout.Mismatched(c.Routed, c.Injected, in.Resolve) {
-			r.Mismatches = append(r.Mismatches, statusMismatch{Routed: c.Routed, Injected: c.Injected, Pods: c.Pods})
+		m := statusMismatch{Routed: c.Routed, Injected: c.Injected, Pods: c.Pods}
+		switch {
+		case rollout.RouterMismatch(c, in.Resolve):
+			r.Mismatches = append(r.Mismatches, m)
+		case rollout.OverriddenPin(c, in.Resolve):
+			r.PinOverrides = append(r.PinOverrides, m)
 		}
 	}
-	slices.SortFunc(r.Mismatches, func(a, b statusMismatch) int {
+	byPods := func(a, b statusMismatch) int {
 		return cmp.Or(cmp.Compare(b.Pods, a.Pods), cmp.Compare(a.Routed, b.Routed), cmp.Compare(a.Injected, b.Injected))
-	})
+	}
+	slices.SortFunc(r.Mismatches, byPods)
+	slices.SortFunc(r.PinOverrides, byPods)
 	return r
 }
 
@@ -169,8 +181,8 @@ func writeStatusText(w io.Writer, r statusReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", name, target, observed, rev.RoutedPods, injected, rev.MismatchedPods, rev.Namespaces, progress)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\npods: %d routed (pod label istio.io/rev), %d injected, %d mismatched, %d injected without a pod label (namespace label or default revision)\n",
-		r.RoutedPods, r.InjectedPods, r.MismatchedPods, r.UnroutedInjectedPods)
+	fmt.Fprintf(w, "\npods: %d routed (pod label istio.io/rev), %d injected, %d mismatched, %d injected without a pod label (namespace label or default revision), %d pinned by their owners but injected otherwise\n",
+		r.RoutedPods, r.InjectedPods, r.MismatchedPods, r.UnroutedInjectedPods, r.OverriddenPins)
 	if byNamespace {
 		fmt.Fprintln(w, "granularity namespace: OBSERVED is the share of namespaces labelled istio.io/rev (pods carry no routing label)")
 	}
@@ -180,6 +192,14 @@ func writeStatusText(w io.Writer, r statusReport) {
 			injected = "injected by " + m.Injected
 		}
 		fmt.Fprintf(w, "mismatch: %d %s routed to %s but %s\n", m.Pods, plural(m.Pods, "pod", "pods"), m.Routed, injected)
+	}
+	for _, m := range r.PinOverrides {
+		injected := "not injected"
+		if m.Injected != "" {
+			injected = "injected by " + m.Injected
+		}
+		fmt.Fprintf(w, "pin overridden: %d %s pinned to %s by their owners but %s (a namespace label wins over a pod label)\n",
+			m.Pods, plural(m.Pods, "pod", "pods"), m.Routed, injected)
 	}
 	fmt.Fprintln(w, "\nnamespaces:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -39,8 +39,11 @@ var istioConfigs = []istio.Config{
 
 var statusCases = map[string]*clusterSnapshot{
 	// Pod granularity to a tag: prod's pods are injected by canary and do
-	// not mismatch; one pod in a namespace pinned to stable asked for
-	// canary and got stable.
+	// not mismatch; one pod its owner pinned to canary, in a namespace
+	// pinned to stable, got stable (Istio's precedence, not the router's
+	// mismatch); one pod the router routed to stable was not injected (the
+	// router's mismatch); namespace "both" carries both Istio labels and is
+	// listed under istio-injection only, which wins.
 	"rollout": {
 		PolicyRef: "canary-router-system/canary-router-policy",
 		PolicyDoc: []byte("granularity: pod\ntargets: [{revision: stable, weight: 70}, {revision: prod, weight: 30}]\n"),
@@ -50,11 +53,13 @@ var statusCases = map[string]*clusterSnapshot{
 			namespaceWith("team-a", labelManaged, "enabled"), namespaceWith("team-b", labelManaged, "enabled"), namespaceWith("team-c", labelManaged, "enabled"),
 			namespaceWith("team-d", labelManaged, "enabled"), namespaceWith("team-e", labelManaged, "enabled"), namespaceWith("team-f", labelManaged, "enabled"),
 			namespaceWith("team-g", labelManaged, "enabled"), namespaceWith("team-h", labelManaged, "enabled"),
+			namespaceWith("both", "istio.io/rev", "canary", "istio-injection", "enabled"),
 		},
 		Pods: []podview.RevisionCount{
 			{Routed: "stable", Injected: "stable", Pods: 14},
+			{Routed: "stable", Injected: "", Pods: 1},
 			{Routed: "prod", Injected: "canary", Pods: 5},
-			{Routed: "canary", Injected: "stable", Pods: 1},
+			{Routed: "canary", Injected: "stable", Pinned: true, Pods: 1},
 			{Routed: "", Injected: "stable", Pods: 3},
 		},
 	},
@@ -178,11 +183,12 @@ func TestReadCluster(t *testing.T) {
 	if len(snap.Configs) != 1 || snap.Configs[0].Tag != "prod" || len(snap.Namespaces) != 1 {
 		t.Errorf("configs %+v, namespaces %+v", snap.Configs, snap.Namespaces)
 	}
-	if len(snap.Pods) != 1 || snap.Pods[0] != (podview.RevisionCount{Routed: "prod", Injected: "canary", Pods: 2}) {
-		t.Errorf("pods %+v, want 2 routed to prod and injected by canary", snap.Pods)
+	// The fake pods carry no decision annotation: their owners pinned them.
+	if len(snap.Pods) != 1 || snap.Pods[0] != (podview.RevisionCount{Routed: "prod", Injected: "canary", Pinned: true, Pods: 2}) {
+		t.Errorf("pods %+v, want 2 pinned to prod and injected by canary", snap.Pods)
 	}
-	if r := buildStatus(snap); r.MismatchedPods != 0 {
-		t.Errorf("%d mismatched: the tag was not resolved", r.MismatchedPods)
+	if r := buildStatus(snap); r.MismatchedPods != 0 || r.OverriddenPins != 0 {
+		t.Errorf("%d mismatched, %d pins overridden: the tag was not resolved", r.MismatchedPods, r.OverriddenPins)
 	}
 }
 

@@ -96,7 +96,7 @@ func (v *View) applyPairLocked(r record, delta int) {
 	if !r.live || (r.routed == "" && r.injected == "") {
 		return
 	}
-	pair := [2]string{r.routed, r.injected}
+	pair := pairKey{r.routed, r.injected, r.pinned}
 	if v.pairs[pair] += delta; v.pairs[pair] <= 0 {
 		delete(v.pairs, pair)
 	}

@@ -17,6 +17,9 @@ const (
 	// annotationStatus marks an injected pod; its JSON names the revision
 	// since Istio 1.11.
 	annotationStatus = "sidecar.istio.io/status"
+	// annotationDecision is the router's decision annotation: a routed pod
+	// without it was pinned by its owner, not routed by the router.
+	annotationDecision = "canary-router.io/decision"
 )
 
 // Key names a balancing unit: the pods of one controller in one namespace.
@@ -38,6 +41,10 @@ type record struct {
 	// live: not being deleted. A terminating pod is on its way out and
 	// must not hold back its replacement.
 	live bool
+	// pinned: the istio.io/rev label was set by the pod's owner, not the
+	// router (no decision annotation). Istio may override a pin with the
+	// namespace's label; that is not the router's mismatch.
+	pinned bool
 }
 
 // counted reports whether the pod counts towards its unit's split.
@@ -49,6 +56,10 @@ func recordOf(m metav1.Object) record {
 		routed:   m.GetLabels()[labelRev],
 		injected: injectedRevision(m.GetLabels(), m.GetAnnotations()),
 		live:     m.GetDeletionTimestamp() == nil,
+	}
+	if r.routed != "" {
+		_, decided := m.GetAnnotations()[annotationDecision]
+		r.pinned = !decided
 	}
 	for _, o := range m.GetOwnerReferences() {
 		if o.Controller != nil && *o.Controller {

@@ -41,15 +41,19 @@ func TestRecordOf(t *testing.T) {
 		meta metav1.ObjectMeta
 		want record
 	}{
-		{"replicaset pod", metav1.ObjectMeta{Namespace: "shop", Labels: map[string]string{labelRev: "canary"},
+		{"replicaset pod the router routed", metav1.ObjectMeta{Namespace: "shop", Labels: map[string]string{labelRev: "canary"},
+			Annotations:     map[string]string{annotationDecision: `{"revision":"canary"}`},
 			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-5d8f", Controller: &yes}}},
 			record{key: Key{"shop", "ReplicaSet", "web-5d8f"}, owned: true, routed: "canary", live: true}},
+		{"replicaset pod its owner pinned", metav1.ObjectMeta{Namespace: "shop", Labels: map[string]string{labelRev: "canary"},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-5d8f", Controller: &yes}}},
+			record{key: Key{"shop", "ReplicaSet", "web-5d8f"}, owned: true, routed: "canary", live: true, pinned: true}},
 		{"non-controller owner", metav1.ObjectMeta{Namespace: "shop",
 			OwnerReferences: []metav1.OwnerReference{{Kind: "Thing", Name: "t", Controller: &no}, {Kind: "Other", Name: "o"}}},
 			record{live: true}},
 		{"terminating", metav1.ObjectMeta{Namespace: "shop", DeletionTimestamp: &now, Labels: map[string]string{labelRev: "stable"},
 			OwnerReferences: []metav1.OwnerReference{{Kind: "StatefulSet", Name: "db", Controller: &yes}}},
-			record{key: Key{"shop", "StatefulSet", "db"}, owned: true, routed: "stable"}},
+			record{key: Key{"shop", "StatefulSet", "db"}, owned: true, routed: "stable", pinned: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

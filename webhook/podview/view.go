@@ -88,8 +88,8 @@ type View struct {
 	reserving atomic.Int64
 
 	pairsMu sync.Mutex
-	// pairs counts live pods by (routed, injected) revision, for metrics.
-	pairs map[[2]string]int
+	// pairs counts live pods by (routed, injected, pinned), for metrics.
+	pairs map[pairKey]int
 }
 
 // shard is one lock and the units it guards.
@@ -117,7 +117,7 @@ func New(o Options) *View {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	v := &View{o: o, started: o.Now(), bucket: max(o.TTL/ringSlots, 1), seed: maphash.MakeSeed(), pairs: map[[2]string]int{}}
+	v := &View{o: o, started: o.Now(), bucket: max(o.TTL/ringSlots, 1), seed: maphash.MakeSeed(), pairs: map[pairKey]int{}}
 	for i := range v.shards {
 		v.shards[i].units = map[Key]*unit{}
 	}
@@ -255,7 +255,15 @@ func (v *View) Counts(k Key) map[string]int {
 // injected by another (the same one, when all is well).
 type RevisionCount struct {
 	Routed, Injected string
-	Pods             int
+	// Pinned: the pods' owners set istio.io/rev, not the router.
+	Pinned bool
+	Pods   int
+}
+
+// pairKey is a RevisionCount's key.
+type pairKey struct {
+	routed, injected string
+	pinned           bool
 }
 
 // Revisions returns live pods by routed and injected revision; pods with
@@ -265,7 +273,7 @@ func (v *View) Revisions() []RevisionCount {
 	defer v.pairsMu.Unlock()
 	out := make([]RevisionCount, 0, len(v.pairs))
 	for k, n := range v.pairs {
-		out = append(out, RevisionCount{Routed: k[0], Injected: k[1], Pods: n})
+		out = append(out, RevisionCount{Routed: k.routed, Injected: k.injected, Pinned: k.pinned, Pods: n})
 	}
 	return out
 }

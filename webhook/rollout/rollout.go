@@ -42,6 +42,19 @@ func Mismatched(routed, injected string, resolve Resolver) bool {
 	return routed != "" && injected != Expected(routed, resolve)
 }
 
+// RouterMismatch reports whether c counts pods the router routed that run
+// elsewhere (should be 0); OverriddenPin whether it counts pods whose
+// owners pinned a revision that Istio overrode (a namespace label wins
+// over a pod label), which is the owner's business, not the router's.
+func RouterMismatch(c podview.RevisionCount, resolve Resolver) bool {
+	return !c.Pinned && Mismatched(c.Routed, c.Injected, resolve)
+}
+
+// OverriddenPin: see RouterMismatch.
+func OverriddenPin(c podview.RevisionCount, resolve Resolver) bool {
+	return c.Pinned && Mismatched(c.Routed, c.Injected, resolve)
+}
+
 // Target is one policy target and its share (0-1).
 type Target struct {
 	Revision string
@@ -76,9 +89,12 @@ type Revision struct {
 	// InjectedPods were injected by Name (always 0 for a tag: Istio
 	// records the real revision).
 	InjectedPods int `json:"injectedPods"`
-	// MismatchedPods were routed to Name but injected by another revision,
-	// or not injected.
+	// MismatchedPods were routed to Name by the router but injected by
+	// another revision, or not injected.
 	MismatchedPods int `json:"mismatchedPods"`
+	// OverriddenPins were pinned to Name by their owners (no router
+	// decision) but injected by another revision, or not injected.
+	OverriddenPins int `json:"overriddenPins"`
 	// ObservedShare is RoutedPods over all routed pods (0-1), the figure
 	// to hold against TargetShare.
 	ObservedShare float64 `json:"observedShare"`
@@ -97,8 +113,12 @@ type Summary struct {
 	RoutedPods int `json:"routedPods"`
 	// InjectedPods were injected by any revision.
 	InjectedPods int `json:"injectedPods"`
-	// MismatchedPods: see Mismatched.
+	// MismatchedPods: pods the router routed that run elsewhere (see
+	// RouterMismatch); should be 0.
 	MismatchedPods int `json:"mismatchedPods"`
+	// OverriddenPins: owner-pinned pods that Istio injected otherwise (see
+	// OverriddenPin).
+	OverriddenPins int `json:"overriddenPins"`
 	// UnroutedInjectedPods were injected without a pod label: through
 	// their namespace's label (namespace granularity, pinned namespaces)
 	// or the default revision.
@@ -139,9 +159,13 @@ func Summarize(in Input) Summary {
 			r := line(c.Routed)
 			r.RoutedPods += c.Pods
 			s.RoutedPods += c.Pods
-			if Mismatched(c.Routed, c.Injected, in.Resolve) {
+			switch {
+			case RouterMismatch(c, in.Resolve):
 				r.MismatchedPods += c.Pods
 				s.MismatchedPods += c.Pods
+			case OverriddenPin(c, in.Resolve):
+				r.OverriddenPins += c.Pods
+				s.OverriddenPins += c.Pods
 			}
 		}
 		if c.Injected != "" {
@@ -183,7 +207,8 @@ const Other = "other"
 // revisions) stay first, then the names with the most pods; every other
 // name becomes Other, and counts that then coincide are merged. "" (not
 // routed, not injected) is never folded. The result is sorted by routed,
-// then injected name.
+// then injected name. Pinned and routed pods of one pair are merged: the
+// metric it feeds counts pods by revision, whoever chose it.
 func Fold(counts []podview.RevisionCount, keep []string, limit int) []podview.RevisionCount {
 	pods := map[string]int{}
 	for _, c := range counts {
@@ -219,13 +244,16 @@ func Fold(counts []podview.RevisionCount, keep []string, limit int) []podview.Re
 		}
 		return Other
 	}
-	merged := map[[2]string]int{}
+	type key struct {
+		routed, injected string
+	}
+	merged := map[key]int{}
 	for _, c := range counts {
-		merged[[2]string{name(c.Routed), name(c.Injected)}] += c.Pods
+		merged[key{name(c.Routed), name(c.Injected)}] += c.Pods
 	}
 	out := make([]podview.RevisionCount, 0, len(merged))
 	for k, n := range merged {
-		out = append(out, podview.RevisionCount{Routed: k[0], Injected: k[1], Pods: n})
+		out = append(out, podview.RevisionCount{Routed: k.routed, Injected: k.injected, Pods: n})
 	}
 	slices.SortFunc(out, func(a, b podview.RevisionCount) int {
 		return cmp.Or(cmp.Compare(a.Routed, b.Routed), cmp.Compare(a.Injected, b.Injected))
