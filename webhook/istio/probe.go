@@ -2,7 +2,6 @@ package istio
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -169,20 +168,14 @@ func (p *Prober) round(ctx context.Context) time.Duration {
 			delete(p.tracks, rev)
 		}
 	}
-	results := make([]ProbeResult, 0, len(targets))
+	revs := slices.Sorted(maps.Keys(targets))
+	results := make([]ProbeResult, len(revs))
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, rev := range slices.Sorted(maps.Keys(targets)) {
+	for i, rev := range revs {
 		tr := p.track(targets[rev])
-		wg.Go(func() {
-			r := p.check(ctx, tr)
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
-		})
+		wg.Go(func() { results[i] = p.check(ctx, tr) })
 	}
 	wg.Wait()
-	slices.SortFunc(results, func(a, b ProbeResult) int { return cmp.Compare(a.Revision, b.Revision) })
 
 	next := p.o.Interval
 	down := map[string]string{}
@@ -221,11 +214,17 @@ func (p *Prober) round(ctx context.Context) time.Duration {
 	return next
 }
 
-// track returns the revision's track, reset when its injector moved.
+// track returns the revision's track, with a new client when its
+// injector's address or caBundle changed. The failures carry over: a
+// revision taken out comes back only once it answers, wherever it is.
 func (p *Prober) track(t ProbeTarget) *probeTrack {
 	tr := p.tracks[t.Revision]
 	if tr == nil || !sameProbeTarget(tr.target, t) {
-		tr = &probeTrack{target: t, client: probeClient(t, p.dial)}
+		next := &probeTrack{target: t, client: probeClient(t, p.dial)}
+		if tr != nil {
+			next.failures, next.why = tr.failures, tr.why
+		}
+		tr = next
 		p.tracks[t.Revision] = tr
 	}
 	return tr

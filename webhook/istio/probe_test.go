@@ -261,8 +261,16 @@ func TestProberThresholdAndRecovery(t *testing.T) {
 	if len(rec.reports) != 0 {
 		t.Errorf("an unchanged verdict was reported again: %v", <-rec.reports)
 	}
-	// One answer brings it back.
+	// The webhook's caBundle changes while it still fails: the revision
+	// stays out, it has not answered.
 	srv.mode.Store("")
+	s = stateWith(srv.URL, newTestCA(t).pem)
+	p.round(ctx)
+	if len(rec.reports) != 0 {
+		t.Errorf("a new address brought back a revision that never answered: %v", <-rec.reports)
+	}
+	s = stateWith(srv.URL, ca.pem)
+	// One answer brings it back.
 	p.round(ctx)
 	if got := <-rec.reports; len(got) != 0 {
 		t.Errorf("after one answer the report is %v, want none down", got)
@@ -275,7 +283,7 @@ func TestProberThresholdAndRecovery(t *testing.T) {
 		}
 		downs = append(downs, r[0].Down)
 	}
-	if want := []bool{false, false, true, true, false}; !equalBools(downs, want) {
+	if want := []bool{false, false, true, true, true, false}; !equalBools(downs, want) {
 		t.Errorf("observed verdicts %v, want %v", downs, want)
 	}
 
