@@ -11,7 +11,7 @@ import (
 
 // Fields each mapping may hold, as operators write them.
 var (
-	policyFields     = []string{"granularity", "seed", "targets", "namespaces", "gateways", "gatewayRevision"}
+	policyFields     = []string{"granularity", "seed", "targets", "namespaces", "gateways", "gatewayRevision", "migration"}
 	targetFields     = []string{"revision", "weight"}
 	namespacesFields = []string{"exclude"}
 )
@@ -65,6 +65,8 @@ func decodePolicy(doc yaml.MapSlice) (*Policy, ValidationError) {
 				}
 				p.GatewayRevision = s
 			}
+		case "migration":
+			p.Migration = decodeMigration(&errs, path, it.Value)
 		}
 	}
 	if !haveGranularity {

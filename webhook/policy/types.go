@@ -53,6 +53,9 @@ type Policy struct {
 	// GatewayRevision is the revision (or tag) excluded gateway pods stay
 	// on; "" lets the router choose (Policy.GatewayPlacement).
 	GatewayRevision string `json:"gatewayRevision,omitempty"`
+	// Migration, when set, lets the leader restart drifted workloads in
+	// batches (controller/migrate); nil leaves running pods alone.
+	Migration *Migration `json:"migration,omitempty"`
 
 	// excluded is Namespaces.Exclude as a set, looked up on every admission.
 	excluded map[string]struct{}
