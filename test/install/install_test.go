@@ -27,7 +27,7 @@ type overlay struct {
 	certMode string
 	// podRouting is true where pods are routed (workload or pod
 	// granularity) through the fail-closed pod webhook; false for
-	// namespace granularity, where the manifests have no pod webhook.
+	// namespace granularity, where whole namespaces are routed.
 	podRouting bool
 	// prerequisites are applied before the overlay (testdata files).
 	prerequisites []string
@@ -38,7 +38,9 @@ type overlay struct {
 
 var overlays = []overlay{
 	{name: "default", certMode: certSelfManaged, podRouting: true, granularity: "workload"},
-	{name: "namespace-granularity", certMode: certSelfManaged, podRouting: false, granularity: "namespace"},
+	// Namespace granularity installs the default overlay too; only the
+	// policy says namespace.
+	{name: "default", certMode: certSelfManaged, podRouting: false, granularity: "namespace"},
 	// cert-manager itself is not installed: stub CRDs accept its objects,
 	// and the test plays cert-manager (a serving pair in a folder) and its
 	// cainjector (caBundle).
@@ -69,7 +71,7 @@ func TestEveryOverlayIsCovered(t *testing.T) {
 
 func TestInstall(t *testing.T) {
 	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
+		t.Run(o.name+"/"+o.granularity, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			install(t, ctx, o)
@@ -89,10 +91,10 @@ func TestInstall(t *testing.T) {
 			t.Run("permissions", func(t *testing.T) { checkPermissions(t, ctx, o.certMode) })
 			t.Run("token", func(t *testing.T) { checkToken(t, ctx, token, o.certMode) })
 			if o.podRouting {
-				t.Run("routing", func(t *testing.T) { checkWorkloadRouting(t, ctx, r, "app-"+o.name) })
-				t.Run("match-conditions", func(t *testing.T) { checkMatchConditions(t, ctx, r, "app-"+o.name) })
+				t.Run("routing", func(t *testing.T) { checkWorkloadRouting(t, ctx, r, "app-"+o.name+"-"+o.granularity) })
+				t.Run("match-conditions", func(t *testing.T) { checkMatchConditions(t, ctx, r, "app-"+o.name+"-"+o.granularity) })
 			} else {
-				t.Run("routing", func(t *testing.T) { checkNamespaceRouting(t, ctx, r, "app-"+o.name) })
+				t.Run("routing", func(t *testing.T) { checkNamespaceRouting(t, ctx, r, "app-"+o.name+"-"+o.granularity) })
 			}
 			t.Run("policy-webhook", func(t *testing.T) { checkPolicyWebhook(t, ctx, r) })
 		})
