@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
@@ -72,18 +73,18 @@ func (a *Admitter) namespaceLabels(ns string) labels.Labels {
 // admitted only if a live Istio injector webhook will match it as the
 // router leaves it. It returns "" when the pod may be admitted, else the
 // refusal message and its HTTP code.
-func (a *Admitter) injectionCheck(r *review, ns string, rt *routes, d *policy.PodDecision) (string, int32) {
-	if rt.state == nil || d.Reason == policy.ReasonOptedOut {
+func (a *Admitter) injectionCheck(r *review, ns string, state *istio.State, d *policy.PodDecision) (string, int32) {
+	if state == nil || d.Reason == policy.ReasonOptedOut {
 		return "", 0
 	}
 	pl := podLabels{m: r.Object.Labels, rev: d.Revision}
-	v := rt.state.InjectedBy(a.namespaceLabels(ns), &pl)
+	v := state.InjectedBy(a.namespaceLabels(ns), &pl)
 	if !v.Known || v.Injected() {
 		return "", 0
 	}
 	if v.Revision != "" {
 		return "canary-router: refusing the pod rather than admitting it without a sidecar: it would be injected by revision " +
-			v.Revision + " (webhook " + v.Webhook + "), whose istiod is not available. " + rt.notLive(v.Revision), http.StatusServiceUnavailable
+			v.Revision + " (webhook " + v.Webhook + "), whose istiod is not available. " + state.Target(v.Revision).Detail, http.StatusServiceUnavailable
 	}
 	return notInjectedMessage(ns, a.namespaceLabels(ns), &pl, d), http.StatusForbidden
 }
@@ -129,16 +130,4 @@ func writeLabel(b *strings.Builder, l labels.Labels, key string) {
 		return
 	}
 	b.WriteString(l.Get(key))
-}
-
-// notLive explains why a real revision cannot answer.
-func (r *routes) notLive(rev string) string {
-	if r.state == nil {
-		return ""
-	}
-	st := r.state.Target(rev)
-	if st.Detail == "" {
-		return ""
-	}
-	return st.Detail
 }

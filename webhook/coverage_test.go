@@ -102,3 +102,22 @@ func TestInjectionCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectionCheckWithoutPolicy: with no policy loaded a pinned pod is
+// admitted without one, but only when its pin names a live revision.
+func TestInjectionCheckWithoutPolicy(t *testing.T) {
+	f := gated(t, "", chartCluster(true, "stable", "canary"), nil)
+	pinned := deploymentPod("shop", "web", "1", map[string]string{"istio.io/rev": "canary"})
+	if resp, _, _ := admitPodResult(t, f, pinned, false); !resp.allowed {
+		t.Errorf("pinned to a live revision: refused %d %s", resp.code, resp.message)
+	}
+	typo := deploymentPod("shop", "web", "1", map[string]string{"istio.io/rev": "canry"})
+	if resp, _, _ := admitPodResult(t, f, typo, false); resp.allowed || resp.code != http.StatusForbidden ||
+		!strings.Contains(resp.message, "pod labels istio.io/rev=canry") {
+		t.Errorf("pinned to a typo: allowed %v %d %s, want a 403 naming the label", resp.allowed, resp.code, resp.message)
+	}
+	optedOut := deploymentPod("shop", "web", "1", map[string]string{"istio.io/rev": "canry", "sidecar.istio.io/inject": "false"})
+	if resp, _, _ := admitPodResult(t, f, optedOut, false); !resp.allowed {
+		t.Errorf("opted out: refused %d %s", resp.code, resp.message)
+	}
+}

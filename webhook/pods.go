@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/podview"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
@@ -32,6 +33,15 @@ func (a *Admitter) admitPod(r *review) response {
 	snap := a.store.Load()
 	if snap == nil {
 		if explicitPod(&r.Object) {
+			// Pinned or opted out needs no policy, but a pin still has to
+			// name a live revision.
+			d := policy.PodDecision{Reason: policy.ReasonPinned}
+			if !isPinned(&r.Object) {
+				d.Reason = policy.ReasonOptedOut
+			}
+			if resp, refused := a.refuseUninjected(r, ns, a.cluster.istioState(), &d); refused {
+				return resp
+			}
 			return allowed(r.UID, nil)
 		}
 		a.metrics.reject(resourcePods, causeNoPolicy)
@@ -62,11 +72,8 @@ func (a *Admitter) admitPod(r *review) response {
 		a.requestLog(r).Warn("refusing pod: no routing target is available", zap.String("unavailable", rt.unavailable))
 		return denied(r.UID, http.StatusServiceUnavailable, rt.refusal("the pod"))
 	}
-	if msg, code := a.injectionCheck(r, ns, rt, &d); msg != "" {
-		a.metrics.reject(resourcePods, causeNotInjected)
-		a.requestLog(r).Warn("refusing pod: no live Istio injector would inject it", zap.String("reason", string(d.Reason)),
-			zap.String("revision", d.Revision))
-		return denied(r.UID, code, msg)
+	if resp, refused := a.refuseUninjected(r, ns, rt.state, &d); refused {
+		return resp
 	}
 	a.count(r, resourcePods, d.Revision, d.Reason)
 	warnings := a.explainPod(r, rt, d, &note)
@@ -129,6 +136,24 @@ func (a *Admitter) explainPod(r *review, rt *routes, d policy.PodDecision, note 
 		warnings = append(warnings, rt.order)
 	}
 	return warnings
+}
+
+// refuseUninjected runs the injection check and builds the refusal.
+func (a *Admitter) refuseUninjected(r *review, ns string, state *istio.State, d *policy.PodDecision) (response, bool) {
+	msg, code := a.injectionCheck(r, ns, state, d)
+	if msg == "" {
+		return response{}, false
+	}
+	a.metrics.reject(resourcePods, causeNotInjected)
+	a.requestLog(r).Warn("refusing pod: no live Istio injector would inject it", zap.String("reason", string(d.Reason)),
+		zap.String("revision", d.Revision))
+	return denied(r.UID, code, msg), true
+}
+
+// isPinned reports whether a pod names its revision and does not opt out.
+func isPinned(m *objectMeta) bool {
+	_, ok := m.Labels[policy.LabelIstioRev]
+	return ok && m.Labels[policy.LabelSidecarInject] != "false" && m.Annotations[policy.LabelSidecarInject] != "false"
 }
 
 // explicitPod reports whether a pod already says how it wants injection;

@@ -66,6 +66,14 @@ type routes struct {
 	gatewayRev, gatewayWarning string
 }
 
+// istioState returns the Istio state in force, nil without a view.
+func (c *clusterView) istioState() *istio.State {
+	if c.istio == nil {
+		return nil
+	}
+	return c.istio.Current()
+}
+
 // routesFor returns the routes of snap in the current Istio state.
 func (c *clusterView) routesFor(snap *Snapshot) *routes {
 	var state *istio.State
