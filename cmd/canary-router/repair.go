@@ -47,6 +47,7 @@ func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string
 		Log:          log.Named("namespaces"),
 	})
 	view.OnChange(rec.Enqueue)
+	mig := newMigrationLeader(kube, ownNamespace, store, state, view, reg, log.Named("migration"))
 	go view.Run(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -57,7 +58,7 @@ func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string
 			Name:      leaseName,
 			Identity:  replicaIdentity(),
 			Log:       log.Named("leader"),
-			OnLeading: rec.Run,
+			OnLeading: leaderControllers(rec.Run, mig.Run),
 		})
 	}()
 	stopped = func() {

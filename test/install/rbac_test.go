@@ -29,10 +29,15 @@ var (
 		{"pods", "[]", "[]", "[list watch]"},
 		{"mutatingwebhookconfigurations.admissionregistration.k8s.io", "[]", "[]", "[list watch]"},
 		{"namespaces", "[]", "[]", "[list watch patch]"},
+		{"deployments.apps", "[]", "[]", "[list watch patch]"},
+		{"statefulsets.apps", "[]", "[]", "[list watch patch]"},
+		{"daemonsets.apps", "[]", "[]", "[list watch patch]"},
+		{"events", "[]", "[]", "[create patch]"},
 	}
 	ownNamespace = []permission{
 		{"configmaps", "[]", "[canary-router-policy]", "[list watch]"},
-		{"events", "[]", "[]", "[create patch]"},
+		{"configmaps", "[]", "[canary-router-status]", "[get patch]"},
+		{"configmaps", "[]", "[]", "[create]"},
 		{"leases.coordination.k8s.io", "[]", "[]", "[get create update]"},
 	}
 	istioNamespace = []permission{

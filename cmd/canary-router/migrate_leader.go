@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
+
+	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/nsview"
+)
+
+// migrationWriteQPS paces the leader's restarts and relabels: a batch of
+// a few workloads goes out at once, a burst of hundreds does not.
+const migrationWriteQPS = 5
+
+// migrationLeader runs the in-cluster migration while this replica leads.
+// Its informers (workloads, pod metadata) start with each term and stop
+// with it, so replicas that only serve admissions never hold them.
+type migrationLeader struct {
+	kube         *kubeClients
+	ownNamespace string
+	store        *webhook.Store
+	state        func() *istio.State
+	namespaces   *nsview.View
+	log          *zap.Logger
+	// metrics outlive a term: registered once.
+	reg prometheus.Registerer
+	ctl *migrate.Controller
+}
+
+func newMigrationLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
+	namespaces *nsview.View, reg prometheus.Registerer, log *zap.Logger) *migrationLeader {
+	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, reg: reg, log: log}
+}
+
+// Run migrates until ctx ends (leadership lost or shutdown).
+func (m *migrationLeader) Run(ctx context.Context) {
+	meta, err := metadata.NewForConfig(m.kube.config)
+	if err != nil {
+		m.log.Error("migration: no metadata client; not migrating", zap.Error(err))
+		return
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	defer broadcaster.Shutdown()
+	// Events go to each workload's own namespace.
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.kube.client.CoreV1().Events("")})
+	pods := migrate.NewPodInformer(meta)
+	workloads := migrate.NewWorkloadInformers(m.kube.client)
+	o := migrate.Options{
+		Policy: m.store.Load, Istio: m.state, Namespaces: m.namespaceList,
+		Workloads: workloads, Pods: pods, Log: m.log,
+		Writer: &migrate.KubeWriter{Client: m.kube.client, Namespace: m.ownNamespace,
+			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"}),
+			Limiter:  flowcontrol.NewTokenBucketRateLimiter(migrationWriteQPS, 2*migrationWriteQPS)},
+	}
+	if m.ctl == nil {
+		o.Registerer = m.reg
+		m.ctl = migrate.New(o)
+	} else {
+		m.ctl = m.ctl.With(o)
+	}
+	ctl := m.ctl
+	_, _ = pods.Informer().AddEventHandler(ctl.Handler())
+	workloads.AddEventHandler(ctl.Handler())
+	go pods.Run(ctx)
+	workloads.Run(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), pods.HasSynced, workloads.HasSynced) {
+		return
+	}
+	m.log.Info("migration controller started")
+	ctl.Run(ctx)
+}
+
+func (m *migrationLeader) namespaceList() []migrate.Namespace {
+	list := m.namespaces.List()
+	out := make([]migrate.Namespace, 0, len(list))
+	for _, ns := range list {
+		if !ns.Deleting && ns.Name != m.ownNamespace {
+			out = append(out, migrate.Namespace{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations})
+		}
+	}
+	return out
+}
+
+// leaderControllers runs every controller of a leadership term.
+func leaderControllers(runs ...func(context.Context)) func(context.Context) {
+	return func(ctx context.Context) {
+		done := make(chan struct{}, len(runs))
+		for _, run := range runs {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				run(ctx)
+			}()
+		}
+		for range runs {
+			<-done
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package migrate
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// WorkloadInformers watch the kinds the migration restarts.
+type WorkloadInformers struct {
+	factory         informers.SharedInformerFactory
+	deploy, sts, ds cache.SharedIndexInformer
+}
+
+// NewWorkloadInformers returns informers for Deployments, StatefulSets and
+// DaemonSets in every namespace; Run starts them.
+func NewWorkloadInformers(client kubernetes.Interface) *WorkloadInformers {
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(slimWorkload))
+	return &WorkloadInformers{factory: f,
+		deploy: f.Apps().V1().Deployments().Informer(),
+		sts:    f.Apps().V1().StatefulSets().Informer(),
+		ds:     f.Apps().V1().DaemonSets().Informer()}
+}
+
+// slimWorkload drops what the migration never reads (the pod spec and
+// managedFields, most of an object's bytes), so 10,000 workloads cost
+// little memory on the leader.
+func slimWorkload(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		o.ManagedFields, o.Spec.Template.Spec = nil, corev1.PodSpec{}
+	case *appsv1.StatefulSet:
+		o.ManagedFields, o.Spec.Template.Spec, o.Spec.VolumeClaimTemplates = nil, corev1.PodSpec{}, nil
+	case *appsv1.DaemonSet:
+		o.ManagedFields, o.Spec.Template.Spec = nil, corev1.PodSpec{}
+	}
+	return obj, nil
+}
+
+// Run starts the informers; they stop when ctx ends.
+func (w *WorkloadInformers) Run(ctx context.Context) { w.factory.Start(ctx.Done()) }
+
+// HasSynced reports the first full list of every kind.
+func (w *WorkloadInformers) HasSynced() bool {
+	return w.deploy.HasSynced() && w.sts.HasSynced() && w.ds.HasSynced()
+}
+
+// AddEventHandler registers h on every kind.
+func (w *WorkloadInformers) AddEventHandler(h cache.ResourceEventHandler) {
+	for _, inf := range []cache.SharedIndexInformer{w.deploy, w.sts, w.ds} {
+		_, _ = inf.AddEventHandler(h)
+	}
+}
+
+// List returns every cached workload, normalised.
+func (w *WorkloadInformers) List() []Workload {
+	var out []Workload
+	for _, o := range w.deploy.GetStore().List() {
+		out = append(out, FromDeployment(o.(*appsv1.Deployment)))
+	}
+	for _, o := range w.sts.GetStore().List() {
+		out = append(out, FromStatefulSet(o.(*appsv1.StatefulSet)))
+	}
+	for _, o := range w.ds.GetStore().List() {
+		out = append(out, FromDaemonSet(o.(*appsv1.DaemonSet)))
+	}
+	return out
+}
+
+// FromDeployment normalises a Deployment.
+func FromDeployment(d *appsv1.Deployment) Workload {
+	w := base(KindDeployment, &d.ObjectMeta, &d.Spec.Template.ObjectMeta)
+	w.Replicas = replicas(d.Spec.Replicas)
+	w.StatusReplicas, w.Updated, w.Available = d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas
+	w.ObservedGeneration, w.Paused = d.Status.ObservedGeneration, d.Spec.Paused
+	return w
+}
+
+// FromStatefulSet normalises a StatefulSet. One rolled with OnDelete
+// never updates its pods on a restart; it shows as never completing, and
+// the batch fails with that reason rather than waiting silently.
+func FromStatefulSet(s *appsv1.StatefulSet) Workload {
+	w := base(KindStatefulSet, &s.ObjectMeta, &s.Spec.Template.ObjectMeta)
+	w.Replicas = replicas(s.Spec.Replicas)
+	w.StatusReplicas, w.Updated, w.Available = s.Status.Replicas, s.Status.UpdatedReplicas, s.Status.AvailableReplicas
+	w.ObservedGeneration = s.Status.ObservedGeneration
+	return w
+}
+
+// FromDaemonSet normalises a DaemonSet: its desired count is the nodes it
+// should run on.
+func FromDaemonSet(d *appsv1.DaemonSet) Workload {
+	w := base(KindDaemonSet, &d.ObjectMeta, &d.Spec.Template.ObjectMeta)
+	w.Replicas = d.Status.DesiredNumberScheduled
+	w.StatusReplicas, w.Updated, w.Available = d.Status.CurrentNumberScheduled, d.Status.UpdatedNumberScheduled, d.Status.NumberAvailable
+	w.ObservedGeneration = d.Status.ObservedGeneration
+	return w
+}
+
+func base(kind string, m, tmpl *metav1.ObjectMeta) Workload {
+	inject := tmpl.Labels[policy.LabelSidecarInject]
+	if inject == "" {
+		inject = tmpl.Annotations[policy.LabelSidecarInject]
+	}
+	_, pinned := tmpl.Labels[policy.LabelIstioRev]
+	return Workload{
+		Ref:        Ref{Namespace: m.Namespace, Kind: kind, Name: m.Name},
+		Generation: m.Generation,
+		OptOut:     m.Annotations[AnnotationMigrate] == "false",
+		Pinned:     pinned || inject == "false",
+		Migrated:   m.Annotations[AnnotationMigrated],
+	}
+}
+
+func replicas(r *int32) int32 {
+	if r == nil {
+		return 1
+	}
+	return *r
+}

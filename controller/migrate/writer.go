@@ -1,0 +1,149 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
+
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+// Writer is the controller's I/O seam: every write it makes.
+type Writer interface {
+	// Restart restarts a workload the way `kubectl rollout restart` does
+	// and marks it restarted for digest, in one idempotent patch.
+	Restart(ctx context.Context, r Ref, digest, restartedAt string) error
+	// Relabel sets a namespace's istio.io/rev and the router's decision
+	// annotation.
+	Relabel(ctx context.Context, name, revision, decision string) error
+	// LoadStatus reads the status object's data (empty when absent).
+	LoadStatus(ctx context.Context) (map[string]string, error)
+	// SaveStatus merges keys into the status object's data.
+	SaveStatus(ctx context.Context, data map[string]string) error
+	// Event records an Event on a workload.
+	Event(r Ref, warning bool, reason, message string)
+}
+
+// KubeWriter writes through a clientset, at most QPS writes a second.
+type KubeWriter struct {
+	Client kubernetes.Interface
+	// Namespace holds the status object.
+	Namespace string
+	Recorder  record.EventRecorder
+	// Limiter paces restarts and relabels (a flag sets its rate).
+	Limiter flowcontrol.RateLimiter
+}
+
+var _ Writer = (*KubeWriter)(nil)
+
+const fieldManager = "canary-router-migrate"
+
+// restartPatch is a JSON merge patch, the same on every repeat.
+func restartPatch(digest, restartedAt string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{AnnotationMigrated: digest}},
+		"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+			"annotations": map[string]string{AnnotationRestartedAt: restartedAt}}}},
+	})
+	return b
+}
+
+// Restart implements Writer.
+func (w *KubeWriter) Restart(ctx context.Context, r Ref, digest, restartedAt string) error {
+	if err := w.wait(ctx); err != nil {
+		return err
+	}
+	patch, opts := restartPatch(digest, restartedAt), metav1.PatchOptions{FieldManager: fieldManager}
+	apps := w.Client.AppsV1()
+	var err error
+	switch r.Kind {
+	case KindDeployment:
+		_, err = apps.Deployments(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
+	case KindStatefulSet:
+		_, err = apps.StatefulSets(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
+	case KindDaemonSet:
+		_, err = apps.DaemonSets(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
+	default:
+		return fmt.Errorf("%s: kind %s is not restarted", r, r.Kind)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil // deleted meanwhile: nothing left to move
+	}
+	return err
+}
+
+// Relabel implements Writer.
+func (w *KubeWriter) Relabel(ctx context.Context, name, revision, decision string) error {
+	if err := w.wait(ctx); err != nil {
+		return err
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"labels":      map[string]string{policy.LabelIstioRev: revision},
+		"annotations": map[string]string{policy.AnnotationDecision: decision},
+	}})
+	_, err := w.Client.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+	return err
+}
+
+// LoadStatus implements Writer.
+func (w *KubeWriter) LoadStatus(ctx context.Context) (map[string]string, error) {
+	cm, err := w.Client.CoreV1().ConfigMaps(w.Namespace).Get(ctx, StatusConfigMap, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cm.Data, nil
+}
+
+// SaveStatus implements Writer: a merge patch of the keys given, so the
+// leader's progress and an operator's pause never overwrite each other.
+func (w *KubeWriter) SaveStatus(ctx context.Context, data map[string]string) error {
+	return SaveStatusData(ctx, w.Client, w.Namespace, data)
+}
+
+// SaveStatusData merges keys into the status object, creating it when
+// absent; the CLI's pause and resume use it too.
+func SaveStatusData(ctx context.Context, client kubernetes.Interface, namespace string, data map[string]string) error {
+	cms := client.CoreV1().ConfigMaps(namespace)
+	patch, _ := json.Marshal(map[string]any{"data": data})
+	_, err := cms.Patch(ctx, StatusConfigMap, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: StatusConfigMap, Namespace: namespace,
+		Labels: map[string]string{"app.kubernetes.io/name": "canary-router"}}, Data: data}, metav1.CreateOptions{FieldManager: fieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		// Lost a create race with the other writer: patch what is there.
+		_, err = cms.Patch(ctx, StatusConfigMap, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+	}
+	return err
+}
+
+// Event implements Writer.
+func (w *KubeWriter) Event(r Ref, warning bool, reason, message string) {
+	if w.Recorder == nil {
+		return
+	}
+	typ := corev1.EventTypeNormal
+	if warning {
+		typ = corev1.EventTypeWarning
+	}
+	w.Recorder.Event(&corev1.ObjectReference{APIVersion: "apps/v1", Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}, typ, reason, message)
+}
+
+func (w *KubeWriter) wait(ctx context.Context) error {
+	if w.Limiter == nil {
+		return nil
+	}
+	return w.Limiter.Wait(ctx)
+}
