@@ -11,7 +11,7 @@ import (
 
 // Fields each mapping may hold, as operators write them.
 var (
-	policyFields     = []string{"granularity", "seed", "targets", "namespaces", "gateways", "gatewayRevision", "migration"}
+	policyFields     = []string{"granularity", "seed", "targets", "namespaces", "gateways", "gatewayRevision", "migration", "rollout"}
 	targetFields     = []string{"revision", "weight"}
 	namespacesFields = []string{"exclude"}
 )
@@ -24,6 +24,7 @@ func decodePolicy(doc yaml.MapSlice) (*Policy, ValidationError) {
 	var errs ValidationError
 	p := &Policy{}
 	var haveGranularity, haveTargets bool
+	var rollout *rawRollout
 	seen := make(map[string]bool, len(doc))
 	for _, it := range doc {
 		key, path, ok := fieldKey(&errs, "", it.Key, policyFields, seen)
@@ -67,6 +68,8 @@ func decodePolicy(doc yaml.MapSlice) (*Policy, ValidationError) {
 			}
 		case "migration":
 			p.Migration = decodeMigration(&errs, path, it.Value)
+		case "rollout":
+			rollout = decodeRollout(&errs, path, it.Value)
 		}
 	}
 	if !haveGranularity {
@@ -77,6 +80,17 @@ func decodePolicy(doc yaml.MapSlice) (*Policy, ValidationError) {
 	}
 	if p.Gateways == "" {
 		p.Gateways = GatewaysExclude
+	}
+	if rollout != nil && p.Targets != nil {
+		// Targets broken or missing have their own messages already.
+		p.Rollout = resolveRollout(&errs, p, rollout)
+	}
+	if p.Rollout != nil && p.Migration == nil {
+		// A rollout moves running workloads at each step: without a
+		// migration block it migrates at the default pace.
+		m := DefaultMigration()
+		m.Enabled = true
+		p.Migration = &m
 	}
 	if p.GatewayRevision != "" && p.Gateways == GatewaysRoute {
 		errs.add("gatewayRevision", "only with gateways: exclude (gateways: route places gateway pods like any other pod)")

@@ -56,6 +56,9 @@ type Policy struct {
 	// Migration, when set, lets the leader restart drifted workloads in
 	// batches (controller/migrate); nil leaves running pods alone.
 	Migration *Migration `json:"migration,omitempty"`
+	// Rollout, when set, is a plan the leader walks step by step
+	// (controller/rollout); its weights in force override Targets'.
+	Rollout *Rollout `json:"rollout,omitempty"`
 
 	// excluded is Namespaces.Exclude as a set, looked up on every admission.
 	excluded map[string]struct{}

@@ -1,0 +1,311 @@
+package policy
+
+import (
+	"bytes"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Gate defaults. The pod-health ratios tolerate the noise of a few pods:
+// a canary a little less ready than stable is normal while it rolls.
+const (
+	DefaultMinReadyRatio     = 0.9
+	DefaultMaxRestartRatio   = 2.0
+	DefaultHealthMinPods     = 1
+	DefaultPrometheusTimeout = 5 * time.Second
+	maxQueries               = 20
+)
+
+var (
+	gatesFields      = []string{"maxMismatches", "podHealth", "failureLimit", "prometheus"}
+	podHealthFields  = []string{"minReadyRatio", "maxRestartRatio", "minPods"}
+	prometheusFields = []string{"url", "timeout", "queries"}
+	queryFields      = []string{"name", "query", "min", "max", "failureLimit"}
+)
+
+// Gates are the checks a rollout step must pass. Two built-in checks are
+// always on and have no settings: the canary's istiod answers the
+// injector check, and the step's migration succeeded.
+type Gates struct {
+	// MaxMismatches is the most routed-vs-injected mismatches (pods the
+	// router routed to one revision but another injected) allowed.
+	MaxMismatches int `json:"maxMismatches"`
+	// PodHealth compares the istio-proxy containers of canary-injected
+	// pods with stable-injected ones.
+	PodHealth PodHealth `json:"podHealth"`
+	// FailureLimit is how many failed measurements in a row a built-in
+	// gate tolerates before it fails the step.
+	FailureLimit int `json:"failureLimit"`
+	// Prometheus, when set, adds operator-written PromQL gates.
+	Prometheus *Prometheus `json:"prometheus,omitempty"`
+}
+
+// PodHealth are the pod-health gate's thresholds. Ratios are canary over
+// stable, so the gate follows the cluster's own baseline.
+type PodHealth struct {
+	// MinReadyRatio: the canary's share of ready istio-proxy containers
+	// divided by stable's share must be at least this.
+	MinReadyRatio float64 `json:"minReadyRatio"`
+	// MaxRestartRatio: the canary's istio-proxy restarts per pod divided
+	// by stable's (each plus one, so zero restarts compare) must be at
+	// most this.
+	MaxRestartRatio float64 `json:"maxRestartRatio"`
+	// MinPods is the fewest canary pods worth comparing; with fewer the
+	// gate passes, since one pod starting says nothing.
+	MinPods int `json:"minPods"`
+}
+
+// Prometheus is where Query gates are evaluated.
+type Prometheus struct {
+	URL     string        `json:"url"`
+	Timeout time.Duration `json:"timeout"`
+	Queries []Query       `json:"queries"`
+}
+
+// Query is one PromQL gate. Its text is a Go template: {{ .Revision }}
+// is the canary's revision (a tag resolved to the revision it points
+// to), {{ .Canary }} the canary target as written, {{ .Stable }} the
+// first other target's revision. A query must return one sample; the
+// value must be within Min and Max (either may be absent).
+type Query struct {
+	Name  string   `json:"name"`
+	Query string   `json:"query"`
+	Min   *float64 `json:"min,omitempty"`
+	Max   *float64 `json:"max,omitempty"`
+	// FailureLimit is how many failed measurements in a row are tolerated.
+	FailureLimit int `json:"failureLimit"`
+	// tmpl is Query parsed once, at policy parse.
+	tmpl *template.Template
+}
+
+// QueryVars fill a Query's placeholders.
+type QueryVars struct {
+	Revision, Canary, Stable string
+}
+
+// Render fills the query's placeholders.
+func (q *Query) Render(v QueryVars) (string, error) {
+	var b bytes.Buffer
+	if err := q.tmpl.Execute(&b, v); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+func defaultGates() Gates {
+	return Gates{PodHealth: PodHealth{MinReadyRatio: DefaultMinReadyRatio, MaxRestartRatio: DefaultMaxRestartRatio,
+		MinPods: DefaultHealthMinPods}}
+}
+
+func decodeGates(errs *ValidationError, path string, v any) Gates {
+	out := defaultGates()
+	m, ok := asMapping(errs, path, v)
+	if !ok {
+		return out
+	}
+	seen := make(map[string]bool, len(m))
+	for _, it := range m {
+		key, fpath, ok := fieldKey(errs, path, it.Key, gatesFields, seen)
+		if !ok || it.Value == nil {
+			continue
+		}
+		switch key {
+		case "maxMismatches":
+			out.MaxMismatches, _ = asCount(errs, fpath, it.Value)
+		case "failureLimit":
+			out.FailureLimit, _ = asCount(errs, fpath, it.Value)
+		case "podHealth":
+			out.PodHealth = decodePodHealth(errs, fpath, it.Value)
+		case "prometheus":
+			out.Prometheus = decodePrometheus(errs, fpath, it.Value)
+		}
+	}
+	return out
+}
+
+func decodePodHealth(errs *ValidationError, path string, v any) PodHealth {
+	out := defaultGates().PodHealth
+	m, ok := asMapping(errs, path, v)
+	if !ok {
+		return out
+	}
+	seen := make(map[string]bool, len(m))
+	for _, it := range m {
+		key, fpath, ok := fieldKey(errs, path, it.Key, podHealthFields, seen)
+		if !ok || it.Value == nil {
+			continue
+		}
+		switch key {
+		case "minReadyRatio":
+			if n, ok := asNumber(errs, fpath, it.Value); ok {
+				if n < 0 || n > 1 {
+					errs.add(fpath, "must be from 0 to 1")
+				}
+				out.MinReadyRatio = n
+			}
+		case "maxRestartRatio":
+			if n, ok := asNumber(errs, fpath, it.Value); ok {
+				if n < 1 {
+					errs.add(fpath, "must be at least 1 (1: no more restarts than stable)")
+				}
+				out.MaxRestartRatio = n
+			}
+		case "minPods":
+			if n, ok := asCount(errs, fpath, it.Value); ok {
+				out.MinPods = n
+			}
+		}
+	}
+	return out
+}
+
+func decodePrometheus(errs *ValidationError, path string, v any) *Prometheus {
+	m, ok := asMapping(errs, path, v)
+	if !ok {
+		return nil
+	}
+	out := &Prometheus{Timeout: DefaultPrometheusTimeout}
+	var haveURL bool
+	seen := make(map[string]bool, len(m))
+	for _, it := range m {
+		key, fpath, ok := fieldKey(errs, path, it.Key, prometheusFields, seen)
+		if !ok || it.Value == nil {
+			continue
+		}
+		switch key {
+		case "url":
+			haveURL = true
+			if s, ok := asString(errs, fpath, it.Value); ok {
+				u, err := url.Parse(s)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					errs.add(fpath, `must be an http or https URL such as "http://prometheus.monitoring:9090"`)
+				}
+				out.URL = strings.TrimSuffix(s, "/")
+			}
+		case "timeout":
+			if d, ok := asDuration(errs, fpath, it.Value, 100*time.Millisecond); ok {
+				out.Timeout = d
+			}
+		case "queries":
+			out.Queries = decodeQueries(errs, fpath, it.Value)
+		}
+	}
+	if !haveURL {
+		errs.add(path+".url", "required")
+	}
+	return out
+}
+
+func decodeQueries(errs *ValidationError, path string, v any) []Query {
+	list, ok := asList(errs, path, v)
+	if !ok {
+		return nil
+	}
+	if len(list) > maxQueries {
+		errs.add(path, "at most "+strconv.Itoa(maxQueries)+" queries, not "+strconv.Itoa(len(list)))
+		return nil
+	}
+	out := make([]Query, 0, len(list))
+	names := make(map[string]int, len(list))
+	for i, item := range list {
+		qpath := path + "[" + strconv.Itoa(i) + "]"
+		m, ok := asMapping(errs, qpath, item)
+		if !ok {
+			continue
+		}
+		var q Query
+		seen := make(map[string]bool, len(m))
+		for _, it := range m {
+			key, fpath, ok := fieldKey(errs, qpath, it.Key, queryFields, seen)
+			if !ok || it.Value == nil {
+				continue
+			}
+			switch key {
+			case "name":
+				if s, ok := asString(errs, fpath, it.Value); ok {
+					if why := queryNameReason(s); why != "" {
+						errs.add(fpath, why)
+					} else if j, dup := names[s]; dup {
+						errs.add(fpath, "duplicate of "+path+"["+strconv.Itoa(j)+"].name")
+					} else {
+						names[s] = i
+					}
+					q.Name = s
+				}
+			case "query":
+				if s, ok := asString(errs, fpath, it.Value); ok {
+					q.Query = s
+					q.tmpl = queryTemplate(errs, fpath, s)
+				}
+			case "min", "max":
+				if n, ok := asNumber(errs, fpath, it.Value); ok {
+					if key == "min" {
+						q.Min = &n
+					} else {
+						q.Max = &n
+					}
+				}
+			case "failureLimit":
+				q.FailureLimit, _ = asCount(errs, fpath, it.Value)
+			}
+		}
+		if q.Name == "" && !seen["name"] {
+			errs.add(qpath+".name", "required")
+		}
+		if q.Query == "" && !seen["query"] {
+			errs.add(qpath+".query", "required")
+		}
+		if q.Min == nil && q.Max == nil {
+			errs.add(qpath, "needs a threshold: min, max or both")
+		} else if q.Min != nil && q.Max != nil && *q.Min > *q.Max {
+			errs.add(qpath, "min is above max: no value can pass")
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// queryNameReason keeps names usable as a metric label value.
+func queryNameReason(s string) string {
+	if s == "" || len(s) > 63 {
+		return "must be 1 to 63 characters"
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return "may hold only a-z, 0-9, - and _ (it is a metric label)"
+		}
+	}
+	return ""
+}
+
+// queryTemplate parses a query and renders it once with sample values, so
+// an unknown placeholder ({{ .Revison }}) is an error at apply time, not
+// a gate that can never be measured.
+func queryTemplate(errs *ValidationError, path, s string) *template.Template {
+	t, err := template.New("query").Option("missingkey=error").Parse(s)
+	if err == nil {
+		err = t.Execute(&bytes.Buffer{}, QueryVars{Revision: "r", Canary: "c", Stable: "s"})
+	}
+	if err != nil {
+		errs.add(path, "invalid template (placeholders are {{ .Revision }}, {{ .Canary }}, {{ .Stable }}): "+
+			strings.TrimPrefix(err.Error(), "template: "))
+		return nil
+	}
+	return t
+}
+
+// asCount reads a whole number from 0 to a million.
+func asCount(errs *ValidationError, path string, v any) (int, bool) {
+	n, ok := asNumber(errs, path, v)
+	if !ok {
+		return 0, false
+	}
+	if n != float64(int(n)) || n < 0 || n > 1e6 {
+		errs.add(path, "must be a whole number from 0 to 1000000")
+		return 0, false
+	}
+	return int(n), true
+}
