@@ -16,13 +16,16 @@ ARG TARGETOS=linux
 ARG TARGETARCH=amd64
 RUN GOOS=${TARGETOS} GOARCH=${TARGETARCH} make build VERSION=${VERSION}
 
-# distroless static: no shell, no package manager, CA certificates and
-# /etc/passwd only. The nonroot variant's user is 65532, which
+# An empty base, like `make image` (test/tools/image): the filesystem is
+# the one static binary, run as 65532:65532, which
 # deploy/base/deployment.yaml runs as (runAsNonRoot, read-only root file
 # system: the router writes no files; self-managed certificates live in
-# memory, external ones are read from a mounted Secret).
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /src/bin/canary-router /canary-router
+# memory, external ones are read from a mounted Secret). The router needs
+# no CA bundle, /etc/passwd or time zone data: it only talks to the
+# apiserver, with the service-account CA. test/tools/image checks that this
+# stage and `make image` agree on user, entrypoint, cmd and ports.
+FROM scratch
+COPY --from=build --chmod=0755 /src/bin/canary-router /canary-router
 USER 65532:65532
 EXPOSE 9443 8081
 ENTRYPOINT ["/canary-router"]

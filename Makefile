@@ -20,6 +20,40 @@ build:
 tools:
 	@bash test/tools/build.sh $(TOOLS_DIR)
 
+.PHONY: image pause-image
+# The image `make image` builds: override IMAGE_REPO for your registry and
+# IMAGE_TAG for a release (the manifests and the Helm chart name
+# ghcr.io/canary-router/canary-router:v<chart appVersion>).
+IMAGE_REPO ?= ghcr.io/canary-router/canary-router
+IMAGE_TAG ?= $(VERSION)
+IMAGE_ARCHIVE ?= bin/canary-router-image.tar
+# The commit's time is the image's only timestamp, so every build of one
+# commit has the same digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_TOOL := bin/image-tool
+$(IMAGE_TOOL): $(wildcard test/tools/image/*.go) test/tools/image/go.mod
+	@mkdir -p bin && cd test/tools/image && go build -o $(CURDIR)/$(IMAGE_TOOL) .
+
+## image: an OCI image archive of bin/canary-router (empty base, one layer, user
+## 65532:65532) in $(IMAGE_ARCHIVE), built in Go without a container engine; prints its digest
+image: build $(IMAGE_TOOL)
+	@$(IMAGE_TOOL) -binary bin/canary-router -path /canary-router -cmd serve \
+	  -user 65532:65532 -port 9443/tcp -port 8081/tcp -tag $(IMAGE_REPO):$(IMAGE_TAG) \
+	  -created $(SOURCE_DATE_EPOCH) \
+	  -label org.opencontainers.image.title=canary-router \
+	  -label "org.opencontainers.image.description=Percentage-based Istio control-plane canaries" \
+	  -label org.opencontainers.image.version=$(VERSION) \
+	  -label org.opencontainers.image.revision=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  -label org.opencontainers.image.source=https://github.com/canary-router/canary-router \
+	  -o $(IMAGE_ARCHIVE)
+
+## pause-image: the pod sandbox image for the real-node tests (test/node), from a tiny
+## static Go binary, tagged registry.k8s.io/pause:3.6 (containerd 1.6's sandbox image)
+pause-image: $(IMAGE_TOOL)
+	@cd test/tools/image && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(CURDIR)/bin/pause ./pause
+	@$(IMAGE_TOOL) -binary bin/pause -path /pause -user 65535:65535 -tag registry.k8s.io/pause:3.6 \
+	  -created $(SOURCE_DATE_EPOCH) -label org.opencontainers.image.title=pause -o bin/pause-image.tar
+
 .PHONY: prometheus
 ## prometheus: Prometheus and promtool for test/observability, from Debian's
 ## `prometheus` package (apt-get, as root or through sudo); skipped when both are on PATH
@@ -39,6 +73,7 @@ test: tools prometheus vet unit fuzz-short e2e
 ## unit: tests that need no control plane
 unit:
 	go test -short -count=1 ./...
+	cd test/tools/image && go vet ./... && go test -count=1 ./...
 
 ## e2e: end-to-end tests against a real kube-apiserver, etcd, controller manager and kwok
 e2e: tools prometheus
