@@ -45,6 +45,12 @@ func decisionAnnotation(n decisionNote, snap *Snapshot) string {
 	b = strconv.AppendInt(b, snap.Generation, 10)
 	b = append(b, `,"policy":`...)
 	b = appendJSONString(b, snap.Digest)
+	if snap.Rollout != nil {
+		// The rollout step whose weights routed it (0-based), so a pod
+		// placed during a rollout can be traced to the step.
+		b = append(b, `,"step":`...)
+		b = strconv.AppendInt(b, int64(snap.Rollout.Step), 10)
+	}
 	b = append(b, '}')
 	return string(b)
 }

@@ -24,6 +24,9 @@ type Snapshot struct {
 	// Source says where the document came from (a file path, a ConfigMap).
 	Source  string
 	Applied time.Time
+	// Rollout is the self-driving rollout's overlay in force, nil when
+	// Policy's own weights route; Policy and Digest already include it.
+	Rollout *Overlay
 	sum     [sha256.Size]byte
 }
 
@@ -31,8 +34,13 @@ type Snapshot struct {
 // keeping the last good snapshot when a new document is invalid.
 type Store struct {
 	cur atomic.Pointer[Snapshot]
-	// mu serialises Apply so generations are handed out in swap order.
+	// mu serialises Apply and SetOverlay so generations are handed out in
+	// swap order. base is the operator's document as applied and overlay
+	// the rollout's weights; cur is the two combined, computed on the
+	// (rare) change of either so an admission still reads one pointer.
 	mu      sync.Mutex
+	base    *Snapshot
+	overlay *Overlay
 	now     func() time.Time
 	onApply func(*Snapshot)
 	onError func(error)
@@ -60,11 +68,11 @@ func (s *Store) Apply(data []byte, source string) (*Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	gen := int64(1)
-	if prev := s.cur.Load(); prev != nil {
+	if prev := s.base; prev != nil {
 		if prev.sum == sum {
 			// The same document again (a resync, a no-op edit): keep the
 			// generation so decisions stay attributable to one apply.
-			return prev, nil
+			return s.cur.Load(), nil
 		}
 		gen = prev.Generation + 1
 	}
@@ -76,11 +84,45 @@ func (s *Store) Apply(data []byte, source string) (*Snapshot, error) {
 		Applied:    s.now(),
 		sum:        sum,
 	}
-	s.cur.Store(snap)
+	s.base = snap
+	eff := withOverlay(snap, s.overlay)
+	s.cur.Store(eff)
 	if s.onApply != nil {
-		s.onApply(snap)
+		s.onApply(eff)
 	}
-	return snap, nil
+	return eff, nil
+}
+
+// SetOverlay lays a rollout's weights in force over the policy (nil takes
+// them away). It never rejects: weights that do not fit the policy are
+// ignored (withOverlay) until the policy or the overlay changes.
+func (s *Store) SetOverlay(o *Overlay) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if overlayEqual(s.overlay, o) {
+		return
+	}
+	s.overlay = o
+	if s.base == nil {
+		return
+	}
+	prev := s.cur.Load()
+	eff := withOverlay(s.base, o)
+	if eff == prev {
+		return
+	}
+	s.cur.Store(eff)
+	if s.onApply != nil && (prev == nil || eff.Digest != prev.Digest) {
+		s.onApply(eff)
+	}
+}
+
+// Base returns the operator's policy as applied, without a rollout's
+// overlay: what `status` compares with the ConfigMap.
+func (s *Store) Base() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.base
 }
 
 // ApplyFile reads a policy document from path (the mounted ConfigMap) and

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -384,4 +385,44 @@ func resolveWeights(errs *ValidationError, path string, targets []Target, writte
 		errs.add(path, "weights sum to "+strconv.FormatFloat(math.Round(sum*1e6)/1e6, 'f', -1, 64)+", must sum to 100")
 	}
 	return out
+}
+
+// RolloutID identifies a rollout: its canary and the targets' revisions,
+// in order. Weights in force recorded for another ID do not apply, and a
+// plan whose ID changes starts again at step 0 (see Rollout).
+func (p *Policy) RolloutID() string {
+	if p.Rollout == nil {
+		return ""
+	}
+	id := p.Rollout.Canary + ":"
+	for i, t := range p.Targets {
+		if i > 0 {
+			id += ","
+		}
+		id += t.Revision
+	}
+	return id
+}
+
+// WithWeights returns a copy of p routing by weights instead of its own:
+// the same revisions in the same order, weights from 0 to 100 summing to
+// 100. ok is false, and p unchanged, for anything else, so a damaged
+// status object can never route by weights Parse would reject.
+func (p *Policy) WithWeights(weights []Target) (*Policy, bool) {
+	if len(weights) != len(p.Targets) {
+		return p, false
+	}
+	var sum float64
+	for i, w := range weights {
+		if w.Revision != p.Targets[i].Revision || weightReason(w.Weight) != "" || math.IsNaN(w.Weight) {
+			return p, false
+		}
+		sum += w.Weight
+	}
+	if math.Abs(sum-100) > weightTolerance {
+		return p, false
+	}
+	cp := *p
+	cp.Targets = slices.Clone(weights)
+	return &cp, true
 }
