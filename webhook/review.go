@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/canary-router/canary-router/webhook/policy"
 )
@@ -77,12 +79,14 @@ const (
 )
 
 // decodeReview parses an admission.k8s.io/v1 AdmissionReview request in
-// one pass over body. It accepts and rejects exactly what encoding/json
-// would with the field types the router reads (strings, a bool, string
-// maps, an owner list), and yields the same values: the differential test
-// and FuzzDecodeReview hold it to that. Errors come in encoding/json's
-// order: malformed JSON anywhere first, then a mistyped envelope field,
-// then the envelope checks, then a mistyped object field.
+// one pass over body with jsontext's tokenizer. It accepts and rejects
+// what a typed decode with k8s.io/api types and kube-apiserver's own
+// decoder (sigs.k8s.io/json: case-sensitive names) would in the fields
+// the router reads, and yields the same values: the differential test and
+// FuzzDecodeReview hold it to that. A wrong type in a field it does not
+// read is not its business. Errors come in that decoder's order:
+// malformed JSON anywhere first, then a mistyped envelope field, then the
+// envelope checks, then a mistyped object field.
 func decodeReview(body []byte) (*review, error) {
 	if len(body) == 0 {
 		return nil, &decodeError{msg: "request body is empty"}
@@ -91,7 +95,10 @@ func decodeReview(body []byte) (*review, error) {
 	defer d.release()
 	d.start(body)
 	if err := d.document(); err != nil {
-		return nil, &decodeError{msg: notAReview + err.Error()}
+		if err == io.EOF {
+			return nil, &decodeError{msg: notAReview + "unexpected end of JSON input"}
+		}
+		return nil, &decodeError{msg: notAReview + strings.TrimPrefix(err.Error(), "jsontext: ")}
 	}
 	if d.envErr.set() {
 		return nil, &decodeError{msg: notAReview + d.envErr.text()}
@@ -110,7 +117,7 @@ func decodeReview(body []byte) (*review, error) {
 	if r.UID == "" {
 		return nil, &decodeError{msg: "AdmissionReview request has no uid"}
 	}
-	if r.RawObject == nil || string(r.RawObject) == "null" {
+	if r.RawObject == nil { // absent or null
 		// DELETE carries no object; every other operation the router serves does.
 		if r.Operation == "DELETE" {
 			return r, nil

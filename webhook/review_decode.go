@@ -1,413 +1,254 @@
 package webhook
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// reviewDecoder walks an AdmissionReview. Field names match the way
-// encoding/json matches them (case-insensitively), and a repeated key
-// overwrites or merges like encoding/json does: the last scalar wins, a
-// null clears a pointer, map or slice, objects merge into what is there.
+// maxDepth is the deepest nesting of arrays and objects jsontext accepts,
+// so a hostile body cannot make the decoder use unbounded memory. It is
+// also encoding/json's limit and sigs.k8s.io/json's; the depth tests pin
+// it.
+const maxDepth = 10000
+
+// decodeOptions make jsontext read what kube-apiserver's decoder
+// (sigs.k8s.io/json, a fork of encoding/json) reads.
+var decodeOptions = []jsontext.Options{
+	// Repeated names are kept, and the fields below apply them as
+	// encoding/json does (the last scalar wins, objects merge). Checking
+	// them would also cost 4x on a 64 KB pod.
+	jsontext.AllowDuplicateNames(true),
+	// Invalid UTF-8 in strings reads as U+FFFD: refusing it would refuse
+	// pods kube-apiserver accepted and stored.
+	jsontext.AllowInvalidUTF8(true),
+}
+
+// reviewDecoder walks an AdmissionReview with jsontext's tokenizer. Field
+// names match case-sensitively, as in sigs.k8s.io/json. A repeated key
+// overwrites or merges like that decoder does with k8s.io/api types: the
+// last scalar wins, a null clears a pointer, map or slice and leaves a
+// string or a raw object as it is, objects merge into what is there.
 type reviewDecoder struct {
-	scanner
+	dec jsontext.Decoder
+	// in hands body to dec without a copy: jsontext reads a bytes.Buffer
+	// in place, so raw values alias body.
+	in               bytes.Buffer
+	body             []byte
 	r                *review
 	apiVersion, kind string
 	hasRequest       bool
 	// envErr is the first mistyped field of the envelope; objErr that of
-	// the last "object" member, which encoding/json would decode second.
+	// the last "object" member, which a typed decode reads second.
 	envErr, objErr typeError
-	fold           []byte // folded key, reused
+	// arena holds every string the review keeps: one or two allocations
+	// per request instead of one per string. strings.Builder never
+	// rewrites bytes it has handed out, so the strings outlive body.
+	arena   strings.Builder
+	scratch []byte          // unescaped strings, reused
+	owner   *ownerReference // the element ownerField fills
 }
 
-// decoders recycles decoder state (the scanner's stacks and scratch
-// buffers); what a decode returns is allocated afresh each time.
+// decoders recycles decoder state (jsontext's stacks, scratch buffers);
+// what a decode returns is allocated afresh each time.
 var decoders = sync.Pool{New: func() any { return new(reviewDecoder) }}
 
 func (d *reviewDecoder) start(body []byte) {
-	d.reset(body)
+	d.body = body
+	d.in = *bytes.NewBuffer(body)
+	d.dec.Reset(&d.in, decodeOptions...)
 	d.r = new(review)
 	d.apiVersion, d.kind, d.hasRequest = "", "", false
 	d.envErr, d.objErr = typeError{}, typeError{}
-	// The returned strings live in the arena, so each decode needs its own.
 	d.arena = strings.Builder{}
 	d.arena.Grow(arenaCapacity)
 }
 
 // release returns d to the pool without references to the request.
 func (d *reviewDecoder) release() {
-	d.data, d.r = nil, nil
+	d.in = bytes.Buffer{}
+	d.dec.Reset(&d.in)
+	d.body, d.r, d.owner = nil, nil, nil
 	d.arena = strings.Builder{}
-	// Keep no buffer a hostile request grew (a huge escaped key, deep
-	// nesting) past what ordinary ones need.
+	// Keep no buffer a hostile request grew past what ordinary ones need.
 	if cap(d.scratch) > 64<<10 {
 		d.scratch = nil
-	}
-	if cap(d.stack) > 1<<10 {
-		d.stack = nil
 	}
 	decoders.Put(d)
 }
 
 // document reads the whole body: one envelope and nothing after it.
 func (d *reviewDecoder) document() error {
-	d.ws()
-	switch d.peek() {
+	var err error
+	switch k := d.dec.PeekKind(); k {
 	case '{':
-		if err := d.envelope(); err != nil {
-			return err
-		}
+		err = d.members(d.envelopeField)
 	case 'n':
-		if err := d.literal("null"); err != nil {
-			return err
-		}
+		_, err = d.dec.ReadToken()
 	default:
-		if k := d.kindName(); k != "" {
-			d.envErr.record("", k)
-		}
-		if err := d.skipValue(0); err != nil {
-			return err
-		}
+		err = d.mistyped(&d.envErr, "")
 	}
-	d.ws()
-	if d.pos < len(d.data) {
-		return d.invalid("after top-level value")
+	if err != nil {
+		return err
+	}
+	if d.dec.PeekKind() != 0 {
+		rest := bytes.TrimLeft(d.dec.UnreadBuffer(), " \t\r\n")
+		return &syntaxError{c: rest[0], at: len(d.body) - len(rest)}
+	}
+	// The peek failed: at the end of input with io.EOF, else with the
+	// trailing bytes' syntax error.
+	if _, err = d.dec.ReadToken(); err != io.EOF {
+		return err
 	}
 	return nil
 }
 
-func (d *reviewDecoder) envelope() error {
-	o, err := d.openObject(1)
-	for err == nil {
-		var key []byte
-		var ok bool
-		if key, ok, err = o.next(); !ok || err != nil {
-			break
-		}
-		switch string(d.folded(key)) {
-		case "APIVERSION":
-			err = d.str(&d.apiVersion, 1, &d.envErr, "apiVersion")
-		case "KIND":
-			err = d.str(&d.kind, 1, &d.envErr, "kind")
-		case "REQUEST":
-			err = d.request()
-		default:
-			err = d.skipValue(1)
-		}
+func (d *reviewDecoder) envelopeField(name []byte) error {
+	switch string(name) {
+	case "apiVersion":
+		return d.str(&d.apiVersion, &d.envErr, "apiVersion")
+	case "kind":
+		return d.str(&d.kind, &d.envErr, "kind")
+	case "request":
+		return d.request()
 	}
-	return err
+	return d.skip()
 }
 
 func (d *reviewDecoder) request() error {
-	switch d.peek() {
+	switch d.dec.PeekKind() {
 	case '{':
 	case 'n':
-		d.clearRequest()
+		*d.r = review{}
+		d.objErr = typeError{}
 		d.hasRequest = false
-		return d.literal("null")
+		return d.skip()
 	default:
-		return d.mistyped(1, &d.envErr, "request")
+		return d.mistyped(&d.envErr, "request")
 	}
 	if !d.hasRequest {
-		d.clearRequest()
+		// A pointer that null cleared is allocated afresh.
+		*d.r = review{}
+		d.objErr = typeError{}
 		d.hasRequest = true
 	}
+	return d.members(d.requestField)
+}
+
+func (d *reviewDecoder) requestField(name []byte) error {
 	r := d.r
-	o, err := d.openObject(2)
-	for err == nil {
-		var key []byte
-		var ok bool
-		if key, ok, err = o.next(); !ok || err != nil {
-			break
+	switch string(name) {
+	case "uid":
+		return d.str(&r.UID, &d.envErr, "request.uid")
+	case "resource":
+		switch d.dec.PeekKind() {
+		case '{':
+			return d.members(d.resourceField)
+		case 'n':
+			return d.skip()
 		}
-		switch string(d.folded(key)) {
-		case "UID":
-			err = d.str(&r.UID, 2, &d.envErr, "request.uid")
-		case "RESOURCE":
-			err = d.resource()
-		case "SUBRESOURCE":
-			err = d.str(&r.SubResource, 2, &d.envErr, "request.subResource")
-		case "NAMESPACE":
-			err = d.str(&r.Namespace, 2, &d.envErr, "request.namespace")
-		case "OPERATION":
-			err = d.str(&r.Operation, 2, &d.envErr, "request.operation")
-		case "DRYRUN":
-			err = d.boolean(&r.DryRun, 2, &d.envErr, "request.dryRun")
-		case "OBJECT":
-			err = d.object()
-		case "OLDOBJECT":
-			start := d.pos
-			err = d.skipValue(2)
-			r.RawOldObject = d.data[start:d.pos]
-		default:
-			err = d.skipValue(2)
+		return d.mistyped(&d.envErr, "request.resource")
+	case "subResource":
+		return d.str(&r.SubResource, &d.envErr, "request.subResource")
+	case "namespace":
+		return d.str(&r.Namespace, &d.envErr, "request.namespace")
+	case "operation":
+		return d.str(&r.Operation, &d.envErr, "request.operation")
+	case "dryRun":
+		return d.boolean(&r.DryRun, &d.envErr, "request.dryRun")
+	case "object":
+		return d.object()
+	case "oldObject":
+		if d.dec.PeekKind() == 'n' {
+			return d.skip() // a null leaves runtime.RawExtension as it is
 		}
+		v, err := d.dec.ReadValue()
+		r.RawOldObject = v
+		return err
 	}
-	return err
+	return d.skip()
 }
 
-func (d *reviewDecoder) clearRequest() {
-	*d.r = review{}
-	d.objErr = typeError{}
-}
-
-func (d *reviewDecoder) resource() error {
-	switch d.peek() {
-	case '{':
-	case 'n':
-		return d.literal("null")
-	default:
-		return d.mistyped(2, &d.envErr, "request.resource")
-	}
+func (d *reviewDecoder) resourceField(name []byte) error {
 	r := d.r
-	o, err := d.openObject(3)
-	for err == nil {
-		var key []byte
-		var ok bool
-		if key, ok, err = o.next(); !ok || err != nil {
-			break
-		}
-		switch string(d.folded(key)) {
-		case "GROUP":
-			err = d.str(&r.Group, 3, &d.envErr, "request.resource.group")
-		case "VERSION":
-			err = d.str(&r.Version, 3, &d.envErr, "request.resource.version")
-		case "RESOURCE":
-			err = d.str(&r.Resource, 3, &d.envErr, "request.resource.resource")
-		default:
-			err = d.skipValue(3)
-		}
+	switch string(name) {
+	case "group":
+		return d.str(&r.Group, &d.envErr, "request.resource.group")
+	case "version":
+		return d.str(&r.Version, &d.envErr, "request.resource.version")
+	case "resource":
+		return d.str(&r.Resource, &d.envErr, "request.resource.resource")
 	}
-	return err
+	return d.skip()
 }
 
-// object reads request.object. Each occurrence replaces the previous one
-// whole, as the raw message encoding/json keeps for a second decode would.
+// object reads request.object, a runtime.RawExtension in k8s.io/api:
+// each occurrence but null replaces the previous one whole, and its
+// metadata is what a second decode of the raw bytes would read.
 func (d *reviewDecoder) object() error {
 	r := d.r
+	k := d.dec.PeekKind()
+	if k == 'n' {
+		return d.skip()
+	}
 	r.Object = objectMeta{}
 	r.ObjectAPIVersion, r.ObjectKind = "", ""
 	d.objErr = typeError{}
-	start := d.pos
-	var err error
-	switch d.peek() {
-	case '{':
-		err = d.objectFields()
-	case 'n':
-		err = d.literal("null")
-	default:
+	if k != '{' {
 		// The object decode would fail on the value itself.
-		err = d.mistyped(2, &d.objErr, "")
-	}
-	r.RawObject = d.data[start:d.pos]
-	return err
-}
-
-func (d *reviewDecoder) objectFields() error {
-	r := d.r
-	o, err := d.openObject(3)
-	for err == nil {
-		var key []byte
-		var ok bool
-		if key, ok, err = o.next(); !ok || err != nil {
-			break
-		}
-		switch string(d.folded(key)) {
-		case "APIVERSION":
-			err = d.str(&r.ObjectAPIVersion, 3, &d.objErr, "apiVersion")
-		case "KIND":
-			err = d.str(&r.ObjectKind, 3, &d.objErr, "kind")
-		case "METADATA":
-			err = d.metadata()
-		default:
-			err = d.skipValue(3)
-		}
-	}
-	return err
-}
-
-func (d *reviewDecoder) metadata() error {
-	switch d.peek() {
-	case '{':
-	case 'n':
-		return d.literal("null")
-	default:
-		return d.mistyped(3, &d.objErr, "metadata")
-	}
-	m := &d.r.Object
-	o, err := d.openObject(4)
-	for err == nil {
-		var key []byte
-		var ok bool
-		if key, ok, err = o.next(); !ok || err != nil {
-			break
-		}
-		switch string(d.folded(key)) {
-		case "NAME":
-			err = d.str(&m.Name, 4, &d.objErr, "metadata.name")
-		case "GENERATENAME":
-			err = d.str(&m.GenerateName, 4, &d.objErr, "metadata.generateName")
-		case "NAMESPACE":
-			err = d.str(&m.Namespace, 4, &d.objErr, "metadata.namespace")
-		case "LABELS":
-			err = d.stringMap(&m.Labels, 4, "metadata.labels")
-		case "ANNOTATIONS":
-			err = d.stringMap(&m.Annotations, 4, "metadata.annotations")
-		case "OWNERREFERENCES":
-			err = d.owners(&m.OwnerReferences)
-		default:
-			err = d.skipValue(4)
-		}
-	}
-	return err
-}
-
-// owners reads metadata.ownerReferences into refs the way encoding/json
-// fills a slice: elements are decoded into what is already there, then
-// the slice is cut to the array's length.
-func (d *reviewDecoder) owners(refs *[]ownerReference) error {
-	switch d.peek() {
-	case '[':
-	case 'n':
-		*refs = nil
-		return d.literal("null")
-	default:
-		return d.mistyped(4, &d.objErr, "metadata.ownerReferences")
-	}
-	list := *refs
-	i := 0
-	a, err := d.openArray(5)
-	for err == nil {
-		var ok bool
-		if ok, err = a.next(); !ok || err != nil {
-			break
-		}
-		switch {
-		case i >= cap(list): // then len(list) == i
-			list = append(list, ownerReference{})
-		case i >= len(list):
-			// Like reflect's SetLen, this re-exposes elements an earlier,
-			// longer array left in the backing store.
-			list = list[:i+1]
-		}
-		err = d.owner(&list[i])
-		i++
-	}
-	if i < len(list) {
-		list = list[:i]
-	}
-	if i == 0 {
-		list = []ownerReference{}
-	}
-	*refs = list
-	return err
-}
-
-func (d *reviewDecoder) owner(o *ownerReference) error {
-	switch d.peek() {
-	case '{':
-	case 'n':
-		return d.literal("null")
-	default:
-		return d.mistyped(5, &d.objErr, "metadata.ownerReferences")
-	}
-	obj, err := d.openObject(6)
-	for err == nil {
-		var key []byte
-		var ok bool
-		if key, ok, err = obj.next(); !ok || err != nil {
-			break
-		}
-		switch string(d.folded(key)) {
-		case "KIND":
-			err = d.str(&o.Kind, 6, &d.objErr, "metadata.ownerReferences.kind")
-		case "NAME":
-			err = d.str(&o.Name, 6, &d.objErr, "metadata.ownerReferences.name")
-		case "CONTROLLER":
-			err = d.boolean(&o.Controller, 6, &d.objErr, "metadata.ownerReferences.controller")
-		default:
-			err = d.skipValue(6)
-		}
-	}
-	return err
-}
-
-// stringMap reads a map[string]string (labels, annotations): null clears
-// it, an object adds to it, a null member value stores "".
-func (d *reviewDecoder) stringMap(m *map[string]string, depth int, field string) error {
-	switch d.peek() {
-	case '{':
-	case 'n':
-		*m = nil
-		return d.literal("null")
-	default:
-		return d.mistyped(depth, &d.objErr, field)
-	}
-	if *m == nil {
-		*m = make(map[string]string)
-	}
-	o, err := d.openObject(depth + 1)
-	for err == nil {
-		var ok bool
-		if ok, err = o.nextMember(); !ok || err != nil {
-			break
-		}
-		var k, v string
-		if k, err = d.readString(); err != nil {
-			break
-		}
-		if err = d.colon(); err != nil {
-			break
-		}
-		if err = d.str(&v, depth+1, &d.objErr, field); err == nil {
-			(*m)[k] = v
-		}
-	}
-	return err
-}
-
-// str reads a string or null (which leaves dst as it is) into dst.
-func (d *reviewDecoder) str(dst *string, depth int, te *typeError, field string) error {
-	switch d.peek() {
-	case '"':
-		s, err := d.readString()
-		*dst = s
+		d.objErr.record("", kindName(k))
+		v, err := d.dec.ReadValue()
+		r.RawObject = v
 		return err
-	case 'n':
-		return d.literal("null")
 	}
-	return d.mistyped(depth, te, field)
+	if _, err := d.dec.ReadToken(); err != nil {
+		return err
+	}
+	start := d.dec.InputOffset() - 1
+	err := d.rest(d.objectField)
+	if err == nil {
+		r.RawObject = d.body[start:d.dec.InputOffset()]
+	}
+	return err
 }
 
-// boolean reads true, false or null (false, as a nil *bool reads).
-func (d *reviewDecoder) boolean(dst *bool, depth int, te *typeError, field string) error {
-	switch d.peek() {
-	case 't':
-		*dst = true
-		return d.literal("true")
-	case 'f':
-		*dst = false
-		return d.literal("false")
-	case 'n':
-		*dst = false
-		return d.literal("null")
+func (d *reviewDecoder) objectField(name []byte) error {
+	r := d.r
+	switch string(name) {
+	case "apiVersion":
+		return d.str(&r.ObjectAPIVersion, &d.objErr, "apiVersion")
+	case "kind":
+		return d.str(&r.ObjectKind, &d.objErr, "kind")
+	case "metadata":
+		switch d.dec.PeekKind() {
+		case '{':
+			return d.members(d.metadataField)
+		case 'n':
+			return d.skip()
+		}
+		return d.mistyped(&d.objErr, "metadata")
 	}
-	return d.mistyped(depth, te, field)
+	return d.skip()
 }
 
-// mistyped records a value of the wrong type for field and skips it.
-func (d *reviewDecoder) mistyped(depth int, te *typeError, field string) error {
-	if k := d.kindName(); k != "" {
-		te.record(field, k)
+func (d *reviewDecoder) metadataField(name []byte) error {
+	m := &d.r.Object
+	switch string(name) {
+	case "name":
+		return d.str(&m.Name, &d.objErr, "metadata.name")
+	case "generateName":
+		return d.str(&m.GenerateName, &d.objErr, "metadata.generateName")
+	case "namespace":
+		return d.str(&m.Namespace, &d.objErr, "metadata.namespace")
+	case "labels":
+		return d.stringMap(&m.Labels, "metadata.labels")
+	case "annotations":
+		return d.stringMap(&m.Annotations, "metadata.annotations")
+	case "ownerReferences":
+		return d.owners(&m.OwnerReferences)
 	}
-	return d.skipValue(depth)
-}
-
-// folded returns key folded the way encoding/json folds names for its
-// case-insensitive field match (upper case after lower case, rune by
-// rune), so "Kind", "KIND" and "\u212aind" (Kelvin sign) all name kind.
-// The result is valid until the next call.
-func (d *reviewDecoder) folded(key []byte) []byte {
-	d.fold = appendFolded(d.fold[:0], key)
-	return d.fold
+	return d.skip()
 }

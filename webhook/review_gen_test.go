@@ -7,8 +7,8 @@ import (
 )
 
 // reviewGen writes random AdmissionReview-shaped JSON by hand, so it can
-// produce what a marshaller never would: keys in other cases or spelled
-// with escapes and Unicode folds, repeated keys, nulls and wrong types in
+// produce what a marshaller never would: keys in other cases (unknown to
+// kube's case-sensitive decoder) or spelled with escapes, repeated keys, nulls and wrong types in
 // every field, escapes, surrogates and invalid UTF-8 in strings, odd
 // whitespace, deep nesting, and byte-level damage.
 type reviewGen struct {
@@ -77,7 +77,9 @@ func (g *reviewGen) object(ms []member) {
 		}
 	}
 	for range g.r.IntN(3) {
-		all = append(all, member{g.pick("extra", "spec", "status", "userInfo", "options", "uid", "x"), func() { g.junk(3) }})
+		// Names no k8s.io/api type in the review gives a type, or
+		// runtime.RawExtension (options), which takes anything.
+		all = append(all, member{g.pick("extra", "spec", "status", "options", "x"), func() { g.junk(3) }})
 	}
 	g.r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	g.lit("{")
@@ -107,8 +109,9 @@ func (g *reviewGen) sometimes(good, bad string) string {
 	return good
 }
 
-// key writes a field name, sometimes in a spelling encoding/json still
-// matches case-insensitively.
+// key writes a field name, sometimes in a spelling that names another
+// field for a case-sensitive decoder (encoding/json would fold it), or
+// with an escape that still spells it.
 func (g *reviewGen) key(name string) {
 	switch g.r.IntN(14) {
 	case 0:
@@ -199,7 +202,7 @@ func (g *reviewGen) junk(depth int) {
 	case 7:
 		var ms []member
 		for range g.r.IntN(4) {
-			ms = append(ms, member{g.pick("a", "b", "metadata", "labels", "kind"), func() { g.junk(depth - 1) }})
+			ms = append(ms, member{g.pick("a", "b", "metadata", "labels"), func() { g.junk(depth - 1) }})
 		}
 		g.object(ms)
 	}
@@ -293,9 +296,29 @@ func (g *reviewGen) metaMembers() []member {
 			}
 			g.lit("]")
 		})},
-		{"managedFields", func() { g.junk(5) }},
+		{"managedFields", g.typed(g.managedFields)},
 		{"creationTimestamp", func() { g.lit("null") }},
 	}
+}
+
+// managedFields writes entries typed as k8s.io/api types them, with
+// fieldsV1 (raw JSON) deep and odd: the bulk a decoder skips.
+func (g *reviewGen) managedFields() {
+	g.lit("[")
+	for i := range g.r.IntN(3) {
+		if i > 0 {
+			g.lit(",")
+		}
+		g.object([]member{
+			{"manager", g.text("kubectl", "kube-controller-manager")},
+			{"operation", g.text("Update", "Apply")},
+			{"apiVersion", g.text("v1")},
+			{"time", func() { g.quoted("2026-12-01T10:00:00Z") }},
+			{"fieldsType", g.text("FieldsV1")},
+			{"fieldsV1", func() { g.junk(5) }},
+		})
+	}
+	g.lit("]")
 }
 
 // stringMap writes labels or annotations; keys are data here, so they

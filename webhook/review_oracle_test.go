@@ -1,60 +1,71 @@
 package webhook
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
 )
 
-// decodeReviewStd is the decoder decodeReview replaced: two encoding/json
-// passes (the envelope with the object kept raw, then the object's
-// metadata). It is the oracle the differential test and FuzzDecodeReview
-// hold decodeReview to.
-func decodeReviewStd(body []byte) (*review, error) {
+// decodeReviewKube is the oracle the differential test and
+// FuzzDecodeReview hold decodeReview to: a typed decode with k8s.io/api
+// types by kube-apiserver's own decoder (sigs.k8s.io/json: encoding/json
+// with case-sensitive names), in the two passes of a typed webhook: the
+// envelope into an AdmissionReview, whose object stays raw
+// (runtime.RawExtension), then the object into PartialObjectMetadata.
+//
+// inScope is false when the typed decode fails on a wrong type in a field
+// the router does not read (userInfo, a uid, managedFields): decodeReview
+// has no business refusing those, so nothing is compared.
+func decodeReviewKube(body []byte) (r *review, inScope bool, err error) {
 	if len(body) == 0 {
-		return nil, &decodeError{msg: "request body is empty"}
+		return nil, true, &decodeError{msg: "request body is empty"}
 	}
-	var w stdReview
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, &decodeError{msg: "request body is not a valid AdmissionReview: " + stdErrorText(err)}
+	var w admissionv1.AdmissionReview
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &w); err != nil {
+		text, ok := kubeErrorText(err, envelopeFields)
+		return nil, ok, &decodeError{msg: notAReview + text}
 	}
 	if w.APIVersion != "admission.k8s.io/v1" || w.Kind != "AdmissionReview" {
 		uid := ""
 		if w.Request != nil {
-			uid = w.Request.UID
+			uid = string(w.Request.UID)
 		}
-		return nil, &decodeError{uid: uid, msg: fmt.Sprintf("expected apiVersion admission.k8s.io/v1 and kind AdmissionReview, got %q %q", w.APIVersion, w.Kind)}
+		return nil, true, &decodeError{uid: uid, msg: fmt.Sprintf("expected apiVersion admission.k8s.io/v1 and kind AdmissionReview, got %q %q", w.APIVersion, w.Kind)}
 	}
 	if w.Request == nil {
-		return nil, &decodeError{msg: "AdmissionReview has no request"}
+		return nil, true, &decodeError{msg: "AdmissionReview has no request"}
 	}
 	req := w.Request
 	if req.UID == "" {
-		return nil, &decodeError{msg: "AdmissionReview request has no uid"}
+		return nil, true, &decodeError{msg: "AdmissionReview request has no uid"}
 	}
-	r := &review{
-		UID:          req.UID,
+	r = &review{
+		UID:          string(req.UID),
 		Group:        req.Resource.Group,
 		Version:      req.Resource.Version,
 		Resource:     req.Resource.Resource,
 		SubResource:  req.SubResource,
 		Namespace:    req.Namespace,
-		Operation:    req.Operation,
+		Operation:    string(req.Operation),
 		DryRun:       req.DryRun != nil && *req.DryRun,
-		RawObject:    []byte(req.Object),
-		RawOldObject: []byte(req.OldObject),
+		RawObject:    req.Object.Raw,
+		RawOldObject: req.OldObject.Raw,
 	}
-	if len(req.Object) == 0 || string(req.Object) == "null" {
-		if req.Operation == "DELETE" {
-			return r, nil
+	if req.Object.Raw == nil {
+		if req.Operation == admissionv1.Delete {
+			return r, true, nil
 		}
-		return nil, &decodeError{uid: req.UID, msg: "AdmissionReview request has no object"}
+		return nil, true, &decodeError{uid: r.UID, msg: "AdmissionReview request has no object"}
 	}
-	var obj stdObject
-	if err := json.Unmarshal(req.Object, &obj); err != nil {
-		return nil, &decodeError{uid: req.UID, msg: "request object is not a valid Kubernetes object: " + stdErrorText(err)}
+	var obj metav1.PartialObjectMetadata
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &obj); err != nil {
+		text, ok := kubeErrorText(err, objectFields)
+		return nil, ok, &decodeError{uid: r.UID, msg: notAnObject + text}
 	}
-	m := obj.Metadata
+	m := obj.ObjectMeta
 	r.ObjectAPIVersion, r.ObjectKind = obj.APIVersion, obj.Kind
 	r.Object = objectMeta{Name: m.Name, GenerateName: m.GenerateName, Namespace: m.Namespace, Labels: m.Labels, Annotations: m.Annotations}
 	if m.OwnerReferences != nil {
@@ -63,61 +74,47 @@ func decodeReviewStd(body []byte) (*review, error) {
 			r.Object.OwnerReferences[i] = ownerReference{Kind: o.Kind, Name: o.Name, Controller: o.Controller != nil && *o.Controller}
 		}
 	}
-	return r, nil
+	return r, true, nil
 }
 
-type stdReview struct {
-	APIVersion string      `json:"apiVersion"`
-	Kind       string      `json:"kind"`
-	Request    *stdRequest `json:"request"`
-}
+// envelopeFields and objectFields are the fields decodeReview reads, by
+// the path a typed decode's type error names.
+var (
+	envelopeFields = fieldSet("", "apiVersion", "kind", "request", "request.uid", "request.resource",
+		"request.resource.group", "request.resource.version", "request.resource.resource",
+		"request.subResource", "request.namespace", "request.operation", "request.dryRun")
+	objectFields = fieldSet("", "apiVersion", "kind", "metadata", "metadata.name", "metadata.generateName",
+		"metadata.namespace", "metadata.labels", "metadata.annotations", "metadata.ownerReferences",
+		"metadata.ownerReferences.kind", "metadata.ownerReferences.name", "metadata.ownerReferences.controller")
+)
 
-type stdRequest struct {
-	UID         string          `json:"uid"`
-	Resource    stdGVR          `json:"resource"`
-	SubResource string          `json:"subResource"`
-	Namespace   string          `json:"namespace"`
-	Operation   string          `json:"operation"`
-	DryRun      *bool           `json:"dryRun"`
-	Object      json.RawMessage `json:"object"`
-	OldObject   json.RawMessage `json:"oldObject"`
-}
-
-type stdGVR struct {
-	Group    string `json:"group"`
-	Version  string `json:"version"`
-	Resource string `json:"resource"`
-}
-
-type stdObject struct {
-	APIVersion string  `json:"apiVersion"`
-	Kind       string  `json:"kind"`
-	Metadata   stdMeta `json:"metadata"`
-}
-
-type stdMeta struct {
-	Name            string            `json:"name"`
-	GenerateName    string            `json:"generateName"`
-	Namespace       string            `json:"namespace"`
-	Labels          map[string]string `json:"labels"`
-	Annotations     map[string]string `json:"annotations"`
-	OwnerReferences []stdOwner        `json:"ownerReferences"`
-}
-
-type stdOwner struct {
-	Kind       string `json:"kind"`
-	Name       string `json:"name"`
-	Controller *bool  `json:"controller"`
-}
-
-func stdErrorText(err error) string {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return fmt.Sprintf("%s (at byte %d)", syn.Error(), syn.Offset)
+func fieldSet(names ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
 	}
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) {
-		return fmt.Sprintf("field %s: cannot use a JSON %s here", typ.Field, typ.Value)
+	return m
+}
+
+// kubeErrorText words a sigs.k8s.io/json error as decodeReview does, and
+// says whether it is in scope: a syntax error, or a type error in one of
+// fields. Its error types are internal, so a type error is read from its
+// text: "json: cannot unmarshal VALUE into Go struct field
+// Struct.[Embedded.]PATH of type T" or "... into Go value of type T".
+func kubeErrorText(err error, fields map[string]bool) (string, bool) {
+	if ok, off := sigsjson.SyntaxErrorOffset(err); ok {
+		return fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(err.Error(), "json: "), off), true
 	}
-	return err.Error()
+	msg := err.Error()
+	value, rest, ok := strings.Cut(strings.TrimPrefix(msg, "json: cannot unmarshal "), " into Go ")
+	if !ok {
+		return msg, false
+	}
+	path := ""
+	if p, ok := strings.CutPrefix(rest, "struct field "); ok {
+		p, _, _ = strings.Cut(p, " of type ")
+		_, path, _ = strings.Cut(p, ".")
+		path = strings.TrimPrefix(path, "TypeMeta.")
+	}
+	return fmt.Sprintf("field %s: cannot use a JSON %s here", path, value), fields[path]
 }
