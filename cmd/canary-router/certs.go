@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/canary-router/canary-router/certs"
@@ -36,7 +36,7 @@ type certConfig struct {
 	caOverlap         time.Duration
 }
 
-func (c *certConfig) bind(fs *flag.FlagSet) {
+func (c *certConfig) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.mode, "cert-mode", certModeSelfManaged, "self-managed (CA in a Secret, caBundle patched) or external (tls.crt/tls.key from --cert-dir, e.g. cert-manager)")
 	fs.StringVar(&c.certDir, "cert-dir", "/etc/canary-router/certs", "external mode: directory with tls.crt and tls.key (and optionally ca.crt); reloaded on change")
 	fs.StringVar(&c.serviceName, "service-name", "canary-router", "self-managed mode: the router's Service, named in the serving certificate")

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"flag"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 func TestCertFlags(t *testing.T) {
@@ -29,7 +30,7 @@ func TestCertFlags(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var cfg certConfig
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 			fs.SetOutput(io.Discard)
 			cfg.bind(fs)
 			if err := fs.Parse(c.args); err != nil {

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"k8s.io/client-go/metadata"
 
@@ -20,7 +20,7 @@ type clusterConfig struct {
 	probe          probeConfig
 }
 
-func (c *clusterConfig) bind(fs *flag.FlagSet) {
+func (c *clusterConfig) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services whose EndpointSlices say whether a revision is healthy")
 	c.probe.bind(fs)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,44 +45,43 @@ type initConfig struct {
 	apply                   bool
 }
 
-// initCmd prints a first policy derived from the live Istio revisions and
-// tags, one that keeps every workload on the revision Istio injects it
-// with today; with --apply it creates the policy ConfigMap, and only when
-// there is none, so it never changes a policy in force.
-func initCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c initConfig
-	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
-	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current context)")
+func (c *initConfig) bind(fs *pflag.FlagSet) {
+	bindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "namespace of the policy ConfigMap")
 	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (key policy.yaml)")
 	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services (excluded from routing; istiod health is read there)")
 	fs.StringVar(&c.granularity, "granularity", string(policy.GranularityWorkload), "namespace, workload or pod (namespace needs the namespace-granularity overlay)")
 	fs.StringVar(&c.revision, "revision", "", "the revision or tag to send everything to, when Istio has several revisions and no default")
-	fs.StringVar(&c.output, "o", "yaml", "yaml or json: the policy ConfigMap")
+	bindOutput(fs, &c.output, outputYAML, outputJSON)
 	fs.BoolVar(&c.apply, "apply", false, "create the policy ConfigMap when it does not exist (never overwrites one)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+}
+
+func (c *initConfig) check(args []string) error {
+	switch policy.Granularity(c.granularity) {
+	case policy.GranularityNamespace, policy.GranularityWorkload, policy.GranularityPod:
+	default:
+		return fmt.Errorf("--granularity %q: must be namespace, workload or pod", c.granularity)
 	}
-	g := policy.Granularity(c.granularity)
-	if fs.NArg() > 0 || (c.output != "yaml" && c.output != "json") ||
-		(g != policy.GranularityNamespace && g != policy.GranularityWorkload && g != policy.GranularityPod) {
-		fmt.Fprintln(stderr, "usage: canary-router init [--kubeconfig FILE] [--context NAME] [--granularity namespace|workload|pod] [--revision NAME] [-o yaml|json] [--apply]")
-		return 2
-	}
+	return noArgs(args)
+}
+
+// run prints a first policy derived from the live Istio revisions and
+// tags, one that keeps every workload on the revision Istio injects it
+// with today; with --apply it creates the policy ConfigMap, and only when
+// there is none, so it never changes a policy in force.
+func (c *initConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "init")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitFailure
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	if err := runInit(ctx, kube.client, c, stdout, stderr); err != nil {
+	if err := runInit(ctx, kube.client, *c, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "canary-router init:", err)
-		return 1
+		return exitFailure
 	}
-	return 0
+	return exitOK
 }
 
 func runInit(ctx context.Context, client kubernetes.Interface, c initConfig, stdout, stderr io.Writer) error {

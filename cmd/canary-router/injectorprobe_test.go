@@ -1,11 +1,12 @@
 package main
 
 import (
-	"flag"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func TestProbeFlags(t *testing.T) {
@@ -25,7 +26,7 @@ func TestProbeFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var c clusterConfig
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 			fs.SetOutput(io.Discard)
 			c.bind(fs)
 			if err := fs.Parse(tt.args); err != nil {

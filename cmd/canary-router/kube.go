@@ -2,22 +2,29 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// restConfig loads the Kubernetes client configuration: the kubeconfig at
-// path when given (local runs, tests, the demo), else the in-cluster
-// ServiceAccount.
-func restConfig(path string) (*rest.Config, error) {
+// restConfig loads the Kubernetes client configuration of serve: the
+// kubeconfig at path when given (local runs, tests, the demo), in context
+// kubeContext ("" is its current one), else the in-cluster
+// ServiceAccount. $KUBECONFIG is ignored on purpose: a router pod must
+// not talk to another cluster because its environment says so.
+func restConfig(path, kubeContext string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if path == "" {
 		cfg, err = rest.InClusterConfig()
 	} else {
-		cfg, err = clientcmd.BuildConfigFromFlags("", path)
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: path},
+			&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
@@ -36,8 +43,8 @@ type kubeClients struct {
 	client kubernetes.Interface
 }
 
-func newKubeClients(path string) (*kubeClients, error) {
-	cfg, err := restConfig(path)
+func newKubeClients(path, kubeContext string) (*kubeClients, error) {
+	cfg, err := restConfig(path, kubeContext)
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +55,15 @@ func newKubeClients(path string) (*kubeClients, error) {
 	return &kubeClients{config: cfg, client: c}, nil
 }
 
+// bindKubeFlags binds kubectl's --kubeconfig and --context, for the
+// commands an operator runs against a cluster (operatorClients).
+func bindKubeFlags(fs *pflag.FlagSet, kubeconfig, kubeContext *string) {
+	fs.StringVar(kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
+	fs.StringVar(kubeContext, "context", "", "kubeconfig context (default: the current context)")
+}
+
 // operatorClients loads a kubeconfig the way kubectl does, for the
-// commands an operator runs (init, uninstall): --kubeconfig, else
+// commands an operator runs (status, init, uninstall): --kubeconfig, else
 // $KUBECONFIG, else ~/.kube/config, else the in-cluster ServiceAccount;
 // kubeContext picks a context ("" is the current one).
 func operatorClients(kubeconfig, kubeContext, command string) (*kubeClients, error) {
@@ -68,4 +82,23 @@ func operatorClients(kubeconfig, kubeContext, command string) (*kubeClients, err
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return &kubeClients{config: cfg, client: c}, nil
+}
+
+// completeContexts lists the contexts of the kubeconfig that --kubeconfig
+// or $KUBECONFIG names, as kubectl completes --context.
+func completeContexts(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if f := c.Flags().Lookup("kubeconfig"); f != nil {
+		rules.ExplicitPath = f.Value.String()
+	}
+	cfg, err := rules.Load()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var names []string
+	for n := range cfg.Contexts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, cobra.ShellCompDirectiveNoFileComp
 }

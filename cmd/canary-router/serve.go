@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -14,6 +13,7 @@ import (
 	"github.com/go-logr/zapr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -33,8 +33,8 @@ type serveConfig struct {
 	logLevel   string
 	logFormat  string
 	// kubeconfig is a kubeconfig path; empty means the in-cluster
-	// ServiceAccount.
-	kubeconfig string
+	// ServiceAccount. kubeContext picks one of its contexts.
+	kubeconfig, kubeContext string
 	// policyConfigMap names the watched policy ConfigMap in namespace;
 	// ignored when policyFile is set.
 	policyConfigMap string
@@ -42,14 +42,15 @@ type serveConfig struct {
 	cluster clusterConfig
 }
 
-func (c *serveConfig) bind(fs *flag.FlagSet) {
+func (c *serveConfig) bind(fs *pflag.FlagSet) {
 	ns := os.Getenv("POD_NAMESPACE")
 	if ns == "" {
 		ns = "canary-router-system"
 	}
 	fs.StringVar(&c.policyFile, "policy-file", "", "read the policy from this file once at start instead of watching the ConfigMap (local runs)")
 	fs.StringVar(&c.policyConfigMap, "policy-configmap", "canary-router-policy", "policy ConfigMap (key policy.yaml) in --namespace, watched for changes")
-	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (empty: the in-cluster ServiceAccount)")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (empty: the in-cluster ServiceAccount; $KUBECONFIG is not read)")
+	fs.StringVar(&c.kubeContext, "context", "", "context of --kubeconfig (default: its current context)")
 	c.certs.bind(fs)
 	c.cluster.bind(fs)
 	fs.StringVar(&c.host, "host", "", "address the admission server listens on (empty: all)")
@@ -82,31 +83,30 @@ func (c *serveConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	var cfg serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+// check adds the positional arguments to Validate: serve takes none.
+func (c *serveConfig) check(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "invalid flags:\n%v\n", err)
-		return 2
-	}
-	log, err := newLogger(cfg.logLevel, cfg.logFormat)
+	return c.Validate()
+}
+
+// run starts the logger and serves until ctx ends; the logger, not
+// stdout, carries everything serve says.
+func (c *serveConfig) run(ctx context.Context, _ []string, _, stderr io.Writer) int {
+	log, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 2
+		return exitUsage
 	}
 	defer func() { _ = log.Sync() }()
 	crlog.SetLogger(zapr.NewLogger(log))
 
-	if err := runServe(ctx, cfg, log); err != nil {
+	if err := runServe(ctx, *c, log); err != nil {
 		log.Error("canary-router stopped", zap.Error(err))
-		return 1
+		return exitFailure
 	}
-	return 0
+	return exitOK
 }
 
 // runServe wires the router and runs it until ctx ends.
@@ -124,7 +124,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 	})
 	// Every mode needs the API: the health gate reads Istio's webhook
 	// configs and istiod endpoints before writing any revision.
-	kube, err := newKubeClients(cfg.kubeconfig)
+	kube, err := newKubeClients(cfg.kubeconfig, cfg.kubeContext)
 	if err != nil {
 		return err
 	}

@@ -1,20 +1,21 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/pflag"
+
 	"github.com/canary-router/canary-router/webhook/policy"
 	"github.com/canary-router/canary-router/webhook/simulate"
 )
 
-// simulateOutput is the -o json document: every unit with its revision.
+// simulateOutput is the -o json|yaml document: every unit with its revision.
 type simulateOutput struct {
 	Policy  string            `json:"policy"`
 	Result  simulate.Result   `json:"result"`
@@ -27,56 +28,62 @@ type simulateCompared struct {
 	Moves  []simulate.Move `json:"moves"`
 }
 
-// simulateCmd previews a policy offline: which units go where and, with
+// simulateConfig holds the flags of canary-router simulate.
+type simulateConfig struct {
+	policyFile, compare, workloads    string
+	namespaces, deployments, replicas int
+	output                            string
+}
+
+func (c *simulateConfig) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&c.policyFile, "policy", "", "policy file to preview (required)")
+	fs.StringVar(&c.compare, "compare", "", "a second policy file: show what changing from --policy to it would move")
+	fs.StringVar(&c.workloads, "workloads", "", "workload list (YAML: namespace, kind, name, replicas); default: a generated fleet")
+	fs.IntVar(&c.namespaces, "namespaces", 10, "generated fleet: namespaces")
+	fs.IntVar(&c.deployments, "deployments", 0, "generated fleet: Deployments spread over the namespaces (0: one per namespace)")
+	fs.IntVar(&c.replicas, "replicas", 3, "generated fleet: replicas per Deployment")
+	bindOutput(fs, &c.output, outputTable, outputJSON, outputYAML)
+}
+
+func (c *simulateConfig) check(args []string) error {
+	if c.policyFile == "" {
+		return errors.New("--policy: required")
+	}
+	return noArgs(args)
+}
+
+// run previews a policy offline: which units go where and, with
 // --compare, what a change would move.
-func simulateCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	policyFile := fs.String("policy", "", "policy file to preview (required)")
-	compare := fs.String("compare", "", "a second policy file: show what changing from --policy to it would move")
-	workloads := fs.String("workloads", "", "workload list (YAML: namespace, kind, name, replicas); default: a generated fleet")
-	namespaces := fs.Int("namespaces", 10, "generated fleet: namespaces")
-	deployments := fs.Int("deployments", 0, "generated fleet: Deployments spread over the namespaces (0: one per namespace)")
-	replicas := fs.Int("replicas", 3, "generated fleet: replicas per Deployment")
-	output := fs.String("o", "table", "table or json")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *policyFile == "" || (*output != "table" && *output != "json") || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: canary-router simulate --policy FILE [--compare FILE] [--workloads FILE | --namespaces N --deployments N --replicas N] [-o table|json]")
-		return 2
-	}
-	units, err := loadUnits(*workloads, *namespaces, *deployments, *replicas)
+func (c *simulateConfig) run(_ context.Context, _ []string, stdout, stderr io.Writer) int {
+	units, err := loadUnits(c.workloads, c.namespaces, c.deployments, c.replicas)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 2
+		return exitUsage
 	}
-	p, err := loadPolicy(*policyFile)
+	p, err := loadPolicy(c.policyFile)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitFailure
 	}
-	out := simulateOutput{Policy: *policyFile, Result: simulate.Run(p, units)}
-	if *compare != "" {
-		q, err := loadPolicy(*compare)
+	out := simulateOutput{Policy: c.policyFile, Result: simulate.Run(p, units)}
+	if c.compare != "" {
+		q, err := loadPolicy(c.compare)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
-			return 1
+			return exitFailure
 		}
 		res := simulate.Run(q, units)
-		out.Compare = &simulateCompared{Policy: *compare, Result: res, Moves: simulate.Compare(out.Result, res)}
+		out.Compare = &simulateCompared{Policy: c.compare, Result: res, Moves: simulate.Compare(out.Result, res)}
 	}
-	if *output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+	if c.output != outputTable {
+		if err := writeDocument(stdout, c.output, out); err != nil {
 			fmt.Fprintln(stderr, err)
-			return 1
+			return exitFailure
 		}
-		return 0
+		return exitOK
 	}
 	printSimulation(stdout, out, len(units))
-	return 0
+	return exitOK
 }
 
 func loadUnits(path string, namespaces, deployments, replicas int) ([]simulate.Unit, error) {

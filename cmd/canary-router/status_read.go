@@ -9,8 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/podview"
@@ -54,28 +52,18 @@ type namespaceLabels struct {
 	Labels map[string]string
 }
 
-// statusClients loads a kubeconfig the way kubectl does: --kubeconfig,
-// else $KUBECONFIG, else ~/.kube/config, else the in-cluster
-// ServiceAccount.
+// statusClients loads a kubeconfig the way kubectl does (see
+// operatorClients) and adds the metadata client status lists pods with.
 func statusClients(kubeconfig, kubeContext string) (kubernetes.Interface, metadata.Interface, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
-	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes client configuration: %w", err)
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "canary-router-status/" + version
-	cfg.QPS, cfg.Burst = 20, 40
-	client, err := kubernetes.NewForConfig(cfg)
+	kube, err := operatorClients(kubeconfig, kubeContext, "status")
 	if err != nil {
 		return nil, nil, err
 	}
-	meta, err := metadata.NewForConfig(cfg)
+	meta, err := metadata.NewForConfig(kube.config)
 	if err != nil {
 		return nil, nil, err
 	}
-	return client, meta, nil
+	return kube.client, meta, nil
 }
 
 // readCluster reads everything status shows: get the policy ConfigMap and

@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -21,7 +20,7 @@ const (
 	labelManaged        = "canary-router.io/injection"
 )
 
-// statusReport is what status prints; -o json writes it as it is.
+// statusReport is what status prints; -o json|yaml writes it as it is.
 type statusReport struct {
 	Policy statusPolicy `json:"policy"`
 	rollout.Summary
@@ -134,12 +133,8 @@ func buildStatus(s *clusterSnapshot) statusReport {
 	return r
 }
 
-// writeStatusJSON writes the report for scripts.
-func writeStatusJSON(w io.Writer, r statusReport) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
+// writeStatusJSON writes the report for scripts, as -o json does.
+func writeStatusJSON(w io.Writer, r statusReport) error { return writeDocument(w, outputJSON, r) }
 
 // statusBarWidth is the width of the progress bars, in cells.
 const statusBarWidth = 20

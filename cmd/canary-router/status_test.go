@@ -198,7 +198,7 @@ func TestStatusUsage(t *testing.T) {
 		args     []string
 		wantCode int
 	}{
-		{[]string{"status", "-o", "yaml"}, 2},
+		{[]string{"status", "-o", "xml"}, 2},
 		{[]string{"status", "extra"}, 2},
 		{[]string{"status", "--no-such-flag"}, 2},
 		{[]string{"status", "--kubeconfig", missing}, 1},

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -27,48 +27,46 @@ type uninstallConfig struct {
 	namespace, configMap    string
 	istioNamespace          string
 	revision                string
-	apply                   bool
+	// output is text, or json|yaml for the plan as a document (progress
+	// of --apply then goes to stderr).
+	output string
+	apply  bool
 }
 
-// uninstallCmd removes the router without unmeshing anything: it prints
-// the plan, and with --apply carries it out (see runUninstall for the
-// order and why).
-func uninstallCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c uninstallConfig
-	fs := flag.NewFlagSet("uninstall", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
-	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current context)")
+func (c *uninstallConfig) bind(fs *pflag.FlagSet) {
+	bindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace (deleted, with the policy ConfigMap)")
 	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (its heaviest target is a fallback revision)")
 	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services whose EndpointSlices say whether a revision is healthy")
 	fs.StringVar(&c.revision, "revision", "", "give every managed namespace without an Istio label istio.io/rev=NAME instead of the computed choice")
+	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
 	fs.BoolVar(&c.apply, "apply", false, "carry out the plan (default: print it and change nothing)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: canary-router uninstall [--kubeconfig FILE] [--context NAME] [--revision NAME] [--apply]")
-		return 2
-	}
+}
+
+func (c *uninstallConfig) check(args []string) error { return noArgs(args) }
+
+// run removes the router without unmeshing anything: it prints the plan,
+// and with --apply carries it out (see uninstaller.run for the order and
+// why).
+func (c *uninstallConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "uninstall")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitFailure
 	}
 	meta, err := metadata.NewForConfig(kube.config)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitFailure
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	u := &uninstaller{c: c, client: kube.client, meta: meta, out: stdout, errOut: stderr}
+	u := &uninstaller{c: *c, client: kube.client, meta: meta, out: stdout, errOut: stderr}
 	if err := u.run(ctx); err != nil {
 		fmt.Fprintln(stderr, "canary-router uninstall:", err)
-		return 1
+		return exitFailure
 	}
-	return 0
+	return exitOK
 }
 
 // uninstaller reads the cluster and carries out the plan.
@@ -110,7 +108,19 @@ func (u *uninstaller) run(ctx context.Context) error {
 		return err
 	}
 	byPhase := objectsByPhase(objects)
-	problems := writePlan(u.out, u.c, steps, byPhase, u.c.apply)
+	var problems int
+	if u.c.output == outputJSON || u.c.output == outputYAML {
+		doc := newUninstallPlan(u.c, steps, byPhase)
+		if err := writeDocument(u.out, u.c.output, doc); err != nil {
+			return err
+		}
+		problems = doc.Problems
+		// stdout holds exactly the one document; --apply's progress is
+		// for people.
+		u.out = u.errOut
+	} else {
+		problems = writePlan(u.out, u.c, steps, byPhase, u.c.apply)
+	}
 	if problems > 0 {
 		return fmt.Errorf("%d namespaces have no live revision to go to; nothing was changed", problems)
 	}

@@ -32,7 +32,9 @@ const (
 
 // routerObject is one object uninstall deletes.
 type routerObject struct {
-	Kind, Namespace, Name string
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
 }
 
 // routerObjects lists the router's objects that exist: the webhook

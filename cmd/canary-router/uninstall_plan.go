@@ -190,3 +190,52 @@ func podsElsewhere(pods []podview.RevisionCount, rev string) string {
 	}
 	return fmt.Sprintf("%d live pods on other revisions (%s)", n, strings.Join(parts, ", "))
 }
+
+// uninstallPlan is the -o json|yaml document of canary-router uninstall:
+// the plan's steps as data, in the order they run.
+type uninstallPlan struct {
+	// Apply: the plan is carried out (--apply), not only printed.
+	Apply      bool                     `json:"apply"`
+	Namespaces []uninstallPlanNamespace `json:"namespaces"`
+	// Webhooks, Bindings and Others are the router's objects deleted in
+	// steps 3, 4 and 6.
+	Webhooks []routerObject `json:"webhooks"`
+	Bindings []routerObject `json:"bindings"`
+	Others   []routerObject `json:"others"`
+	// Problems counts namespaces with no live revision to go to; any
+	// stops the uninstall before it changes anything.
+	Problems int `json:"problems"`
+}
+
+// uninstallPlanNamespace is a namespaceStep with stable JSON names.
+type uninstallPlanNamespace struct {
+	Name        string   `json:"name"`
+	Label       string   `json:"label,omitempty"`
+	Value       string   `json:"value,omitempty"`
+	SetLabel    bool     `json:"setLabel"`
+	RemoveOptIn bool     `json:"removeOptIn"`
+	Reason      string   `json:"reason,omitempty"`
+	Notes       []string `json:"notes,omitempty"`
+	Problem     string   `json:"problem,omitempty"`
+}
+
+func newUninstallPlan(c uninstallConfig, steps []namespaceStep, byPhase [phases][]routerObject) uninstallPlan {
+	p := uninstallPlan{Apply: c.apply, Namespaces: []uninstallPlanNamespace{},
+		Webhooks: nonNil(byPhase[phaseWebhooks]), Bindings: nonNil(byPhase[phaseBindings]), Others: nonNil(byPhase[phaseRest])}
+	for _, s := range steps {
+		if s.Problem != "" {
+			p.Problems++
+		}
+		p.Namespaces = append(p.Namespaces, uninstallPlanNamespace{Name: s.Namespace, Label: s.Label, Value: s.Value,
+			SetLabel: s.SetLabel, RemoveOptIn: s.RemoveOptIn, Reason: s.Why, Notes: s.Notes, Problem: s.Problem})
+	}
+	return p
+}
+
+// nonNil makes an empty list print as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,44 +1,107 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/spf13/pflag"
+
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
-// validate checks policy files offline with the same parser and messages
-// the router uses, so a CI pipeline can refuse a bad edit before it is
-// applied. It exits 1 when any file is invalid.
-func validate(files []string, stdout, stderr io.Writer) int {
+// validateConfig holds the flags of canary-router validate.
+type validateConfig struct {
+	output string
+}
+
+// validateFile is one file of the -o json|yaml document.
+type validateFile struct {
+	File  string `json:"file"`
+	Valid bool   `json:"valid"`
+	// Errors are the policy's problems, one per field; a file that cannot
+	// be read or parsed has one with an empty field.
+	Errors []validateProblem `json:"errors,omitempty"`
+}
+
+// validateProblem is policy.FieldError with stable JSON names.
+type validateProblem struct {
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// validateOutput is the -o json|yaml document of canary-router validate.
+type validateOutput struct {
+	Files []validateFile `json:"files"`
+}
+
+func (c *validateConfig) bind(fs *pflag.FlagSet) {
+	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
+}
+
+func (c *validateConfig) check(files []string) error {
 	if len(files) == 0 {
-		fmt.Fprintln(stderr, "usage: canary-router validate FILE...")
-		return 2
+		return errors.New("no policy file given (usage: canary-router validate FILE...)")
 	}
+	return nil
+}
+
+// run checks policy files offline with the same parser and messages the
+// router uses, so a CI pipeline can refuse a bad edit before it is
+// applied. It exits 1 when any file is invalid.
+func (c *validateConfig) run(_ context.Context, files []string, stdout, stderr io.Writer) int {
+	var out validateOutput
 	bad := 0
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err == nil {
-			_, err = policy.Parse(data)
+		r := validateOne(f)
+		out.Files = append(out.Files, r)
+		if !r.Valid {
+			bad++
 		}
-		if err == nil {
+		if c.output != outputText {
+			continue
+		}
+		if r.Valid {
 			fmt.Fprintf(stdout, "%s: valid\n", f)
-			continue
 		}
-		bad++
-		var verr policy.ValidationError
-		if errors.As(err, &verr) {
-			for _, fe := range verr {
-				fmt.Fprintf(stderr, "%s: %s\n", f, fe.Error())
+		for _, fe := range r.Errors {
+			if fe.Field == "" {
+				fmt.Fprintf(stderr, "%s: %s\n", f, fe.Reason)
+				continue
 			}
-			continue
+			fmt.Fprintf(stderr, "%s: %s: %s\n", f, fe.Field, fe.Reason)
 		}
-		fmt.Fprintf(stderr, "%s: %v\n", f, err)
+	}
+	if c.output != outputText {
+		if err := writeDocument(stdout, c.output, out); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFailure
+		}
 	}
 	if bad > 0 {
-		return 1
+		return exitFailure
 	}
-	return 0
+	return exitOK
+}
+
+// validateOne reads and parses one policy file.
+func validateOne(file string) validateFile {
+	data, err := os.ReadFile(file)
+	if err == nil {
+		_, err = policy.Parse(data)
+	}
+	if err == nil {
+		return validateFile{File: file, Valid: true}
+	}
+	var verr policy.ValidationError
+	if !errors.As(err, &verr) {
+		return validateFile{File: file, Errors: []validateProblem{{Reason: err.Error()}}}
+	}
+	r := validateFile{File: file}
+	for _, fe := range verr {
+		r.Errors = append(r.Errors, validateProblem{Field: fe.Field, Reason: fe.Reason})
+	}
+	return r
 }

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Exit codes, as kubectl and Go's flag package use them.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// runner is a command's configuration: the registry binds its flags, then
+// check turns bad flags or arguments into a usage error (exit 2) before
+// run starts; run reports its own failures on stderr and returns the exit
+// code. Neither may exit the process.
+type runner interface {
+	bind(fs *pflag.FlagSet)
+	check(args []string) error
+	run(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// entry is one command of the registry: its cobra help texts, the
+// configuration that runs it (nil for a group such as "migrate" whose
+// subcommands run), and its subcommands.
+type entry struct {
+	cmd    *cobra.Command
+	runner runner
+	sub    []entry
+}
+
+// registry lists the commands, each with a fresh configuration, so every
+// call of execute (tests run many) starts from the flag defaults.
+//
+// Adding a command (e.g. migrate, with migrate pause|resume):
+//  1. in <command>.go, a config type with bind(*pflag.FlagSet) for its
+//     flags (kubeconfig flags: bindKubeFlags; -o: bindOutput),
+//     check(args) error for what the flags cannot say, and
+//     run(ctx, args, stdout, stderr) int with the command's logic;
+//  2. one entry here: {cmd: &cobra.Command{Use: "migrate", Short: "..."},
+//     runner: &migrateConfig{}}, and subcommands in sub:
+//     sub: []entry{{cmd: &cobra.Command{Use: "pause"}, runner: &migratePauseConfig{}}}.
+//
+// Help, -h, unknown flags, exit codes, completion and the single-dash
+// spelling of long flags then come with it; cli_test.go's table lists the
+// command so --help is checked.
+func registry() []entry {
+	return []entry{
+		{cmd: &cobra.Command{Use: "serve", Short: "Run the admission webhook",
+			Long: "Run the admission webhook: in a pod with the ServiceAccount's credentials, locally with --kubeconfig."},
+			runner: &serveConfig{}},
+		{cmd: &cobra.Command{Use: "validate FILE...", Short: "Check policy files offline",
+			Long:    "Check policy files offline with the router's own parser and messages; exit 1 if any file is invalid.",
+			Example: "  canary-router validate policy.yaml\n  canary-router validate -o json deploy/policies/*.yaml"},
+			runner: &validateConfig{}},
+		{cmd: &cobra.Command{Use: "simulate --policy FILE", Short: "Preview where a policy sends namespaces, workloads and pods",
+			Example: "  canary-router simulate --policy p90.yaml --compare p50.yaml --namespaces 40 --deployments 200 --replicas 10"},
+			runner: &simulateConfig{}},
+		{cmd: &cobra.Command{Use: "status", Short: "Show the rollout in a cluster: target and observed share per revision",
+			Example: "  canary-router status\n  kubectl canary-router status --context prod -o yaml"},
+			runner: &statusConfig{}},
+		{cmd: &cobra.Command{Use: "init", Short: "Print a first policy from the live Istio revisions (--apply creates it if absent)"},
+			runner: &initConfig{}},
+		{cmd: &cobra.Command{Use: "uninstall", Short: "Plan removing the router without unmeshing a namespace (--apply to act)"},
+			runner: &uninstallConfig{}},
+		{cmd: &cobra.Command{Use: "migrate", Short: "Plan restarting the workloads the policy moves (--apply to act); pause|resume|status the migration",
+			Example: "  canary-router migrate\n  canary-router migrate --apply --batch-size 3\n  canary-router migrate pause --reason 'checking 1-25'"},
+			runner: &migrateConfig{}, sub: []entry{
+				{cmd: &cobra.Command{Use: "pause", Short: "Pause the migration: no further batch starts"}, runner: &migrateControlConfig{action: "pause"}},
+				{cmd: &cobra.Command{Use: "resume", Short: "Resume a paused migration"}, runner: &migrateControlConfig{action: "resume"}},
+				{cmd: &cobra.Command{Use: "status", Short: "Show the migration's progress from the status object"}, runner: &migrateControlConfig{action: "status"}},
+			}},
+		{cmd: &cobra.Command{Use: "version", Short: "Print the version"}, runner: &versionConfig{}},
+	}
+}
+
+// newRoot builds the command tree. name is what the user typed
+// ("canary-router", or "kubectl canary-router" for the plugin) and shows
+// in help and hints.
+func newRoot(ctx context.Context, name string, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "canary-router",
+		Short: "canary-router routes Istio sidecar injection between control-plane revisions",
+		Long: "canary-router routes Istio sidecar injection between control-plane revisions by percentage.\n\n" +
+			"Installed as kubectl-canary_router on the PATH it is also a kubectl plugin: kubectl canary-router status.",
+		// A bare "canary-router" is a usage error, as before cobra: a
+		// script that forgot the command must not pass.
+		RunE: func(c *cobra.Command, _ []string) error {
+			c.SetOut(stderr)
+			_ = c.Usage()
+			return exitStatus(exitUsage)
+		},
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Suggestions are added to the one-line error in execute.
+		DisableSuggestions:         true,
+		SuggestionsMinimumDistance: 2,
+		Annotations:                map[string]string{cobra.CommandDisplayNameAnnotation: name},
+		Version:                    version,
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagError(err)} })
+	for _, e := range registry() {
+		root.AddCommand(e.build(ctx, stdout, stderr))
+	}
+	return root
+}
+
+// build wires an entry into cobra: flags bound, checked, run, exit code
+// carried back as an exitStatus.
+func (e entry) build(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
+	c := e.cmd
+	for _, s := range e.sub {
+		c.AddCommand(s.build(ctx, stdout, stderr))
+	}
+	if e.runner == nil {
+		// A group runs only its subcommands: bare, it is a usage error
+		// like a bare canary-router; with an unknown subcommand, cobra's
+		// NoArgs names it.
+		c.Args = cobra.NoArgs
+		c.RunE = func(c *cobra.Command, _ []string) error {
+			c.SetOut(stderr)
+			_ = c.Usage()
+			return exitStatus(exitUsage)
+		}
+		return c
+	}
+	e.runner.bind(c.Flags())
+	registerCompletions(c)
+	c.RunE = func(_ *cobra.Command, args []string) error {
+		if err := e.runner.check(args); err != nil {
+			return usageError{err}
+		}
+		if code := e.runner.run(ctx, args, stdout, stderr); code != exitOK {
+			return exitStatus(code)
+		}
+		return nil
+	}
+	return c
+}
+
+// execute runs the command line args as the program name and returns the
+// exit code: 0 for help and success, 2 for usage errors (one line on
+// stderr with a hint), otherwise the command's own code.
+func execute(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	return executeRoot(newRoot(ctx, name, stdout, stderr), args, stderr)
+}
+
+// executeRoot is execute with the command tree given.
+func executeRoot(root *cobra.Command, args []string, stderr io.Writer) int {
+	// Added by ExecuteC otherwise, too late for singleDashLongFlags.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	root.SetArgs(singleDashLongFlags(root, args))
+	cmd, err := root.ExecuteC()
+	var status exitStatus
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &status):
+		return int(status)
+	}
+	var usage usageError
+	if !errors.As(err, &usage) && strings.HasPrefix(err.Error(), "unknown command") && len(args) > 0 {
+		if cmd == root {
+			if s := root.SuggestionsFor(args[0]); len(s) > 0 {
+				err = fmt.Errorf("%w (did you mean %q?)", err, s[0])
+			}
+		}
+	}
+	// One line, whatever the error: a joined error (serve's Validate)
+	// lists its problems with "; ".
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	fmt.Fprintf(stderr, "%s: %s; run '%s --help'\n", cmd.CommandPath(), msg, cmd.CommandPath())
+	return exitUsage
+}
+
+// registerCompletions completes the values of -o and --context, the flags
+// whose values the shell cannot guess.
+func registerCompletions(c *cobra.Command) {
+	if f := c.Flags().Lookup("output"); f != nil {
+		if o, ok := f.Value.(*outputValue); ok {
+			_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(o.allowed, cobra.ShellCompDirectiveNoFileComp))
+		}
+	}
+	if c.Flags().Lookup("context") != nil {
+		_ = c.RegisterFlagCompletionFunc("context", completeContexts)
+	}
+}
+
+// exitStatus is the exit code of a command that has reported its failure.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// usageError is a bad flag, argument or command: exit 2 with a hint.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// flagError words pflag's errors as Go's flag package did, which scripts
+// and test/install's Deployment-args check look for ("flag provided but
+// not defined", "invalid value").
+func flagError(err error) error {
+	var notExist *pflag.NotExistError
+	var invalid *pflag.InvalidValueError
+	switch {
+	case errors.As(err, &notExist) && notExist.GetSpecifiedShortnames() != "":
+		return fmt.Errorf("flag provided but not defined: -%s", notExist.GetSpecifiedName())
+	case errors.As(err, &notExist):
+		return fmt.Errorf("flag provided but not defined: --%s", notExist.GetSpecifiedName())
+	case errors.As(err, &invalid):
+		return fmt.Errorf("invalid value %q for flag --%s: %v", invalid.GetValue(), invalid.GetFlag().Name, errors.Unwrap(invalid))
+	}
+	return err
+}
+
+// singleDashLongFlags rewrites "-kubeconfig" to "--kubeconfig" for the
+// command args select: Go's flag package, which the CLI used before
+// cobra, accepted long flags with one dash, and scripts written then
+// must keep working. Values of flags are skipped, "--" ends flags, and
+// anything that is not a long flag of the command (e.g. "-ojson") is left
+// to pflag.
+func singleDashLongFlags(root *cobra.Command, args []string) []string {
+	cmd, _, err := root.Find(args)
+	if err != nil {
+		return args
+	}
+	cmd.InitDefaultHelpFlag()
+	fs := cmd.Flags()
+	out := append([]string(nil), args...)
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		var f *pflag.Flag
+		switch {
+		case strings.HasPrefix(a, "--"):
+			f = fs.Lookup(name)
+		case len(name) == 1:
+			f = fs.ShorthandLookup(name)
+		default:
+			if f = fs.Lookup(name); f != nil {
+				out[i] = "-" + a
+			}
+		}
+		if f != nil && !hasValue && f.NoOptDefVal == "" {
+			i++ // the flag's value, whatever it looks like
+		}
+	}
+	return out
+}
+
+// commandName is the name the program was run as: "kubectl canary-router"
+// when kubectl runs it as the plugin kubectl-canary_router (kubectl maps
+// "-" in a command to "_" in the file name).
+func commandName(argv0 string) string {
+	base := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	if plugin, ok := strings.CutPrefix(base, "kubectl-"); ok {
+		return "kubectl " + strings.ReplaceAll(plugin, "_", "-")
+	}
+	return "canary-router"
+}
+
+// versionConfig is the version command: no flags.
+type versionConfig struct{}
+
+func (*versionConfig) bind(*pflag.FlagSet) {}
+
+func (*versionConfig) check(args []string) error { return noArgs(args) }
+
+func (*versionConfig) run(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, version)
+	return exitOK
+}
+
+// noArgs is the check of a command that takes no positional arguments.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q", args[0])
+	}
+	return nil
+}
