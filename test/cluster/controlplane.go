@@ -82,7 +82,7 @@ func writePKI(dir string) (*pkiFiles, error) {
 func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
 	dataDir := filepath.Join(c.Dir, "etcd")
 	for attempt := 1; ; attempt++ {
-		ports, err := freePorts(2)
+		ports, err := FreePorts(2)
 		if err != nil {
 			return "", err
 		}

@@ -57,3 +57,30 @@ func restConfig(server string, caPEM, certPEM, keyPEM []byte) *rest.Config {
 		Burst: 400,
 	}
 }
+
+// WriteTokenKubeconfig writes to path a kubeconfig for this cluster that
+// authenticates with a bearer token only, as a ServiceAccount in a pod
+// does; namespace, when given, is its context's default.
+func (c *Cluster) WriteTokenKubeconfig(path, user, token, namespace string) error {
+	ns := ""
+	if namespace != "" {
+		ns = ", namespace: " + namespace
+	}
+	data := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: local
+  context: {cluster: local, user: %s%s}
+current-context: local
+`, c.Config.Host, base64.StdEncoding.EncodeToString(c.CA.CertPEM), user, token, user, ns)
+	return os.WriteFile(path, []byte(data), 0o600)
+}

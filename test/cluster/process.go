@@ -181,7 +181,9 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
+// moment ago, as FreePort does for one.
+func FreePorts(n int) ([]int, error) {
 	// Hold all listeners until every port is chosen so the n ports differ.
 	ls := make([]net.Listener, 0, n)
 	defer func() {

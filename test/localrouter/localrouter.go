@@ -8,7 +8,6 @@ package localrouter
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -47,24 +46,8 @@ func ServiceAccountKubeconfig(ctx context.Context, c *cluster.Cluster, dir strin
 		return "", "", fmt.Errorf("TokenRequest for %s/%s: %w", Namespace, ServiceAccount, err)
 	}
 	user := "system:serviceaccount:" + Namespace + ":" + ServiceAccount
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: %s
-  user:
-    token: %s
-contexts:
-- name: local
-  context: {cluster: local, user: %s, namespace: %s}
-current-context: local
-`, c.Config.Host, base64.StdEncoding.EncodeToString(c.CA.CertPEM), user, tr.Status.Token, user, Namespace)
 	path = filepath.Join(dir, "router.kubeconfig")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	if err := c.WriteTokenKubeconfig(path, user, tr.Status.Token, Namespace); err != nil {
 		return "", "", err
 	}
 	return path, tr.Status.Token, nil
@@ -99,14 +82,11 @@ type Router struct {
 // kubeconfig instead of the in-cluster config, loopback listen addresses
 // on free ports, and extra. It returns once /readyz passes.
 func Start(ctx context.Context, bin string, deploymentArgs []string, kubeconfig, logPath string, extra ...string) (*Router, error) {
-	port, err := cluster.FreePort()
+	ports, err := cluster.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	health, err := cluster.FreePort()
-	if err != nil {
-		return nil, err
-	}
+	port, health := ports[0], ports[1]
 	args := append(slices.Clone(deploymentArgs),
 		"--kubeconfig", kubeconfig,
 		"--namespace", Namespace,
