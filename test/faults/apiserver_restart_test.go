@@ -8,6 +8,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // TestAPIServerRestart restarts kube-apiserver while the router runs and
@@ -16,17 +18,10 @@ import (
 // effect, and per-pod balancing stays exact, which needs the pods
 // admitted before the restart to be in the router's pod view again.
 func TestAPIServerRestart(t *testing.T) {
-	r := externalRouter(t)
-	useRouter(t, r)
 	const ns = "restart"
-	managedNamespace(t, ns)
-	applyPolicy(t, podPolicy("restart-1", 50, 50))
-	rollOut(t, ns, "web", 10)
-
-	load := startCreating(ns, 2, 50*time.Millisecond)
-	time.Sleep(2 * time.Second)
+	r, load := underLoad(t, ns, "restart-1", 10)
 	down := time.Now()
-	if err := env.cluster.RestartAPIServer(ctxT(t, 2*time.Minute)); err != nil {
+	if err := env.Cluster.RestartAPIServer(harness.Context(t, 2*time.Minute)); err != nil {
 		load.stop()
 		t.Fatal(err)
 	}
@@ -54,8 +49,8 @@ func TestAPIServerRestart(t *testing.T) {
 
 	// Balancing needs the view of the 10 pods from before the restart:
 	// at 30% of 20, one more canary pod, not three.
-	scale(t, ns, "web", 20)
-	waitPods(t, ns, "app=web", 20, 2*time.Minute)
+	env.Scale(t, ns, "web", 20)
+	env.WaitLivePods(t, ns, "app=web", 20, 2*time.Minute)
 	perRevision, bad := audit(t, ns, "app=web")
 	t.Logf("RESULT apiserver restart: web scaled 10 -> 20 after the restart at 30%% canary: %v (want 6 canary, 14 stable), %d pods not routed or mis-injected",
 		perRevision, bad)
@@ -70,13 +65,26 @@ func TestAPIServerRestart(t *testing.T) {
 	waitPodGauge(t, r)
 }
 
+// underLoad sets a scenario up: the external router in use, ns managed
+// with a per-pod 50/50 policy seeded seed, Deployment web of replicas
+// rolled out, and two workers creating pods in ns for 2 s already.
+func underLoad(t *testing.T, ns, seed string, replicas int32) (*router, *creator) {
+	t.Helper()
+	r := externalRouter(t)
+	useRouter(t, r)
+	managedNamespace(t, ns)
+	applyPolicy(t, podPolicy(seed, 50, 50))
+	rollOut(t, ns, "web", replicas)
+	load := startCreating(ns, 2, 50*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	return r, load
+}
+
 // rollOut creates a Deployment and waits until all its pods exist.
 func rollOut(t *testing.T, ns, name string, replicas int32) {
 	t.Helper()
-	if _, err := env.cluster.Client.AppsV1().Deployments(ns).Create(ctxT(t, 30*time.Second), deployment(ns, name, replicas), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitPods(t, ns, "app="+name, int(replicas), 2*time.Minute)
+	env.CreateDeployment(t, harness.Deployment(ns, name, replicas))
+	env.WaitLivePods(t, ns, "app="+name, int(replicas), 2*time.Minute)
 }
 
 // waitPodGauge waits until the router's canary_router_pods gauge counts
@@ -86,7 +94,7 @@ func waitPodGauge(t *testing.T, r *router) {
 	t.Helper()
 	var want, got float64
 	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		list, err := env.cluster.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: "istio.io/rev"})
+		list, err := env.Cluster.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: "istio.io/rev"})
 		if err != nil {
 			return false, nil
 		}

@@ -89,7 +89,7 @@ func startCreating(ns string, workers int, pace time.Duration) *creator {
 	c := &creator{ns: ns, cancel: cancel}
 	for range workers {
 		c.wg.Go(func() {
-			pods := env.cluster.Client.CoreV1().Pods(ns)
+			pods := env.Cluster.Client.CoreV1().Pods(ns)
 			for ctx.Err() == nil {
 				// Its own deadline, so the creation in flight at stop is
 				// not cut short and miscounted.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 const (
@@ -44,7 +46,7 @@ func TestPolicyFlipsDuringCertRotation(t *testing.T) {
 	applyPolicy(t, flipPolicies[0].doc)
 	wantByDigest := map[string]string{}
 	for _, p := range flipPolicies {
-		wantByDigest[digest(p.doc)] = p.want
+		wantByDigest[harness.Digest(p.doc)] = p.want
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), flipLoad)
@@ -60,7 +62,7 @@ func TestPolicyFlipsDuringCertRotation(t *testing.T) {
 		case <-ctx.Done():
 		case <-time.After(flipEvery):
 			wctx, wcancel := context.WithTimeout(context.Background(), 15*time.Second)
-			err := writePolicy(wctx, flipPolicies[i%len(flipPolicies)].doc)
+			err := env.WritePolicy(wctx, flipPolicies[i%len(flipPolicies)].doc)
 			wcancel()
 			flips++
 			if err != nil {
@@ -96,7 +98,7 @@ func TestPolicyFlipsDuringCertRotation(t *testing.T) {
 // names.
 func checkFlipPods(t *testing.T, ns string, wantByDigest map[string]string) {
 	t.Helper()
-	list, err := env.cluster.Client.CoreV1().Pods(ns).List(ctxT(t, 30*time.Second), metav1.ListOptions{LabelSelector: "load=true"})
+	list, err := env.Cluster.Client.CoreV1().Pods(ns).List(harness.Context(t, 30*time.Second), metav1.ListOptions{LabelSelector: "load=true"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func checkFlipPods(t *testing.T, ns string, wantByDigest map[string]string) {
 	wrong := 0
 	for i := range list.Items {
 		p := &list.Items[i]
-		d, _ := decisionOf(p)
+		d, _ := harness.ParseDecision(p.ObjectMeta)
 		want, known := wantByDigest[d.Policy]
 		perPolicy[d.Policy]++
 		if !known || want == "-" || (want != "" && d.Revision != want) {

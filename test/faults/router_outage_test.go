@@ -3,6 +3,8 @@ package faults
 import (
 	"testing"
 	"time"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // TestRouterOutage kills the router (SIGKILL, as a crash or an OOM kill
@@ -12,30 +14,23 @@ import (
 // admitted without a routing label, and once it is back the refused
 // creations resume, the ReplicaSet controller's retries included.
 func TestRouterOutage(t *testing.T) {
-	r := externalRouter(t)
-	useRouter(t, r)
 	const ns = "outage"
-	managedNamespace(t, ns)
-	applyPolicy(t, podPolicy("outage", 50, 50))
-	rollOut(t, ns, "web", 4)
-
-	load := startCreating(ns, 2, 50*time.Millisecond)
-	time.Sleep(2 * time.Second)
+	r, load := underLoad(t, ns, "outage", 4)
 	down := time.Now()
 	r.kill()
 	// The controller manager tries to create these while the router is
 	// down, and must get them created once it is back.
-	scale(t, ns, "web", 8)
+	env.Scale(t, ns, "web", 8)
 	time.Sleep(5 * time.Second)
 	restarted := time.Now()
-	if err := r.start(ctxT(t, time.Minute)); err != nil {
+	if err := r.start(harness.Context(t, time.Minute)); err != nil {
 		load.stop()
 		t.Fatal(err)
 	}
 	up := time.Now()
 	time.Sleep(4 * time.Second)
 	load.stop()
-	waitPods(t, ns, "app=web", 8, 2*time.Minute)
+	env.WaitLivePods(t, ns, "app=web", 8, 2*time.Minute)
 	resumed := time.Since(up)
 
 	before, during, starting, after := load.counts(time.Time{}, down), load.counts(down, restarted), load.counts(restarted, up), load.counts(up, time.Time{})

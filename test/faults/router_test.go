@@ -1,19 +1,17 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
 )
 
@@ -48,16 +46,16 @@ func externalRouter(t *testing.T) *router {
 	routers.mu.Lock()
 	defer routers.mu.Unlock()
 	if routers.external == nil {
-		certPEM, keyPEM, err := env.cluster.CA.IssueServing("canary-router", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
+		certPEM, keyPEM, err := env.Cluster.CA.IssueServing("canary-router", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		certDir := filepath.Join(env.dir, "certs")
+		certDir := filepath.Join(env.Dir, "certs")
 		if err := cluster.WriteServingPair(certDir, certPEM, keyPEM); err != nil {
 			t.Fatal(err)
 		}
 		r := newRouter(t, "external", []string{"--cert-mode", "external", "--cert-dir", certDir})
-		r.caBundle = env.cluster.CA.CertPEM
+		r.caBundle = env.Cluster.CA.CertPEM
 		routers.external = r
 	}
 	return routers.external
@@ -89,15 +87,11 @@ func stopRouters() {
 
 func newRouter(t *testing.T, name string, modeArgs []string) *router {
 	t.Helper()
-	port, err := cluster.FreePort()
+	ports, err := cluster.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	health, err := cluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &router{name: name, port: port, healthPort: health, modeArgs: modeArgs}
+	return &router{name: name, port: ports[0], healthPort: ports[1], modeArgs: modeArgs}
 }
 
 func (r *router) running() bool { return r.proc != nil && r.proc.Running() }
@@ -106,7 +100,7 @@ func (r *router) running() bool { return r.proc != nil && r.proc.Running() }
 // ServiceAccount's token, debug logging), on the same ports every time,
 // and waits until /readyz passes.
 func (r *router) start(ctx context.Context) error {
-	logPath := filepath.Join(env.dir, fmt.Sprintf("router-%s-%d.log", r.name, len(r.logPaths)+1))
+	logPath := filepath.Join(env.Dir, fmt.Sprintf("router-%s-%d.log", r.name, len(r.logPaths)+1))
 	r.logPaths = append(r.logPaths, logPath)
 	args := append([]string{"serve",
 		"--namespace", routerNamespace,
@@ -117,7 +111,7 @@ func (r *router) start(ctx context.Context) error {
 		"--health-addr", r.healthAddr(),
 		"--log-level", "debug",
 	}, r.modeArgs...)
-	proc, err := localrouter.Run(ctx, env.bin, args, logPath, r.port, r.healthPort)
+	proc, err := localrouter.Run(ctx, env.Bin, args, logPath, r.port, r.healthPort)
 	if err != nil {
 		return fmt.Errorf("router %s: %w", r.name, err)
 	}
@@ -151,28 +145,10 @@ func (r *router) logTail(n int) string {
 	return r.proc.LogTail(n)
 }
 
-// scrape reads the router's /metrics as name{labels} -> value.
-func (r *router) scrape(t *testing.T) map[string]float64 {
+// scrape reads the router's /metrics.
+func (r *router) scrape(t *testing.T) harness.Metrics {
 	t.Helper()
-	resp, err := http.Get("http://" + r.healthAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	s := bufio.NewScanner(resp.Body)
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		line := s.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); i > 0 && err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
+	return harness.Scrape(t, r.healthAddr())
 }
 
 // useRouter makes r the router the apiserver calls: r runs, and the
@@ -181,7 +157,7 @@ func (r *router) scrape(t *testing.T) map[string]float64 {
 // through r.
 func useRouter(t *testing.T, r *router) {
 	t.Helper()
-	ctx := ctxT(t, 2*time.Minute)
+	ctx := harness.Context(t, 2*time.Minute)
 	routers.mu.Lock()
 	for _, o := range []*router{routers.external, routers.rotating} {
 		if o != nil && o != r {
@@ -198,5 +174,5 @@ func useRouter(t *testing.T, r *router) {
 		t.Fatal(err)
 	}
 	probeNamespace(t)
-	waitRouted(t, "probe", func(d decision) bool { return true })
+	waitRouted(t, "probe", func(d harness.Decision) bool { return true })
 }

@@ -16,6 +16,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // TestRealRouterTLSAndPorts checks the shipped binary: TLS 1.2 at least
@@ -95,7 +97,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if i := strings.LastIndexByte(env.token, '.'); i > 0 {
 		needles["token signature"] = env.token[i+1:]
 	}
-	secret, err := env.cluster.Client.CoreV1().Secrets(routerNamespace).Get(ctxT(t, 10*time.Second), "canary-router-ca", metav1.GetOptions{})
+	secret, err := env.Cluster.Client.CoreV1().Secrets(routerNamespace).Get(harness.Context(t, 10*time.Second), "canary-router-ca", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 			addKeyNeedles(needles, "CA Secret "+k, v)
 		}
 	}
-	if key, err := os.ReadFile(filepath.Join(env.dir, "certs", "tls.key")); err == nil {
+	if key, err := os.ReadFile(filepath.Join(env.Dir, "certs", "tls.key")); err == nil {
 		addKeyNeedles(needles, "external serving key", key)
 	}
 
