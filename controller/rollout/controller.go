@@ -1,0 +1,253 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/webhook/policy"
+	webrollout "github.com/canary-router/canary-router/webhook/rollout"
+)
+
+const queueKey = "rollout"
+
+// pollEvery brings a pass back while a step's migration moves workloads:
+// its progress lands in the status object, which the pass reads.
+const pollEvery = 2 * time.Second
+
+// StatusIO reads and merges keys of the status object (the one the
+// migration keeps its progress in) and records Events on it.
+type StatusIO interface {
+	Load(ctx context.Context) (map[string]string, error)
+	Save(ctx context.Context, data map[string]string) error
+	Event(warning bool, reason, message string)
+}
+
+// PodCounts is the live pod view (podview.View).
+type PodCounts interface {
+	Revisions() []podview.RevisionCount
+	Synced() bool
+}
+
+// HealthSource gives the proxies' health by injected revision, nil until
+// synced (HealthInformer).
+type HealthSource interface {
+	Health() map[string]ProxyHealth
+}
+
+// Options configures a Controller.
+type Options struct {
+	// Base is the operator's policy as applied (webhook.Store.Base);
+	// Effective the one routing, with the weights in force
+	// (webhook.Store.Load), whose digest the migration works under.
+	Base, Effective func() *webhook.Snapshot
+	Istio           func() *istio.State
+	Pods            PodCounts
+	Health          HealthSource
+	Querier         Querier
+	Status          StatusIO
+	Now             func() time.Time
+	Registerer      prometheus.Registerer
+	Log             *zap.Logger
+}
+
+// Controller walks the rollout: a level-triggered loop over one workqueue
+// key. Run it only on the leader, next to the migration.
+type Controller struct {
+	o       Options
+	queue   workqueue.TypedRateLimitingInterface[string]
+	metrics *metrics
+}
+
+// New returns a Controller; Run starts it.
+func New(o Options) *Controller {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	return &Controller{o: o, metrics: newMetrics(o.Registerer),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "rollout"})}
+}
+
+// With returns a controller for a new leadership term, keeping the
+// registered metrics (a registry takes a collector once).
+func (c *Controller) With(o Options) *Controller {
+	o.Registerer = nil
+	n := New(o)
+	n.metrics = c.metrics
+	return n
+}
+
+// Enqueue asks for a pass.
+func (c *Controller) Enqueue() { c.queue.Add(queueKey) }
+
+// Run runs passes until ctx ends; a slow tick brings a pass back when no
+// requeue does (a policy edit, an operator command).
+func (c *Controller) Run(ctx context.Context) {
+	defer c.queue.ShutDown()
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			c.queue.Add(queueKey)
+			select {
+			case <-ctx.Done():
+				c.queue.ShutDown()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	for {
+		key, quit := c.queue.Get()
+		if quit {
+			return
+		}
+		r, err := c.Pass(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.o.Log.Warn("rollout pass failed; retrying", zap.Error(err))
+			c.queue.AddRateLimited(key)
+		case r.RequeueAfter > 0:
+			c.queue.Forget(key)
+			c.queue.AddAfter(key, r.RequeueAfter)
+		default:
+			c.queue.Forget(key)
+		}
+		c.queue.Done(key)
+	}
+}
+
+// Pass reads the world, steps the rollout and writes what the step asks,
+// all in one merge patch of the status object: the state, the weights in
+// force and, when asked, the migration's resume. A crash before the patch
+// repeats the pass; after it, the next pass reads what was written.
+func (c *Controller) Pass(ctx context.Context) (Result, error) {
+	base := c.o.Base()
+	if base == nil {
+		return Result{}, nil
+	}
+	data, err := c.o.Status.Load(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("reading the status object: %w", err)
+	}
+	prev, ctl := Decode(data)
+	now := c.o.Now()
+	in := Input{Policy: base.Policy, Now: now, Control: ctl}
+	if plan := base.Policy.Rollout; plan != nil {
+		in.Migration = c.migration(data, prev)
+		if prev == nil || Due(prev, plan, ctl, now) {
+			in.Gates = c.measure(ctx, base.Policy)
+		}
+	}
+	res := Step(in, prev)
+	write := map[string]string{}
+	if res.State == nil {
+		for _, k := range []string{StateKey, WeightsKey} {
+			if data[k] != "" {
+				write[k] = "" // the plan was removed: the policy's weights route
+			}
+		}
+	} else {
+		if enc := res.State.Encode(); enc != data[StateKey] {
+			write[StateKey] = enc
+		}
+		if enc := res.State.Overlay().Encode(); enc != data[WeightsKey] {
+			write[WeightsKey] = enc
+		}
+	}
+	if res.ResumeMigration && data[migrate.PausedKey] == "true" {
+		write[migrate.PausedKey], write[migrate.PauseReasonKey] = "false", ""
+	}
+	if len(write) > 0 {
+		if err := c.o.Status.Save(ctx, write); err != nil {
+			return res, fmt.Errorf("writing the status object: %w", err)
+		}
+	}
+	c.metrics.observe(base.Policy, res.State, res.Events)
+	for _, e := range res.Events {
+		c.o.Status.Event(e.Warning, e.Reason, e.Message)
+		log := c.o.Log.Info
+		if e.Warning {
+			log = c.o.Log.Warn
+		}
+		log("rollout: "+e.Message, zap.String("reason", e.Reason))
+	}
+	if st := res.State; st != nil && (st.Phase == PhaseProgressing || st.Phase == PhaseRollingBack || st.Phase == PhaseHolding) {
+		if res.RequeueAfter == 0 || res.RequeueAfter > pollEvery {
+			res.RequeueAfter = pollEvery
+		}
+	}
+	return res, nil
+}
+
+// migration reads the migration's outcome for the weights in force. It
+// counts only when every link holds: this replica's store routes by the
+// weights the state put in force (the overlay went through the API
+// server and back), and the migration's status is for that snapshot's
+// digest. Anything else is pending: a stale "done" must never advance.
+func (c *Controller) migration(data map[string]string, st *State) Migration {
+	eff := c.o.Effective()
+	if st == nil || eff == nil || eff.Rollout == nil || eff.Rollout.ID != st.ID ||
+		eff.Rollout.Attempt != st.Attempt || !slices.Equal(eff.Rollout.Weights, st.Weights) {
+		return Migration{State: MigrationPending}
+	}
+	mst, mctl := migrate.DecodeStatus(data)
+	if mst.Digest != eff.Digest {
+		return Migration{State: MigrationPending}
+	}
+	// A batch that failed pauses the migration with "batch N failed: ...";
+	// an operator's `migrate pause` is a wait, not a failure.
+	if mctl.Paused && strings.HasPrefix(mctl.PauseReason, "batch ") {
+		return Migration{State: MigrationFailed, Reason: mctl.PauseReason}
+	}
+	if mst.Phase == migrate.PhaseComplete && !mctl.Paused {
+		return Migration{State: MigrationDone}
+	}
+	return Migration{State: MigrationPending}
+}
+
+// measure runs every gate of the plan.
+func (c *Controller) measure(ctx context.Context, p *policy.Policy) []GateResult {
+	plan := p.Rollout
+	state := c.o.Istio()
+	var stable []string
+	for _, t := range p.Targets {
+		if t.Revision != plan.Canary {
+			stable = append(stable, t.Revision)
+		}
+	}
+	in := BuiltinInput{Canary: plan.Canary, Istio: state, Stable: stable, Gates: plan.Gates}
+	if c.o.Pods != nil {
+		in.Pods, in.PodsSynced = c.o.Pods.Revisions(), c.o.Pods.Synced()
+	}
+	if c.o.Health != nil {
+		in.Health = c.o.Health.Health()
+	}
+	out := Builtin(in)
+	if plan.Gates.Prometheus != nil && c.o.Querier != nil {
+		var resolve webrollout.Resolver
+		if state != nil {
+			resolve = func(name string) string { return state.Target(name).Revision }
+		}
+		vars := policy.QueryVars{Revision: webrollout.Expected(plan.Canary, resolve), Canary: plan.Canary}
+		if len(stable) > 0 {
+			vars.Stable = webrollout.Expected(stable[0], resolve)
+		}
+		out = append(out, Queries(ctx, c.o.Querier, plan.Gates.Prometheus, vars)...)
+	}
+	return out
+}
