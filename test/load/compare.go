@@ -29,7 +29,10 @@ type compareConfig struct {
 	maxRequests int
 	bodies      int
 	procs       int
-	md          string
+	// sustain and window are the sustained pod-granularity run's length
+	// and the windows it is cut into.
+	sustain, window time.Duration
+	md              string
 }
 
 func (c *compareConfig) bind(fs *flag.FlagSet) {
@@ -45,6 +48,8 @@ func (c *compareConfig) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxRequests, "max-requests", 200000, "bound on the requests of one phase")
 	fs.IntVar(&c.bodies, "bodies", 64, "distinct pods per shape")
 	fs.IntVar(&c.procs, "gomaxprocs", 0, "GOMAXPROCS of the load generator (0: leave as is)")
+	fs.DurationVar(&c.sustain, "sustain", time.Minute, "sustained saturation of pod granularity's worst case (0: none)")
+	fs.DurationVar(&c.window, "window", 10*time.Second, "windows the sustained run is cut into")
 	fs.StringVar(&c.md, "md", "", "also write the summary as Markdown to this file")
 }
 
@@ -66,6 +71,9 @@ func (c *compareConfig) validate() ([]podgen.Shape, error) {
 	}
 	if c.slices < 1 || c.duration/time.Duration(max(c.slices, 1)) < 100*time.Millisecond {
 		errs = append(errs, errors.New("--slices: must be positive and leave at least 100ms per slice"))
+	}
+	if c.sustain < 0 || c.sustain > 10*time.Minute || c.window <= 0 || (c.sustain > 0 && c.sustain < 2*c.window) {
+		errs = append(errs, errors.New("--sustain: 0 or at least two --window, at most 10m"))
 	}
 	if c.concurrency < 1 || c.conns < 1 || c.rate < 1 || c.bodies < 1 || c.maxRequests < 1 {
 		errs = append(errs, errors.New("--concurrency, --conns, --rate, --bodies and --max-requests must be positive"))
@@ -127,16 +135,20 @@ func compare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		results = append(results, rs...)
 	}
+	gran, err := e.compareGranularities(ctx, &cfg, targets[0], targets[1], stdout)
+	if err != nil {
+		return err
+	}
 	sum := summarize(results, shapes)
 	fmt.Fprintln(stdout)
-	fmt.Fprint(stdout, sum.text())
+	fmt.Fprint(stdout, sum.text()+gran.text())
 	if cfg.md != "" {
 		cmd := "canary-router-load compare " + strings.Join(args, " ")
-		if err := os.WriteFile(cfg.md, []byte(sum.markdown(cmd)), 0o644); err != nil {
+		if err := os.WriteFile(cfg.md, []byte(sum.markdown(cmd)+gran.markdown()), 0o644); err != nil {
 			return err
 		}
 	}
-	return sum.failed()
+	return errors.Join(sum.failed(), gran.failed())
 }
 
 // runShape measures one pod shape: after a warm-up of each server, rounds

@@ -42,7 +42,10 @@ type target struct {
 	name    string
 	url     string
 	echoUID bool
-	cpu     func() (time.Duration, error)
+	// unrouted is a router that admits pods as they are: in namespace
+	// granularity the namespace label routes them.
+	unrouted bool
+	cpu      func() (time.Duration, error)
 }
 
 // client is a pool of HTTP/2 connections, one per transport, used round
@@ -133,6 +136,10 @@ func (c *client) call(t *target, w *workload, i int) error {
 			msg = r.Status.Message
 		}
 		return bad("pod refused: %s", msg)
+	case t.unrouted:
+		if bytes.Contains(r.Patch, []byte(`istio.io~1rev`)) {
+			return bad("pod routed by a router in namespace granularity: patch %s", r.Patch)
+		}
 	case r.PatchType == nil || *r.PatchType != "JSONPatch" || !bytes.Contains(r.Patch, []byte(`"/metadata/labels/istio.io~1rev"`)):
 		return bad("pod not routed: patch %s", r.Patch)
 	}

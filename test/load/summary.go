@@ -72,7 +72,7 @@ func summarize(results []result, shapes []podgen.Shape) *summary {
 			if mode == "saturation" {
 				switch s.Name {
 				case podgen.Small.Name:
-					r.rpsGoal, r.cpuMax = 0.8, 1.5
+					r.rpsGoal, r.cpuMax = 0.85, 1.5
 				case podgen.Large.Name:
 					r.rpsGoal = 0.6
 				}
