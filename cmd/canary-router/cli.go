@@ -79,6 +79,9 @@ func registry() []entry {
 				{cmd: &cobra.Command{Use: "resume", Short: "Resume a paused migration"}, runner: &migrateControlConfig{action: "resume"}},
 				{cmd: &cobra.Command{Use: "status", Short: "Show the migration's progress from the status object"}, runner: &migrateControlConfig{action: "status"}},
 			}},
+		{cmd: &cobra.Command{Use: "rollout", Short: "Watch and steer the self-driving rollout: status|pause|resume|promote|abort|retry",
+			Example: "  canary-router rollout status\n  canary-router rollout pause --reason 'change freeze'\n  canary-router rollout promote"},
+			sub: rolloutEntries()},
 		{cmd: &cobra.Command{Use: "version", Short: "Print the version"}, runner: &versionConfig{}},
 	}
 }

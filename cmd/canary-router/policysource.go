@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -9,6 +10,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/webhook"
 )
 
@@ -31,5 +33,18 @@ func startPolicySource(ctx context.Context, cfg serveConfig, store *webhook.Stor
 		w.Run(ctx)
 		broadcaster.Shutdown()
 	}()
-	return w.Synced
+	// Every replica routes by a rollout's weights in force, which the
+	// leader keeps in the status object; ready only once they are read,
+	// so a new replica never routes mid-rollout by the policy's weights.
+	ow := webhook.NewOverlayWatcher(kube.client, store, cfg.namespace, migrate.StatusConfigMap, log)
+	go ow.Run(ctx)
+	return func() error {
+		if err := w.Synced(); err != nil {
+			return err
+		}
+		if !ow.HasSynced() {
+			return errors.New("status object (rollout weights) not read yet")
+		}
+		return nil
+	}
 }

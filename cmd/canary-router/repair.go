@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/canary-router/canary-router/controller"
+	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/webhook"
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/nsview"
@@ -31,7 +32,7 @@ const leaseName = "canary-router-leader"
 // the next replica (or a restart) takes over at once instead of waiting
 // for the Lease to expire.
 func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string, store *webhook.Store,
-	state func() *istio.State, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
+	state func() *istio.State, pods rollout.PodCounts, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
 	meta, err := metadata.NewForConfig(kube.config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metadata client: %w", err)
@@ -48,6 +49,7 @@ func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string
 	})
 	view.OnChange(rec.Enqueue)
 	mig := newMigrationLeader(kube, ownNamespace, store, state, view, reg, log.Named("migration"))
+	ro := newRolloutLeader(kube, ownNamespace, store, state, pods, reg, log.Named("rollout"))
 	go view.Run(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -58,7 +60,7 @@ func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string
 			Name:      leaseName,
 			Identity:  replicaIdentity(),
 			Log:       log.Named("leader"),
-			OnLeading: leaderControllers(rec.Run, mig.Run),
+			OnLeading: leaderControllers(rec.Run, mig.Run, ro.Run),
 		})
 	}()
 	stopped = func() {

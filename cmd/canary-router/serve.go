@@ -141,7 +141,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		return err
 	}
 	maps.Copy(checks, cluster.checks)
-	namespaces, leaderStopped, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, reg, log)
+	namespaces, leaderStopped, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, cluster.pods, reg, log)
 	if err != nil {
 		return err
 	}

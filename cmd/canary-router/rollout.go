@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/controller/rollout"
+)
+
+// rolloutControlConfig is rollout status, pause, resume, promote, abort
+// and retry. Each is a merge patch of one or two keys of the status object
+// (ConfigMap canary-router-status), which the leader acts on: an operator
+// needs only get and patch on that one ConfigMap in the router's
+// namespace (Role canary-router-rollout-operator), no cluster-admin.
+type rolloutControlConfig struct {
+	action                  string
+	kubeconfig, kubeContext string
+	namespace, reason       string
+	output                  string
+}
+
+// rolloutActions are the subcommands, in the order help lists them.
+var rolloutActions = []struct{ name, short string }{
+	{"status", "Show the rollout: step, phase, weights in force, gates and the last reason"},
+	{"pause", "Hold the rollout at the weights in force (the migration of the step finishes)"},
+	{"resume", "Resume a paused rollout: the step in force starts again and its hold restarts"},
+	{"promote", "End the hold of the step in force (a manual hold too); the gates still decide"},
+	{"abort", "Roll the canary back to weight 0; the migration moves its workloads back"},
+	{"retry", "Start an aborted or paused rollout again from its first step"},
+}
+
+func (c *rolloutControlConfig) bind(fs *pflag.FlagSet) {
+	bindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
+	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace, where the status object is")
+	if c.action == "pause" {
+		fs.StringVar(&c.reason, "reason", "paused by an operator", "why, shown by rollout status")
+	}
+	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
+}
+
+func (c *rolloutControlConfig) check(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// rolloutPatch is what a command writes. One-shot commands carry an id
+// (the time), so the leader acts on each exactly once however often it
+// reads the object.
+func rolloutPatch(action, reason string, now time.Time) map[string]string {
+	id := now.UTC().Format(time.RFC3339Nano)
+	switch action {
+	case "pause":
+		return map[string]string{rollout.PausedKey: "true", rollout.PauseReasonKey: reason}
+	case "resume":
+		return map[string]string{rollout.PausedKey: "false", rollout.RequestKey: rollout.ActionResume + "/" + id}
+	case "promote", "abort", "retry":
+		return map[string]string{rollout.RequestKey: action + "/" + id}
+	}
+	return nil
+}
+
+func (c *rolloutControlConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "rollout")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailure
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	s := &rollout.KubeStatus{Client: kube.client, Namespace: c.namespace}
+	if patch := rolloutPatch(c.action, c.reason, time.Now()); patch != nil {
+		if err := s.Save(ctx, patch); err != nil {
+			fmt.Fprintf(stderr, "canary-router rollout %s: %v\n", c.action, err)
+			return exitFailure
+		}
+		if c.output == outputText {
+			fmt.Fprintf(stdout, "rollout %s requested; the leader acts on it within seconds\n", c.action)
+		}
+	}
+	data, err := s.Load(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "canary-router rollout %s: reading the status object: %v\n", c.action, err)
+		return exitFailure
+	}
+	st, ctl := rollout.Decode(data)
+	mst, mctl := migrate.DecodeStatus(data)
+	if c.output != outputText {
+		if err := writeDocument(stdout, c.output, rolloutDocument{Rollout: st, Paused: ctl.Paused, PauseReason: ctl.PauseReason,
+			PendingRequest: pendingRequest(st, ctl), Migration: mst}); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFailure
+		}
+		return exitOK
+	}
+	writeRolloutStatus(stdout, st, ctl, mst, mctl)
+	return exitOK
+}
+
+// rolloutEntries are the rollout group's subcommands for the registry.
+func rolloutEntries() []entry {
+	out := make([]entry, 0, len(rolloutActions))
+	for _, a := range rolloutActions {
+		out = append(out, entry{cmd: &cobra.Command{Use: a.name, Short: a.short}, runner: &rolloutControlConfig{action: a.name}})
+	}
+	return out
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/canary-router/canary-router/controller/rollout"
+	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
+)
+
+// rolloutLeader runs the self-driving rollout while this replica leads,
+// next to the migration it drives through the status object. Its pod
+// health informer starts only once the policy holds a rollout block, so a
+// router that never rolls out never lists full pods.
+type rolloutLeader struct {
+	kube         *kubeClients
+	ownNamespace string
+	store        *webhook.Store
+	state        func() *istio.State
+	pods         rollout.PodCounts
+	log          *zap.Logger
+	reg          prometheus.Registerer
+	ctl          *rollout.Controller
+}
+
+func newRolloutLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
+	pods rollout.PodCounts, reg prometheus.Registerer, log *zap.Logger) *rolloutLeader {
+	return &rolloutLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, pods: pods, reg: reg, log: log}
+}
+
+// Run walks the rollout until ctx ends (leadership lost or shutdown).
+func (r *rolloutLeader) Run(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for !r.planned() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	defer broadcaster.Shutdown()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.kube.client.CoreV1().Events(r.ownNamespace)})
+	health := rollout.NewHealthInformer(r.kube.client)
+	go health.Run(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), health.HasSynced) {
+		return
+	}
+	o := rollout.Options{Base: r.store.Base, Effective: r.store.Load, Istio: r.state, Pods: r.pods, Health: health,
+		// The plan's timeout bounds each query; this bounds a hung connection.
+		Querier: &rollout.HTTPQuerier{Client: &http.Client{Timeout: time.Minute}},
+		Status: &rollout.KubeStatus{Client: r.kube.client, Namespace: r.ownNamespace,
+			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"})},
+		Log: r.log}
+	if r.ctl == nil {
+		o.Registerer = r.reg
+		r.ctl = rollout.New(o)
+	} else {
+		r.ctl = r.ctl.With(o)
+	}
+	r.log.Info("rollout controller started")
+	r.ctl.Run(ctx)
+}
+
+func (r *rolloutLeader) planned() bool {
+	s := r.store.Base()
+	return s != nil && s.Policy.Rollout != nil
+}

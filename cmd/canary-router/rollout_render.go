@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/controller/rollout"
+)
+
+// rolloutDocument is `rollout status -o json|yaml`.
+type rolloutDocument struct {
+	Rollout        *rollout.State `json:"rollout"`
+	Paused         bool           `json:"paused"`
+	PauseReason    string         `json:"pauseReason,omitempty"`
+	PendingRequest string         `json:"pendingRequest,omitempty"`
+	Migration      migrate.Status `json:"migration"`
+}
+
+// pendingRequest is a command the leader has not acted on yet.
+func pendingRequest(st *rollout.State, ctl rollout.Control) string {
+	if ctl.RequestID == "" || (st != nil && st.LastRequest == ctl.RequestID) {
+		return ""
+	}
+	return ctl.Action
+}
+
+// writeRolloutStatus prints the rollout for a person.
+func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst migrate.Status, mctl migrate.Control) {
+	if st == nil {
+		fmt.Fprintln(w, "No rollout: the policy has no rollout block, or the leader has not started it yet.")
+		return
+	}
+	fmt.Fprintf(w, "Rollout %s, attempt %d\n", st.ID, st.Attempt+1)
+	fmt.Fprintf(w, "Phase:    %s since %s\n", st.Phase, st.LastTransition.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "Step:     %d (last passed: %d)\n", st.Step+1, st.LastPassed+1)
+	fmt.Fprintf(w, "Weights:  %s\n", rollout.FormatWeights(st.Weights))
+	if st.Reason != "" {
+		fmt.Fprintf(w, "Reason:   %s\n", st.Reason)
+	}
+	if ctl.Paused {
+		fmt.Fprintf(w, "Held by an operator: %s\n", ctl.PauseReason)
+	}
+	if p := pendingRequest(st, ctl); p != "" {
+		fmt.Fprintf(w, "Pending:  %s (not yet acted on by the leader)\n", p)
+	}
+	if !st.HoldStarted.IsZero() && st.Phase == rollout.PhaseHolding {
+		fmt.Fprintf(w, "Holding since %s\n", st.HoldStarted.UTC().Format(time.RFC3339))
+	}
+	mig := string(mst.Phase)
+	if mig == "" {
+		mig = "not started"
+	}
+	fmt.Fprintf(w, "Migration: %s, %d of %d workloads done", mig, mst.Done, mst.Total)
+	if mctl.Paused {
+		fmt.Fprintf(w, ", paused: %s", mctl.PauseReason)
+	}
+	fmt.Fprintln(w)
+	if len(st.Gates) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Gates measured %s:\n", st.LastMeasured.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  GATE\tVERDICT\tVALUE\tFAILURES\tDETAIL")
+	for _, g := range st.Gates {
+		fmt.Fprintf(tw, "  %s\t%s\t%g\t%d/%d\t%s\n", g.Name, g.Verdict, g.Value, st.Failures[g.Name], g.FailureLimit+1, g.Message)
+	}
+	_ = tw.Flush()
+}
