@@ -36,7 +36,7 @@ var (
 	}
 	ownNamespace = []permission{
 		{"configmaps", "[]", "[canary-router-policy]", "[list watch]"},
-		{"configmaps", "[]", "[canary-router-status]", "[get patch]"},
+		{"configmaps", "[]", "[canary-router-status]", "[get patch list watch]"},
 		{"configmaps", "[]", "[]", "[create]"},
 		{"leases.coordination.k8s.io", "[]", "[]", "[get create update]"},
 	}
