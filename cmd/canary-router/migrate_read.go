@@ -27,11 +27,16 @@ func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namesp
 	if doc == "" {
 		return nil, fmt.Errorf("ConfigMap %s has no key policy.yaml", ref)
 	}
-	snap, err := webhook.NewStore(time.Now, nil, nil).Apply([]byte(doc), "ConfigMap "+ref)
-	if err != nil {
+	store := webhook.NewStore(time.Now, nil, nil)
+	if _, err := store.Apply([]byte(doc), "ConfigMap "+ref); err != nil {
 		return nil, fmt.Errorf("policy in %s: %w", ref, err)
 	}
-	return snap, nil
+	// Mid-rollout the weights in force live in the status object: plan
+	// against them, as the leader does, never against the policy's own.
+	if st, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{}); err == nil {
+		store.SetOverlay(webhook.DecodeOverlay(st.Data[webhook.OverlayKey]))
+	}
+	return store.Load(), nil
 }
 
 // readMigrationInput lists what the planner reads, once: the same view
