@@ -43,7 +43,7 @@ func startInjector(ctx context.Context, c *cluster.Cluster) (stop func(), err er
 // non-revisioned install is restored when the test ends.
 func swapIstio(t *testing.T, ctx context.Context, rev string) {
 	t.Helper()
-	mwcs := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	mwcs := env.Cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	def := fakeistio.InjectorConfig(env.istio.URL, env.istio.CABundle, revision, "")
 	if err := mwcs.Delete(ctx, def.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func swapIstio(t *testing.T, ctx context.Context, rev string) {
 // and a ready istiod) until the test ends.
 func registerRevision(t *testing.T, ctx context.Context, rev string) {
 	t.Helper()
-	mwcs := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	mwcs := env.Cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	mwc := fakeistio.InjectorConfig(env.istio.URL, env.istio.CABundle, rev, "")
 	if _, err := mwcs.Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func registerRevision(t *testing.T, ctx context.Context, rev string) {
 			t.Errorf("removing %s: %v", mwc.Name, err)
 		}
 	})
-	if err := fakeistio.RegisterIstiod(ctx, env.cluster.Client, rev); err != nil {
+	if err := fakeistio.RegisterIstiod(ctx, env.Cluster.Client, rev); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -82,7 +82,7 @@ func TestInstall(t *testing.T) {
 			r := startRouter(t, ctx, args, o.certMode, kubeconfig)
 			var caBundle []byte
 			if o.certMode == certExternal {
-				caBundle = env.cluster.CA.CertPEM
+				caBundle = env.Cluster.CA.CertPEM
 			}
 			pointWebhooksAtLoopback(t, ctx, r.port, caBundle)
 			waitCABundle(t, ctx)
@@ -116,7 +116,7 @@ func install(t *testing.T, ctx context.Context, o overlay) (manifests string) {
 	}
 	manifests = filepath.Join(env.deploy, "install.yaml")
 	if o.name != "default" {
-		out, err := env.cluster.Kubectl(ctx, "kustomize", filepath.Join(env.deploy, "overlays", o.name))
+		out, err := env.Cluster.Kubectl(ctx, "kustomize", filepath.Join(env.deploy, "overlays", o.name))
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
@@ -149,7 +149,7 @@ func install(t *testing.T, ctx context.Context, o overlay) (manifests string) {
 // Security violation or a deprecated API would print one).
 func kubectl(t *testing.T, ctx context.Context, args ...string) string {
 	t.Helper()
-	out, err := env.cluster.Kubectl(ctx, args...)
+	out, err := env.Cluster.Kubectl(ctx, args...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -201,12 +201,12 @@ func uninstall(t *testing.T, manifests, appNamespace string) {
 		{"delete", "namespace", appNamespace, "--ignore-not-found", "--wait=false"},
 		{"delete", "-f", manifests, "--ignore-not-found", "--wait=true", "--timeout=2m"},
 	} {
-		if out, err := env.cluster.Kubectl(ctx, args...); err != nil {
+		if out, err := env.Cluster.Kubectl(ctx, args...); err != nil {
 			t.Errorf("%v\n%s", err, out)
 		}
 	}
 	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		_, err := env.cluster.Client.CoreV1().Namespaces().Get(ctx, routerNamespace, metav1.GetOptions{})
+		_, err := env.Cluster.Client.CoreV1().Namespaces().Get(ctx, routerNamespace, metav1.GetOptions{})
 		return err != nil, nil
 	})
 	if err != nil {
@@ -221,7 +221,7 @@ func waitDeploymentAvailable(t *testing.T, ctx context.Context) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		d, err := env.cluster.Client.AppsV1().Deployments(routerNamespace).Get(ctx, "canary-router", metav1.GetOptions{})
+		d, err := env.Cluster.Client.AppsV1().Deployments(routerNamespace).Get(ctx, "canary-router", metav1.GetOptions{})
 		if err != nil {
 			last = err.Error()
 			return false, nil
@@ -232,7 +232,7 @@ func waitDeploymentAvailable(t *testing.T, ctx context.Context) {
 			s.AvailableReplicas == *d.Spec.Replicas && s.UpdatedReplicas == *d.Spec.Replicas, nil
 	})
 	if err != nil {
-		events, _ := env.cluster.Kubectl(ctx, "get", "events", "-n", routerNamespace)
+		events, _ := env.Cluster.Kubectl(ctx, "get", "events", "-n", routerNamespace)
 		t.Fatalf("router Deployment not available: %s (%v)\n%s", last, err, events)
 	}
 }
@@ -249,7 +249,7 @@ func deploymentStatus(d *appsv1.Deployment) string {
 // Deployment.
 func deploymentArgs(t *testing.T, ctx context.Context) []string {
 	t.Helper()
-	d, err := env.cluster.Client.AppsV1().Deployments(routerNamespace).Get(ctx, "canary-router", metav1.GetOptions{})
+	d, err := env.Cluster.Client.AppsV1().Deployments(routerNamespace).Get(ctx, "canary-router", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func deploymentArgs(t *testing.T, ctx context.Context) []string {
 // would show an arg that breaks the real pod.
 func checkRouterArgs(t *testing.T, ctx context.Context, args []string) {
 	t.Helper()
-	out, _ := exec.CommandContext(ctx, env.bin, append(slices.Clone(args), "--help")...).CombinedOutput()
+	out, _ := exec.CommandContext(ctx, env.Bin, append(slices.Clone(args), "--help")...).CombinedOutput()
 	for _, bad := range []string{"flag provided but not defined", "invalid value", "unknown command"} {
 		if bytes.Contains(out, []byte(bad)) {
 			t.Fatalf("the Deployment's args %v do not parse with the router binary:\n%s", args, out)
@@ -275,7 +275,7 @@ func checkRouterArgs(t *testing.T, ctx context.Context, args []string) {
 // it, and the apiserver cannot call the router before.
 func waitCABundle(t *testing.T, ctx context.Context) {
 	t.Helper()
-	adm := env.cluster.Client.AdmissionregistrationV1()
+	adm := env.Cluster.Client.AdmissionregistrationV1()
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		m, err := adm.MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
 		if err != nil {
@@ -306,7 +306,7 @@ func waitCABundle(t *testing.T, ctx context.Context) {
 // self-managed mode the router, as its ServiceAccount, created the CA
 // Secret and patched that CA into every webhook's caBundle.
 func checkCertificates(t *testing.T, ctx context.Context, certMode string) {
-	secret, err := env.cluster.Client.CoreV1().Secrets(routerNamespace).Get(ctx, "canary-router-ca", metav1.GetOptions{})
+	secret, err := env.Cluster.Client.CoreV1().Secrets(routerNamespace).Get(ctx, "canary-router-ca", metav1.GetOptions{})
 	if certMode != certSelfManaged {
 		if err == nil {
 			t.Errorf("Secret canary-router-ca exists in %s mode", certMode)
@@ -318,11 +318,11 @@ func checkCertificates(t *testing.T, ctx context.Context, certMode string) {
 		t.Fatalf("CA Secret not created by the router: %v", err)
 	}
 	ca := secret.Data["tls.crt"]
-	mwc, err := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
+	mwc, err := env.Cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vwc, err := env.cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
+	vwc, err := env.Cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

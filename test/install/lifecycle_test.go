@@ -17,10 +17,11 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
-const policyConfigMap = "canary-router-policy"
+const policyConfigMap = harness.PolicyConfigMap
 
 // routerCLI runs an operator command of the router binary (init,
 // uninstall) with the admin kubeconfig and fails the test on an error.
@@ -34,15 +35,15 @@ func routerCLI(t *testing.T, ctx context.Context, args ...string) string {
 }
 
 func routerCLIResult(ctx context.Context, args ...string) (string, error) {
-	full := append([]string{args[0], "--kubeconfig", env.cluster.Kubeconfig}, args[1:]...)
-	out, err := exec.CommandContext(ctx, env.bin, full...).CombinedOutput()
+	full := append([]string{args[0], "--kubeconfig", env.Cluster.Kubeconfig}, args[1:]...)
+	out, err := exec.CommandContext(ctx, env.Bin, full...).CombinedOutput()
 	return string(out), err
 }
 
 // policyInForce reads the policy ConfigMap and parses it.
 func policyInForce(t *testing.T, ctx context.Context) *policy.Policy {
 	t.Helper()
-	cm, err := env.cluster.Client.CoreV1().ConfigMaps(routerNamespace).Get(ctx, policyConfigMap, metav1.GetOptions{})
+	cm, err := env.Cluster.Client.CoreV1().ConfigMaps(routerNamespace).Get(ctx, policyConfigMap, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("reading the policy: %v", err)
 	}
@@ -91,7 +92,7 @@ data:
 	}
 	// Not the kubectl helper: the policy webhook may warn about the weight
 	// jump, or be unreachable (the router is not running yet; it fails open).
-	if out, err := env.cluster.Kubectl(ctx, "apply", "-f", path); err != nil {
+	if out, err := env.Cluster.Kubectl(ctx, "apply", "-f", path); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if w := weightOf(policyInForce(t, ctx), "canary"); w != 30 {
@@ -106,7 +107,7 @@ data:
 		{"apply", "--server-side", "--force-conflicts", "-k", overlay},
 	}
 	for _, args := range reapplies {
-		out, err := env.cluster.Kubectl(ctx, args...)
+		out, err := env.Cluster.Kubectl(ctx, args...)
 		if err != nil {
 			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -152,17 +153,17 @@ func TestInitWithoutDefaultTag(t *testing.T) {
 	}
 
 	// An operator's policy is never overwritten by init --apply.
-	cm, err := env.cluster.Client.CoreV1().ConfigMaps(routerNamespace).Get(ctx, policyConfigMap, metav1.GetOptions{})
+	cm, err := env.Cluster.Client.CoreV1().ConfigMaps(routerNamespace).Get(ctx, policyConfigMap, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	edited := "granularity: pod\ntargets: [{revision: \"1-30\", weight: 100}]\n"
 	cm.Data["policy.yaml"] = edited
-	if _, err := env.cluster.Client.CoreV1().ConfigMaps(routerNamespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+	if _, err := env.Cluster.Client.CoreV1().ConfigMaps(routerNamespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	out := routerCLI(t, ctx, "init", "--apply")
-	cm, _ = env.cluster.Client.CoreV1().ConfigMaps(routerNamespace).Get(ctx, policyConfigMap, metav1.GetOptions{})
+	cm, _ = env.Cluster.Client.CoreV1().ConfigMaps(routerNamespace).Get(ctx, policyConfigMap, metav1.GetOptions{})
 	if cm.Data["policy.yaml"] != edited || !strings.Contains(out, "already exists: left unchanged") {
 		t.Errorf("init --apply over an existing policy said %q and left:\n%s", out, cm.Data["policy.yaml"])
 	}
@@ -175,10 +176,10 @@ func TestInitWithoutDefaultTag(t *testing.T) {
 	pointWebhooksAtLoopback(t, ctx, r.port, nil)
 	waitCABundle(t, ctx)
 	ns := "init-tagless"
-	createNamespace(t, ctx, ns, map[string]string{"istio-injection": "enabled"})
+	env.CreateNamespace(t, ns, map[string]string{"istio-injection": "enabled"})
 	t.Cleanup(func() { deleteNamespace(ns) })
-	waitServiceAccount(t, ctx, ns)
-	injected := fakeistio.InjectedRevision(createPod(t, ctx, ns, "app", nil, nil, ""))
+	env.WaitServiceAccount(t, ns)
+	injected := fakeistio.InjectedRevision(createPod(t, ns, "app", nil, nil, ""))
 	if injected != "1-30" {
 		t.Errorf("pod in managed namespace %s: injected by %q, want 1-30", ns, injected)
 	}
@@ -215,7 +216,7 @@ func lastLine(s string) string {
 func deleteNamespace(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := env.cluster.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	err := env.Cluster.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		fmt.Fprintf(os.Stderr, "deleting namespace %s: %v\n", name, err)
 	}

@@ -17,25 +17,20 @@ package install
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/fakeistio"
-	"github.com/canary-router/canary-router/test/localrouter"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // env is shared by the package: one control plane, one router binary and
 // one stand-in Istio injector; the overlays are installed one after the
 // other and removed in between.
 var env struct {
-	cluster *cluster.Cluster
-	bin     string
-	dir     string
+	*harness.Env
 	// deploy is the repo's deploy/ folder.
 	deploy string
 	// istio is the stand-in Istio injector server; tests that change
@@ -44,49 +39,21 @@ var env struct {
 }
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("install: skipped in -short mode (needs the control plane from `make tools`)")
-		os.Exit(0)
-	}
-	os.Exit(setup(m))
+	os.Exit(harness.Main(m, harness.Suite{Name: "install", Workloads: true, Setup: setup}))
 }
 
-func setup(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "canary-router-install-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	env.dir = dir
+func setup(ctx context.Context, e *harness.Env) error {
+	env.Env = e
+	var err error
 	if env.deploy, err = filepath.Abs(filepath.Join("..", "..", "deploy")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-
-	c, err := cluster.Start(ctx, cluster.Options{Workloads: true, Log: os.Stdout})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
-		return 1
-	}
-	defer c.Stop()
-	env.cluster = c
-
-	if env.bin, err = localrouter.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-
 	// Istio comes first in a real install: the router's manifests hold a
 	// Role in istio-system, and its policy names Istio revisions.
-	stopInjector, err := startInjector(ctx, c)
+	stopInjector, err := startInjector(ctx, e.Cluster)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the stand-in Istio injector: %v\n", err)
-		return 1
+		return fmt.Errorf("starting the stand-in Istio injector: %w", err)
 	}
-	defer stopInjector()
-	return m.Run()
+	e.Cleanup(stopInjector)
+	return nil
 }

@@ -74,7 +74,7 @@ func expectedPermissions(certMode string) map[string][]permission {
 // returns the table as printed and its rows.
 func canIList(t *testing.T, ctx context.Context, user, namespace string) (string, []permission) {
 	t.Helper()
-	out, err := env.cluster.Kubectl(ctx, "auth", "can-i", "--list", "--as="+user, "-n", namespace)
+	out, err := env.Cluster.Kubectl(ctx, "auth", "can-i", "--list", "--as="+user, "-n", namespace)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

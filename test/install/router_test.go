@@ -1,27 +1,24 @@
 package install
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 const (
-	routerNamespace      = "canary-router-system"
-	routerServiceAccount = "canary-router"
+	routerNamespace      = localrouter.Namespace
+	routerServiceAccount = localrouter.ServiceAccount
 	routerUser           = "system:serviceaccount:" + routerNamespace + ":" + routerServiceAccount
-	webhookConfigName    = "canary-router"
+	webhookConfigName    = localrouter.WebhookConfig
 )
 
 // Certificate modes of the router, as the overlays configure them.
@@ -44,7 +41,7 @@ type router struct {
 // router then has the manifests' RBAC and nothing else.
 func serviceAccountKubeconfig(t *testing.T, ctx context.Context) (path, token string) {
 	t.Helper()
-	path, token, err := localrouter.ServiceAccountKubeconfig(ctx, env.cluster, t.TempDir())
+	path, token, err := localrouter.ServiceAccountKubeconfig(ctx, env.Cluster, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +57,7 @@ func serviceAccountKubeconfig(t *testing.T, ctx context.Context) (path, token st
 // ends.
 func startRouter(t *testing.T, ctx context.Context, deploymentArgs []string, certMode, kubeconfig string) *router {
 	t.Helper()
-	logPath := filepath.Join(env.dir, t.Name(), "router.log")
+	logPath := filepath.Join(env.Dir, t.Name(), "router.log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +71,7 @@ func startRouter(t *testing.T, ctx context.Context, deploymentArgs []string, cer
 		// What cert-manager would mount: a pair for the Service names,
 		// here issued by the cluster CA (plus the loopback address).
 		certDir := filepath.Join(filepath.Dir(logPath), "certs")
-		certPEM, keyPEM, err := env.cluster.CA.IssueServing("canary-router",
+		certPEM, keyPEM, err := env.Cluster.CA.IssueServing("canary-router",
 			[]string{"canary-router.canary-router-system.svc", "localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
 		if err != nil {
 			t.Fatal(err)
@@ -86,15 +83,15 @@ func startRouter(t *testing.T, ctx context.Context, deploymentArgs []string, cer
 	default:
 		t.Fatalf("unknown cert mode %q", certMode)
 	}
-	lr, err := localrouter.Start(ctx, env.bin, deploymentArgs, kubeconfig, logPath, extra...)
+	lr, err := localrouter.Start(ctx, env.Bin, deploymentArgs, kubeconfig, logPath, extra...)
 	if err != nil {
-		t.Fatalf("%v; log:\n%s", err, tailFile(logPath, 6000))
+		t.Fatalf("%v; log:\n%s", err, harness.TailFile(logPath, 6000))
 	}
 	t.Logf("router: %s", strings.Join(lr.Args(), " "))
 	t.Cleanup(func() {
 		lr.Stop()
 		if t.Failed() {
-			t.Logf("router log (%s):\n%s", logPath, tailFile(logPath, 6000))
+			t.Logf("router log (%s):\n%s", logPath, harness.TailFile(logPath, 6000))
 		}
 	})
 	return &router{Router: lr, port: lr.Port, healthPort: lr.HealthPort, logPath: logPath}
@@ -104,7 +101,7 @@ func startRouter(t *testing.T, ctx context.Context, deploymentArgs []string, cer
 // call the local router (see localrouter.PointWebhooksAtLoopback).
 func pointWebhooksAtLoopback(t *testing.T, ctx context.Context, port int, caBundle []byte) {
 	t.Helper()
-	if err := localrouter.PointWebhooksAtLoopback(ctx, env.cluster.Client, port, caBundle); err != nil {
+	if err := localrouter.PointWebhooksAtLoopback(ctx, env.Cluster.Client, port, caBundle); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -114,69 +111,11 @@ func pointWebhooksAtLoopback(t *testing.T, ctx context.Context, port int, caBund
 // no sample yet sums to 0.
 func (r *router) metric(t *testing.T, name string, match ...string) float64 {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.healthPort))
-	if err != nil {
-		t.Fatalf("scraping the router: %v", err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		t.Fatal(err)
-	}
-	return sumSamples(t, buf.Bytes(), name, match...)
+	return harness.Scrape(t, fmt.Sprintf("127.0.0.1:%d", r.healthPort)).Sum(name, match...)
 }
 
 // apiserverMetric is metric for the apiserver's own /metrics.
 func apiserverMetric(t *testing.T, ctx context.Context, name string, match ...string) float64 {
 	t.Helper()
-	raw, err := env.cluster.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		t.Fatalf("scraping the apiserver: %v", err)
-	}
-	return sumSamples(t, raw, name, match...)
-}
-
-// sumSamples reads the Prometheus text format just far enough for
-// counters: `name{k="v",...} value`. match holds `k="v"` strings.
-func sumSamples(t *testing.T, text []byte, name string, match ...string) float64 {
-	t.Helper()
-	var sum float64
-	sc := bufio.NewScanner(bytes.NewReader(text))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		// Label values may hold spaces; the value follows the last "} ".
-		cut := strings.LastIndex(line, "} ") + 1
-		if cut == 0 {
-			cut = strings.Index(line, " ")
-		}
-		if cut <= 0 {
-			continue
-		}
-		series, value := line[:cut], strings.TrimSpace(line[cut:])
-		all := true
-		for _, m := range match {
-			all = all && strings.Contains(series, m)
-		}
-		if !all {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
-}
-
-func tailFile(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return env.APIServerMetrics(t, ctx).Sum(name, match...)
 }

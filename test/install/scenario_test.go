@@ -2,14 +2,12 @@ package install
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,33 +18,14 @@ import (
 
 	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 )
-
-// decision is the router's canary-router.io/decision annotation.
-type decision struct {
-	Revision string `json:"revision"`
-	Reason   string `json:"reason"`
-	Unit     string `json:"unit"`
-}
-
-func decisionOf(t *testing.T, m metav1.ObjectMeta) (decision, bool) {
-	t.Helper()
-	raw, ok := m.Annotations["canary-router.io/decision"]
-	if !ok {
-		return decision{}, false
-	}
-	var d decision
-	if err := json.Unmarshal([]byte(raw), &d); err != nil {
-		t.Fatalf("%s: decision annotation %q is not JSON: %v", m.Name, raw, err)
-	}
-	return d, true
-}
 
 // checkToken shows the limits of the ServiceAccount's token directly:
 // reads and writes outside the router's own objects are refused.
 func checkToken(t *testing.T, ctx context.Context, token, certMode string) {
-	cfg := &rest.Config{Host: env.cluster.Config.Host, BearerToken: token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: env.cluster.CA.CertPEM}}
+	cfg := &rest.Config{Host: env.Cluster.Config.Host, BearerToken: token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: env.Cluster.CA.CertPEM}}
 	sa, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -103,34 +82,20 @@ func checkToken(t *testing.T, ctx context.Context, token, certMode string) {
 // revision it chose.
 func checkWorkloadRouting(t *testing.T, ctx context.Context, r *router, ns string) {
 	before := r.metric(t, "canary_router_decisions_total", `resource="pods"`)
-	created := createNamespace(t, ctx, ns, map[string]string{"istio-injection": "enabled"})
+	created := env.CreateNamespace(t, ns, map[string]string{"istio-injection": "enabled"})
 	if _, ok := created.Labels["istio-injection"]; ok || created.Labels["canary-router.io/injection"] != "enabled" {
 		t.Fatalf("namespace %s not converted to the router's opt-in label: %v", ns, created.Labels)
 	}
-	if _, ok := decisionOf(t, created.ObjectMeta); !ok {
+	if _, ok := harness.DecisionOf(t, created.ObjectMeta); !ok {
 		t.Errorf("namespace %s has no decision annotation", ns)
 	}
-	waitServiceAccount(t, ctx, ns)
+	env.WaitServiceAccount(t, ns)
 
 	const replicas = 3
-	labels := map[string]string{"app": "web"}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr(int32(replicas)),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},
-			},
-		},
-	}
-	if _, err := env.cluster.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	env.CreateDeployment(t, harness.Deployment(ns, "web", replicas))
 	var pods []corev1.Pod
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		list, err := env.cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		list, err := env.Cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil {
 			return false, nil
 		}
@@ -138,12 +103,12 @@ func checkWorkloadRouting(t *testing.T, ctx context.Context, r *router, ns strin
 		return len(pods) == replicas, nil
 	})
 	if err != nil {
-		events, _ := env.cluster.Kubectl(ctx, "get", "events", "-n", ns)
+		events, _ := env.Cluster.Kubectl(ctx, "get", "events", "-n", ns)
 		t.Fatalf("%d of %d pods created: %v\n%s", len(pods), replicas, err, events)
 	}
 	for i := range pods {
 		p := &pods[i]
-		dec, ok := decisionOf(t, p.ObjectMeta)
+		dec, ok := harness.DecisionOf(t, p.ObjectMeta)
 		switch {
 		case !ok:
 			t.Errorf("pod %s: no decision annotation", p.Name)
@@ -185,8 +150,8 @@ func checkMatchConditions(t *testing.T, ctx context.Context, r *router, ns strin
 		{name: "mirror", annotations: map[string]string{"kubernetes.io/config.mirror": "static"}, node: cluster.FakeNodeName},
 	}
 	for _, s := range skipped {
-		p := createPod(t, ctx, ns, s.name, s.labels, s.annotations, s.node)
-		if _, ok := decisionOf(t, p.ObjectMeta); ok {
+		p := createPod(t, ns, s.name, s.labels, s.annotations, s.node)
+		if _, ok := harness.DecisionOf(t, p.ObjectMeta); ok {
 			t.Errorf("pod %s reached the router (decision %s)", s.name, p.Annotations["canary-router.io/decision"])
 		}
 	}
@@ -204,8 +169,8 @@ func checkMatchConditions(t *testing.T, ctx context.Context, r *router, ns strin
 		t.Errorf("apiserver excluded %v requests by match conditions, want at least %d", excl1-excl0, len(skipped))
 	}
 
-	bare := createPod(t, ctx, ns, "bare", nil, nil, "")
-	if dec, ok := decisionOf(t, bare.ObjectMeta); !ok || dec.Revision != revision || fakeistio.InjectedRevision(bare) != revision {
+	bare := createPod(t, ns, "bare", nil, nil, "")
+	if dec, ok := harness.DecisionOf(t, bare.ObjectMeta); !ok || dec.Revision != revision || fakeistio.InjectedRevision(bare) != revision {
 		t.Errorf("pod without labels or annotations: decision %+v (present %v), injected by %q; want routed to and injected by %q",
 			dec, ok, fakeistio.InjectedRevision(bare), revision)
 	}
@@ -218,13 +183,13 @@ func checkMatchConditions(t *testing.T, ctx context.Context, r *router, ns strin
 // the namespace gets the chosen revision, Istio's namespace webhook
 // injects its pods, and the router never sees a pod.
 func checkNamespaceRouting(t *testing.T, ctx context.Context, r *router, ns string) {
-	created := createNamespace(t, ctx, ns, map[string]string{"istio-injection": "enabled"})
-	dec, ok := decisionOf(t, created.ObjectMeta)
+	created := env.CreateNamespace(t, ns, map[string]string{"istio-injection": "enabled"})
+	dec, ok := harness.DecisionOf(t, created.ObjectMeta)
 	if _, stays := created.Labels["istio-injection"]; stays || created.Labels["istio.io/rev"] != revision || !ok || dec.Revision != revision {
 		t.Fatalf("namespace %s: labels %v, decision %+v (present %v); want istio.io/rev=%s instead of istio-injection", ns, created.Labels, dec, ok, revision)
 	}
-	waitServiceAccount(t, ctx, ns)
-	p := createPod(t, ctx, ns, "app", nil, nil, "")
+	env.WaitServiceAccount(t, ns)
+	p := createPod(t, ns, "app", nil, nil, "")
 	if got := fakeistio.InjectedRevision(p); got != revision {
 		t.Errorf("pod in %s injected by %q, namespace routed to %q", ns, got, revision)
 	}
@@ -243,7 +208,7 @@ func checkPolicyWebhook(t *testing.T, ctx context.Context, r *router) {
 	}
 	c0 := calls()
 	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unrelated", Namespace: routerNamespace}, Data: map[string]string{"a": "b"}}
-	if _, err := env.cluster.Client.CoreV1().ConfigMaps(routerNamespace).Create(ctx, other, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Cluster.Client.CoreV1().ConfigMaps(routerNamespace).Create(ctx, other, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if c1 := calls(); c1 != c0 {
@@ -266,7 +231,7 @@ data:
 	if err := os.WriteFile(bad, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := env.cluster.Kubectl(ctx, "apply", "-f", bad)
+	out, err := env.Cluster.Kubectl(ctx, "apply", "-f", bad)
 	if err == nil || !strings.Contains(string(out), "must sum to 100") {
 		t.Errorf("kubectl apply of a policy whose weights sum to 90: err %v, output:\n%s\nwant a refusal naming the weights", err, out)
 	} else {
@@ -281,41 +246,11 @@ data:
 	}
 }
 
-func createNamespace(t *testing.T, ctx context.Context, name string, labels map[string]string) *corev1.Namespace {
+// createPod creates a bare pod with labels and annotations, on node when
+// given.
+func createPod(t *testing.T, ns, name string, labels, annotations map[string]string, node string) *corev1.Pod {
 	t.Helper()
-	ns, err := env.cluster.Client.CoreV1().Namespaces().Create(ctx,
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating namespace %s: %v", name, err)
-	}
-	return ns
+	p := harness.Pod(name)
+	p.Labels, p.Annotations, p.Spec.NodeName = labels, annotations, node
+	return env.CreatePod(t, ns, p)
 }
-
-func createPod(t *testing.T, ctx context.Context, ns, name string, labels, annotations map[string]string, node string) *corev1.Pod {
-	t.Helper()
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels, Annotations: annotations},
-		Spec: corev1.PodSpec{NodeName: node,
-			Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},
-	}
-	out, err := env.cluster.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating pod %s/%s: %v", ns, name, err)
-	}
-	return out
-}
-
-// waitServiceAccount waits for the namespace's default ServiceAccount:
-// the ServiceAccount admission plugin refuses pods until it exists.
-func waitServiceAccount(t *testing.T, ctx context.Context, ns string) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, err := env.cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("namespace %s: no default ServiceAccount: %v", ns, err)
-	}
-}
-
-func ptr[T any](v T) *T { return &v }

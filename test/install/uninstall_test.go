@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
@@ -42,13 +42,13 @@ func TestUninstallKeepsPodsMeshed(t *testing.T) {
 		if ns == "un-converted" {
 			created = applyGitOpsNamespace(t, ctx, ns)
 		} else {
-			created = createNamespace(t, ctx, ns, labels)
+			created = env.CreateNamespace(t, ns, labels)
 		}
 		t.Cleanup(func() { deleteNamespace(ns) })
 		if created.Labels[policy.LabelOptIn] != "enabled" {
 			t.Fatalf("namespace %s not managed: %v", ns, created.Labels)
 		}
-		waitServiceAccount(t, ctx, ns)
+		env.WaitServiceAccount(t, ns)
 		if ns != "un-empty" {
 			createDeployment(t, ctx, ns, 2)
 		}
@@ -60,7 +60,7 @@ func TestUninstallKeepsPodsMeshed(t *testing.T) {
 		if !strings.Contains(plan, ns) {
 			t.Errorf("the plan does not name managed namespace %s", ns)
 		}
-		got, err := env.cluster.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		got, err := env.Cluster.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if err != nil || got.Labels[policy.LabelOptIn] != "enabled" {
 			t.Errorf("the plan alone changed namespace %s: %v %v", ns, got.Labels, err)
 		}
@@ -72,43 +72,43 @@ func TestUninstallKeepsPodsMeshed(t *testing.T) {
 	// terminate), but without its bindings its namespace reconciler may not
 	// convert a namespace Istio alone manages now.
 	late := "un-late"
-	createNamespace(t, ctx, late, map[string]string{"istio-injection": "enabled"})
+	env.CreateNamespace(t, late, map[string]string{"istio-injection": "enabled"})
 	t.Cleanup(func() { deleteNamespace(late) })
 	time.Sleep(3 * time.Second) // the reconciler converts within about a second
-	if got, err := env.cluster.Client.CoreV1().Namespaces().Get(ctx, late, metav1.GetOptions{}); err != nil ||
+	if got, err := env.Cluster.Client.CoreV1().Namespaces().Get(ctx, late, metav1.GetOptions{}); err != nil ||
 		got.Labels["istio-injection"] != "enabled" || got.Labels[policy.LabelOptIn] != "" {
 		t.Errorf("namespace %s created after the uninstall: labels %v (%v), want istio-injection=enabled untouched", late, got.Labels, err)
 	}
 	// Nothing may depend on the router any more.
 	r.Stop()
 
-	adm := env.cluster.Client.AdmissionregistrationV1()
+	adm := env.Cluster.Client.AdmissionregistrationV1()
 	if _, err := adm.MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("MutatingWebhookConfiguration %s still there: %v", webhookConfigName, err)
 	}
 	if _, err := adm.ValidatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("ValidatingWebhookConfiguration %s still there: %v", webhookConfigName, err)
 	}
-	if crs, err := env.cluster.Client.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=canary-router"}); err != nil || len(crs.Items) > 0 {
+	if crs, err := env.Cluster.Client.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=canary-router"}); err != nil || len(crs.Items) > 0 {
 		t.Errorf("the router's ClusterRoles remain: %v", err)
 	}
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := env.cluster.Client.CoreV1().Namespaces().Get(ctx, routerNamespace, metav1.GetOptions{})
+		_, err := env.Cluster.Client.CoreV1().Namespaces().Get(ctx, routerNamespace, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if err != nil {
 		t.Errorf("namespace %s not deleted: %v", routerNamespace, err)
 	}
 
-	waitServiceAccount(t, ctx, late)
-	if rev := fakeistio.InjectedRevision(createPod(t, ctx, late, "after-uninstall", nil, nil, "")); rev == "" {
+	env.WaitServiceAccount(t, late)
+	if rev := fakeistio.InjectedRevision(createPod(t, late, "after-uninstall", nil, nil, "")); rev == "" {
 		t.Errorf("pod in %s, created with istio-injection=enabled after the uninstall, has no sidecar", late)
 	}
 
 	var pods, injected, unmeshed int
 	var labels []string
 	for ns := range managed {
-		got, err := env.cluster.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		got, err := env.Cluster.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestUninstallKeepsPodsMeshed(t *testing.T) {
 			t.Errorf("namespace %s after uninstall: labels %v, want istio.io/rev=%s and no %s", ns, got.Labels, revision, policy.LabelOptIn)
 		}
 		labels = append(labels, ns+":istio.io/rev="+got.Labels["istio.io/rev"])
-		fresh := []*corev1.Pod{createPod(t, ctx, ns, "after-uninstall", nil, nil, "")}
+		fresh := []*corev1.Pod{createPod(t, ns, "after-uninstall", nil, nil, "")}
 		if ns != "un-empty" {
 			fresh = append(fresh, scaleAndGetNewPod(t, ctx, ns))
 		}
@@ -138,21 +138,7 @@ func TestUninstallKeepsPodsMeshed(t *testing.T) {
 // one injected.
 func createDeployment(t *testing.T, ctx context.Context, ns string, replicas int32) {
 	t.Helper()
-	labels := map[string]string{"app": "web"}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},
-			},
-		},
-	}
-	if _, err := env.cluster.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	env.CreateDeployment(t, harness.Deployment(ns, "web", replicas))
 	pods := waitPods(t, ctx, ns, int(replicas))
 	for _, p := range pods {
 		if fakeistio.InjectedRevision(&p) == "" {
@@ -170,12 +156,12 @@ func scaleAndGetNewPod(t *testing.T, ctx context.Context, ns string) *corev1.Pod
 	for _, p := range before {
 		old[p.Name] = true
 	}
-	s, err := env.cluster.Client.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
+	s, err := env.Cluster.Client.AppsV1().Deployments(ns).GetScale(ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Spec.Replicas++
-	if _, err := env.cluster.Client.AppsV1().Deployments(ns).UpdateScale(ctx, "web", s, metav1.UpdateOptions{}); err != nil {
+	if _, err := env.Cluster.Client.AppsV1().Deployments(ns).UpdateScale(ctx, "web", s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range waitPods(t, ctx, ns, len(before)+1) {
@@ -193,7 +179,7 @@ func waitPods(t *testing.T, ctx context.Context, ns string, n int) []corev1.Pod 
 	t.Helper()
 	var pods []corev1.Pod
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		list, err := env.cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		list, err := env.Cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil {
 			return false, nil
 		}
@@ -201,7 +187,7 @@ func waitPods(t *testing.T, ctx context.Context, ns string, n int) []corev1.Pod 
 		return n < 0 || len(pods) == n, nil
 	})
 	if err != nil {
-		events, _ := env.cluster.Kubectl(ctx, "get", "events", "-n", ns)
+		events, _ := env.Cluster.Kubectl(ctx, "get", "events", "-n", ns)
 		t.Fatalf("%d of %d pods in %s: %v\n%s", len(pods), n, ns, err, events)
 	}
 	return pods
@@ -220,12 +206,12 @@ func applyGitOpsNamespace(t *testing.T, ctx context.Context, ns string) *corev1.
 		t.Fatal(err)
 	}
 	const advice = `declare this Namespace with the label canary-router.io/injection: "enabled" and without istio-injection`
-	first, err := env.cluster.Kubectl(ctx, "apply", "-f", path)
+	first, err := env.Cluster.Kubectl(ctx, "apply", "-f", path)
 	if err != nil || !strings.Contains(string(first), advice) {
 		t.Errorf("kubectl apply of a Namespace with istio-injection=enabled: %v\n%s\nwant a warning saying: %s", err, first, advice)
 	}
-	diff, diffErr := env.cluster.Kubectl(ctx, "diff", "-f", path)
-	second, err := env.cluster.Kubectl(ctx, "apply", "-f", path)
+	diff, diffErr := env.Cluster.Kubectl(ctx, "diff", "-f", path)
+	second, err := env.Cluster.Kubectl(ctx, "apply", "-f", path)
 	if err != nil || !strings.Contains(string(second), "configured") {
 		t.Errorf("second apply: %v\n%s", err, second)
 	}
@@ -237,7 +223,7 @@ func applyGitOpsNamespace(t *testing.T, ctx context.Context, ns string) *corev1.
 	}
 	t.Logf("RESULT GitOps: kubectl apply of a Namespace with istio-injection=enabled warns %q; kubectl diff (err %v) shows %d changed lines %q; a re-apply says %q",
 		firstWarning(string(first)), diffErr, len(changed), changed, strings.TrimSpace(lastLine(string(second))))
-	got, err := env.cluster.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	got, err := env.Cluster.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
