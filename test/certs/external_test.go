@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // TestExternalModeReloads serves a pair from a folder, as cert-manager
@@ -20,7 +21,7 @@ func TestExternalModeReloads(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
 	issue := func() []byte {
 		t.Helper()
-		certPEM, keyPEM, err := env.cluster.CA.IssueServing("canary-router",
+		certPEM, keyPEM, err := env.Cluster.CA.IssueServing("canary-router",
 			[]string{"canary-router.canary-router-system.svc"}, []net.IP{net.ParseIP("127.0.0.1")})
 		if err != nil {
 			t.Fatal(err)
@@ -34,20 +35,20 @@ func TestExternalModeReloads(t *testing.T) {
 	r := newRouter(t, "external")
 	installWebhooks(t, r)
 	// Play cert-manager's cainjector: caBundle is the issuing CA.
-	ctx := ctxT(t, time.Minute)
-	adm := env.cluster.Client.AdmissionregistrationV1()
+	ctx := harness.Context(t, time.Minute)
+	adm := env.Cluster.Client.AdmissionregistrationV1()
 	mwc, err := adm.MutatingWebhookConfigurations().Get(ctx, configName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range mwc.Webhooks {
-		mwc.Webhooks[i].ClientConfig.CABundle = env.cluster.CA.CertPEM
+		mwc.Webhooks[i].ClientConfig.CABundle = env.Cluster.CA.CertPEM
 	}
 	mwc, err = adm.MutatingWebhookConfigurations().Update(ctx, mwc, metav1.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.start(t, "--cert-mode", "external", "--cert-dir", dir, "--cert-check-interval", "1s", "--kubeconfig", env.cluster.Kubeconfig)
+	r.start(t, "--cert-mode", "external", "--cert-dir", dir, "--cert-check-interval", "1s", "--kubeconfig", env.Cluster.Kubeconfig)
 	r.waitReady(t, 30*time.Second)
 	first, err := r.servedCert()
 	if err != nil {
@@ -80,7 +81,7 @@ func TestExternalModeReloads(t *testing.T) {
 	if after.ResourceVersion != mwc.ResourceVersion {
 		t.Errorf("external mode changed the MutatingWebhookConfiguration (resourceVersion %s -> %s)", mwc.ResourceVersion, after.ResourceVersion)
 	}
-	if _, err := env.cluster.Client.CoreV1().Secrets(routerNamespace).Get(ctx, secretName, metav1.GetOptions{}); err == nil {
+	if _, err := env.Cluster.Client.CoreV1().Secrets(routerNamespace).Get(ctx, secretName, metav1.GetOptions{}); err == nil {
 		t.Error("external mode created the CA Secret")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/certs"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // TestLeastPrivilege runs the router as a ServiceAccount granted exactly
@@ -112,8 +113,8 @@ func waitExit(t *testing.T, r *router, timeout time.Duration) string {
 // namespaced rules, a ClusterRole for cluster-scoped ones.
 func grant(t *testing.T, sa string, perms []certs.Permission) {
 	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	rbac := env.cluster.Client.RbacV1()
+	ctx := harness.Context(t, 30*time.Second)
+	rbac := env.Cluster.Client.RbacV1()
 	rules := map[string][]rbacv1.PolicyRule{} // namespace ("" = cluster) -> rules
 	for _, p := range perms {
 		rule := rbacv1.PolicyRule{APIGroups: []string{p.Group}, Resources: []string{p.Resource}, Verbs: []string{p.Verb}}

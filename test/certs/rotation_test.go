@@ -13,6 +13,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // Short lifetimes so several rotations happen within the load window:
@@ -39,7 +41,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	a, b := newRouter(t, "a"), newRouter(t, "b")
 	installWebhooks(t, a, b)
 	for _, r := range []*router{a, b} {
-		r.start(t, r.selfManagedArgs(env.cluster.Kubeconfig, rotationFlags...)...)
+		r.start(t, r.selfManagedArgs(env.Cluster.Kubeconfig, rotationFlags...)...)
 	}
 	for _, r := range []*router{a, b} {
 		r.waitReady(t, 30*time.Second)
@@ -59,12 +61,12 @@ func TestRotationUnderLoad(t *testing.T) {
 	began := time.Now()
 	for w := range loadWorkers {
 		workers.Go(func() {
-			client := env.cluster.Client.CoreV1().Pods(routedNamespace)
+			client := env.Cluster.Client.CoreV1().Pods(routedNamespace)
 			for i := 0; ctx.Err() == nil; i++ {
 				// Its own deadline, so the last creation is not cut short
 				// by the end of the load window and counted as a failure.
 				cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-				pod, err := client.Create(cctx, newPod(fmt.Sprintf("load-%d-%d", w, i)), metav1.CreateOptions{})
+				pod, err := client.Create(cctx, harness.Pod(fmt.Sprintf("load-%d-%d", w, i)), metav1.CreateOptions{})
 				ccancel()
 				if err != nil {
 					failed.Add(1)

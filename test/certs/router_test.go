@@ -1,7 +1,6 @@
 package certse2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // router is one canary-router process.
@@ -37,15 +36,11 @@ type router struct {
 // newRouter reserves ports for a router; start runs it.
 func newRouter(t *testing.T, name string) *router {
 	t.Helper()
-	port, err := cluster.FreePort()
+	ports, err := cluster.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	health, err := cluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &router{name: name, port: port, healthPort: health, logPath: filepath.Join(t.TempDir(), name+".log")}
+	return &router{name: name, port: ports[0], healthPort: ports[1], logPath: filepath.Join(t.TempDir(), name+".log")}
 }
 
 // selfManagedArgs are the flags of a self-managed router reached on
@@ -77,7 +72,7 @@ func (r *router) start(t *testing.T, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cmd = exec.Command(env.bin, all...)
+	r.cmd = exec.Command(env.Bin, all...)
 	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
 	// Its own process group, and killed with the test binary if that dies.
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -112,13 +107,7 @@ func (r *router) stop() {
 	}
 }
 
-func (r *router) logTail(n int) string {
-	b, _ := os.ReadFile(r.logPath)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
+func (r *router) logTail(n int) string { return harness.TailFile(r.logPath, n) }
 
 // waitReady waits for /readyz to answer 200.
 func (r *router) waitReady(t *testing.T, timeout time.Duration) {
@@ -157,31 +146,10 @@ func (r *router) servedCert() (*x509.Certificate, error) {
 	return conn.ConnectionState().PeerCertificates[0], nil
 }
 
-// metrics scrapes the router's canary_router_cert* and cabundle series,
-// keyed by name and labels as printed.
-func (r *router) metrics(t *testing.T) map[string]float64 {
+// metrics scrapes the router's /metrics.
+func (r *router) metrics(t *testing.T) harness.Metrics {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.healthPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	s := bufio.NewScanner(resp.Body)
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		line := s.Text()
-		if !strings.HasPrefix(line, "canary_router_cert") && !strings.HasPrefix(line, "canary_router_cabundle") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return harness.Scrape(t, fmt.Sprintf("127.0.0.1:%d", r.healthPort))
 }
 
 func (r *router) url(path string) string {
@@ -197,8 +165,8 @@ func (r *router) url(path string) string {
 // work.
 func installWebhooks(t *testing.T, routers ...*router) {
 	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	adm := env.cluster.Client.AdmissionregistrationV1()
+	ctx := harness.Context(t, 30*time.Second)
+	adm := env.Cluster.Client.AdmissionregistrationV1()
 	deleteWebhooks(t)
 	fail, ignore := admissionregv1.Fail, admissionregv1.Ignore
 	none := admissionregv1.SideEffectClassNone
@@ -249,7 +217,7 @@ func installWebhooks(t *testing.T, routers ...*router) {
 
 func deleteWebhooks(t *testing.T) {
 	ctx := context.Background()
-	adm := env.cluster.Client.AdmissionregistrationV1()
+	adm := env.Cluster.Client.AdmissionregistrationV1()
 	if err := adm.MutatingWebhookConfigurations().Delete(ctx, configName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Error(err)
 	}
@@ -261,7 +229,7 @@ func deleteWebhooks(t *testing.T) {
 // deleteCASecret starts a test from "no CA yet".
 func deleteCASecret(t *testing.T) {
 	t.Helper()
-	err := env.cluster.Client.CoreV1().Secrets(routerNamespace).Delete(ctxT(t, 10*time.Second), secretName, metav1.DeleteOptions{})
+	err := env.Cluster.Client.CoreV1().Secrets(routerNamespace).Delete(harness.Context(t, 10*time.Second), secretName, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
@@ -270,7 +238,7 @@ func deleteCASecret(t *testing.T) {
 // webhookBundles returns the caBundle of every webhook of both
 // configurations, keyed by configuration kind and webhook name.
 func webhookBundles(ctx context.Context) (map[string][]byte, error) {
-	adm := env.cluster.Client.AdmissionregistrationV1()
+	adm := env.Cluster.Client.AdmissionregistrationV1()
 	m, err := adm.MutatingWebhookConfigurations().Get(ctx, configName, metav1.GetOptions{})
 	if err != nil {
 		return nil, err

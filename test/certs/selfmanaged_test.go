@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/canary-router/canary-router/certs"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // TestSelfManagedBootstrap starts two routers at once with no CA Secret and
@@ -30,7 +31,7 @@ func TestSelfManagedBootstrap(t *testing.T) {
 	var wg sync.WaitGroup
 	began := time.Now()
 	for _, r := range []*router{a, b} {
-		wg.Go(func() { r.start(t, r.selfManagedArgs(env.cluster.Kubeconfig)...) })
+		wg.Go(func() { r.start(t, r.selfManagedArgs(env.Cluster.Kubeconfig)...) })
 	}
 	wg.Wait()
 	for _, r := range []*router{a, b} {
@@ -85,8 +86,8 @@ func TestSelfManagedBootstrap(t *testing.T) {
 	})
 
 	t.Run("wiped caBundle restored", func(t *testing.T) {
-		adm := env.cluster.Client.AdmissionregistrationV1()
-		ctx := ctxT(t, time.Minute)
+		adm := env.Cluster.Client.AdmissionregistrationV1()
+		ctx := harness.Context(t, time.Minute)
 		// A JSON patch that empties every webhook's caBundle, as a
 		// careless `kubectl patch` would.
 		mwc, err := adm.MutatingWebhookConfigurations().Get(ctx, configName, metav1.GetOptions{})
@@ -127,7 +128,7 @@ func TestSelfManagedBootstrap(t *testing.T) {
 // currentCA reads the signing CA from the CA Secret.
 func currentCA(t *testing.T) *x509.Certificate {
 	t.Helper()
-	s, err := env.cluster.Client.CoreV1().Secrets(routerNamespace).Get(ctxT(t, 10*time.Second), secretName, metav1.GetOptions{})
+	s, err := env.Cluster.Client.CoreV1().Secrets(routerNamespace).Get(harness.Context(t, 10*time.Second), secretName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("CA Secret: %v", err)
 	}
@@ -177,22 +178,7 @@ func bundleHas(bundle []byte, ca *x509.Certificate) bool {
 // any error.
 func createPod(t *testing.T, name string) *corev1.Pod {
 	t.Helper()
-	pod, err := env.cluster.Client.CoreV1().Pods(routedNamespace).Create(ctxT(t, 30*time.Second), newPod(name), metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating pod %s: %v", name, err)
-	}
-	return pod
-}
-
-func newPod(name string) *corev1.Pod {
-	meta := metav1.ObjectMeta{Name: name}
-	if strings.HasSuffix(name, "-") {
-		meta = metav1.ObjectMeta{GenerateName: name}
-	}
-	return &corev1.Pod{
-		ObjectMeta: meta,
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},
-	}
+	return env.CreatePod(t, routedNamespace, harness.Pod(name))
 }
 
 // checkRouted asserts the router labelled the pod for one of the policy's
