@@ -1,0 +1,211 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
+	"github.com/canary-router/canary-router/test/localrouter"
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+var optIn = map[string]string{policy.LabelOptIn: policy.OptInEnabled}
+
+// managedNamespace creates an opted-in namespace, deleted when the test
+// ends so the next scenario's policy does not judge its workloads.
+func managedNamespace(t *testing.T, name string) {
+	t.Helper()
+	env.CreateNamespace(t, name, optIn)
+	env.WaitServiceAccount(t, name)
+	t.Cleanup(func() {
+		_ = env.Cluster.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+}
+
+// writePolicy writes doc and returns its digest, the migration's policy
+// generation.
+func writePolicy(t *testing.T, doc string) string {
+	t.Helper()
+	if err := env.WritePolicy(harness.Context(t, 30*time.Second), doc); err != nil {
+		t.Fatal(err)
+	}
+	return harness.Digest(doc)
+}
+
+// migrationStatus reads the status object.
+func migrationStatus(ctx context.Context) (migrate.Status, migrate.Control, error) {
+	cm, err := env.Cluster.Client.CoreV1().ConfigMaps(localrouter.Namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{})
+	if err != nil {
+		return migrate.Status{}, migrate.Control{}, err
+	}
+	st, ctl := migrate.DecodeStatus(cm.Data)
+	return st, ctl, nil
+}
+
+// waitPhase waits until the migration of digest reaches phase.
+func waitPhase(t *testing.T, digest string, phase migrate.Phase, timeout time.Duration) migrate.Status {
+	t.Helper()
+	var st migrate.Status
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		s, _, err := migrationStatus(ctx)
+		st = s
+		return err == nil && s.Digest == digest && s.Phase == phase, nil
+	})
+	if err != nil {
+		t.Fatalf("migration of %s not %s after %s: %+v", digest, phase, timeout, st)
+	}
+	return st
+}
+
+// rollWatch samples, every 200 ms, how many workloads in namespaces are
+// rolling (not complete): the migration must never have more than its
+// batch size rolling at once.
+type rollWatch struct {
+	stop    chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	maxSeen int
+}
+
+func watchRolling(namespaces ...string) *rollWatch {
+	w := &rollWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			n := 0
+			for _, ns := range namespaces {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ds, err := env.Cluster.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+				cancel()
+				if err != nil {
+					continue
+				}
+				for i := range ds.Items {
+					if !migrate.Complete(migrate.FromDeployment(&ds.Items[i])) {
+						n++
+					}
+				}
+			}
+			w.mu.Lock()
+			w.maxSeen = max(w.maxSeen, n)
+			w.mu.Unlock()
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return w
+}
+
+func (w *rollWatch) Max() int {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.maxSeen
+}
+
+// restarts counts each Deployment's restarts by its ReplicaSets: one per
+// pod template, so a Deployment never restarted has one.
+func restarts(t *testing.T, ns string) map[string]int {
+	t.Helper()
+	rss, err := env.Cluster.Client.AppsV1().ReplicaSets(ns).List(harness.Context(t, 30*time.Second), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, rs := range rss.Items {
+		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Deployment" {
+			out[ref.Name]++
+		}
+	}
+	for k := range out {
+		out[k]--
+	}
+	return out
+}
+
+// checkPods lists the live pods of namespaces: routed-vs-injected
+// mismatches (harness.RoutedPods), pods without a sidecar, and pods per
+// injected revision.
+func checkPods(t *testing.T, routed bool, namespaces ...string) (perRev map[string]int, mismatches, unmeshed int) {
+	t.Helper()
+	perRev = map[string]int{}
+	for _, ns := range namespaces {
+		pods := harness.Live(env.ListPods(t, ns, ""))
+		if routed {
+			_, m := harness.RoutedPods(t, pods)
+			mismatches += m
+		}
+		for i := range pods {
+			rev := fakeistio.InjectedRevision(&pods[i])
+			if rev == "" {
+				unmeshed++
+			}
+			perRev[rev]++
+		}
+	}
+	return perRev, mismatches, unmeshed
+}
+
+// cliPlan runs `canary-router migrate -o json` as the cluster admin: the
+// drift left, as an operator would see it.
+func cliPlan(t *testing.T) migrate.Plan {
+	t.Helper()
+	out, err := exec.Command(env.Bin, "migrate", "-o", "json", "--kubeconfig", env.Cluster.Kubeconfig).Output()
+	if err != nil {
+		t.Fatalf("canary-router migrate: %v\n%s", err, out)
+	}
+	var p migrate.Plan
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, out)
+	}
+	return p
+}
+
+// cli runs canary-router with args as the cluster admin.
+func cli(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(env.Bin, append(args, "--kubeconfig", env.Cluster.Kubeconfig)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("canary-router %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// createDeployments creates n Deployments of replicas in ns and waits
+// until every one is available.
+func createDeployments(t *testing.T, ns string, n int, replicas int32) []string {
+	t.Helper()
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("app-%02d", i)
+		env.CreateDeployment(t, harness.Deployment(ns, name, replicas))
+		names = append(names, name)
+	}
+	for _, name := range names {
+		env.WaitAvailable(t, harness.Context(t, 3*time.Minute), ns, name, replicas)
+	}
+	return names
+}
+
+func parsePolicy(t *testing.T, doc string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
