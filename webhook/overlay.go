@@ -32,6 +32,24 @@ type Overlay struct {
 	// Phase is the rollout's phase, for status.
 	Phase   string          `json:"phase"`
 	Weights []policy.Target `json:"weights"`
+	// Reason explains a paused or rolled-back rollout; pods routed
+	// meanwhile carry it in an admission warning.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Warning is the admission warning for pods routed while the rollout is
+// stopped (Paused, RollingBack, Aborted), "" otherwise: the user should
+// know their pod went by weights a failed gate or an operator set.
+func (o *Overlay) Warning() string {
+	if o == nil {
+		return ""
+	}
+	switch o.Phase {
+	case "Paused", "RollingBack", "Aborted":
+		return "canary-router: the control-plane rollout is " + o.Phase + " at step " + strconv.Itoa(o.Step+1) +
+			" (" + o.Reason + "); this pod was routed by the weights in force. See `canary-router rollout status`"
+	}
+	return ""
 }
 
 // Encode renders the overlay for OverlayKey.
@@ -90,5 +108,5 @@ func overlayEqual(a, b *Overlay) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.ID == b.ID && a.Attempt == b.Attempt && a.Step == b.Step && a.Phase == b.Phase && slices.Equal(a.Weights, b.Weights)
+	return a.ID == b.ID && a.Attempt == b.Attempt && a.Step == b.Step && a.Phase == b.Phase && a.Reason == b.Reason && slices.Equal(a.Weights, b.Weights)
 }

@@ -135,6 +135,9 @@ func (a *Admitter) explainPod(r *review, rt *routes, d policy.PodDecision, note 
 	if d.Revision != "" && rt.order != "" {
 		warnings = append(warnings, rt.order)
 	}
+	if d.Revision != "" && rt.rollout != "" {
+		warnings = append(warnings, rt.rollout)
+	}
 	return warnings
 }
 

@@ -64,6 +64,8 @@ type routes struct {
 	// (policy.GatewayPlacement); gatewayWarning tells the user when the
 	// router chose it.
 	gatewayRev, gatewayWarning string
+	// rollout warns about a stopped rollout (Overlay.Warning).
+	rollout string
 }
 
 // istioState returns the Istio state in force, nil without a view.
@@ -116,6 +118,7 @@ func buildRoutes(snap *Snapshot, state *istio.State, gated bool) *routes {
 		}
 	}
 	r.unavailable = strings.Join(causes, "; ")
+	r.rollout = snap.Rollout.Warning()
 	defaultLive := !gated || (state != nil && state.Target(policy.DefaultRevision).Available())
 	rev, chosen := snap.Policy.GatewayPlacement(defaultLive, r.down)
 	r.gatewayRev = rev

@@ -156,7 +156,7 @@ func (s State) Encode() string {
 
 // Overlay is the weights in force as every replica reads them.
 func (s State) Overlay() webhook.Overlay {
-	return webhook.Overlay{ID: s.ID, Attempt: s.Attempt, Step: s.Step, Phase: string(s.Phase), Weights: s.Weights}
+	return webhook.Overlay{ID: s.ID, Attempt: s.Attempt, Step: s.Step, Phase: string(s.Phase), Weights: s.Weights, Reason: s.Reason}
 }
 
 // setCondition records a condition, moving lastTransitionTime only when
