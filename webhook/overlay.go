@@ -71,6 +71,17 @@ func DecodeOverlay(s string) *Overlay {
 	return &o
 }
 
+// Apply returns p routing by the overlay's weights; ok is false, and p
+// returned as is, when the overlay does not belong to p (see withOverlay).
+// `canary-router status` and the migrate CLI read the weights in force
+// through it, as the router does.
+func (o *Overlay) Apply(p *policy.Policy) (*policy.Policy, bool) {
+	if o == nil || p == nil || p.Rollout == nil || o.ID != p.RolloutID() {
+		return p, false
+	}
+	return p.WithWeights(o.Weights)
+}
+
 // withOverlay returns the snapshot routing by o's weights, or base itself
 // when o does not apply: no overlay, a policy without a rollout block (an
 // operator who deletes the block takes routing back), or weights of
@@ -81,10 +92,10 @@ func DecodeOverlay(s string) *Overlay {
 // the weights, so the migration treats each step as a new policy
 // generation and restarts each workload at most once per step.
 func withOverlay(base *Snapshot, o *Overlay) *Snapshot {
-	if base == nil || o == nil || base.Policy.Rollout == nil || o.ID != base.Policy.RolloutID() {
+	if base == nil {
 		return base
 	}
-	p, ok := base.Policy.WithWeights(o.Weights)
+	p, ok := o.Apply(base.Policy)
 	if !ok {
 		return base
 	}

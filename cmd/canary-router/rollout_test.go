@@ -9,6 +9,7 @@ import (
 
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
+	"github.com/canary-router/canary-router/webhook"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
@@ -72,5 +73,31 @@ func TestRolloutCommandsRegistered(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"rollout", "promote", "extra"}, &stdout, &stderr); code != exitUsage {
 		t.Errorf("extra argument: exit %d", code)
+	}
+}
+
+func TestStatusShowsTheWeightsInForce(t *testing.T) {
+	doc := "granularity: workload\ntargets: [{revision: stable, weight: 100}, {revision: canary, weight: 0}]\n" +
+		"rollout: {steps: [{canary: 25, hold: 1m}, {canary: 100}]}\n"
+	o := &webhook.Overlay{ID: "canary:stable,canary", Step: 0, Phase: "Paused", Reason: "gate x unknown",
+		Weights: []policy.Target{{Revision: "stable", Weight: 75}, {Revision: "canary", Weight: 25}}}
+	r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Overlay: o})
+	if r.Rollout == nil || r.Rollout.Step != 1 || r.Rollout.Phase != "Paused" {
+		t.Fatalf("rollout %+v", r.Rollout)
+	}
+	for _, rev := range r.Revisions {
+		if rev.Name == "canary" && rev.TargetShare != 0.25 {
+			t.Fatalf("canary target %v, want the weights in force", rev.TargetShare)
+		}
+	}
+	var b bytes.Buffer
+	writeStatusText(&b, r)
+	if !strings.Contains(b.String(), "rollout: step 1, Paused") || !strings.Contains(b.String(), "reason: gate x unknown") {
+		t.Fatal(b.String())
+	}
+	// Another rollout's weights are not this policy's.
+	o.ID = "other:stable,canary"
+	if r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Overlay: o}); r.Rollout != nil {
+		t.Fatal("applied a foreign overlay")
 	}
 }

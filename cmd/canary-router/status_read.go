@@ -10,6 +10,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/webhook"
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/podview"
 )
@@ -45,6 +47,9 @@ type clusterSnapshot struct {
 	// Pods are live pods by routed and injected revision, counted by the
 	// router's own pod view code.
 	Pods []podview.RevisionCount
+	// Overlay is a self-driving rollout's weights in force, from the
+	// status object; nil when there is none or it cannot be read.
+	Overlay *webhook.Overlay
 }
 
 type namespaceLabels struct {
@@ -79,6 +84,11 @@ func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata
 		s.PolicyErr = fmt.Errorf("ConfigMap %s has no key policy.yaml", s.PolicyRef)
 	default:
 		s.PolicyDoc = []byte(cm.Data["policy.yaml"])
+	}
+	// Mid-rollout the weights in force are the leader's, in the status
+	// object; without read access to it the policy's own weights show.
+	if st, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{}); err == nil {
+		s.Overlay = webhook.DecodeOverlay(st.Data[webhook.OverlayKey])
 	}
 	s.ConfigsErr = eachMeta(ctx, meta.Resource(gvrMWCs), func(m *metav1.PartialObjectMetadata) {
 		s.Configs = append(s.Configs, istio.Config{Name: m.Name, Rev: m.Labels[istio.LabelRev], Tag: m.Labels[istio.LabelTag]})

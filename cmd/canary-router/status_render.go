@@ -31,8 +31,19 @@ type statusReport struct {
 	// that Istio injected otherwise (a namespace label wins), by pair.
 	PinOverrides []statusMismatch `json:"pinOverrides"`
 	Namespaces   statusNamespaces `json:"namespaces"`
+	// Rollout is the self-driving rollout whose weights are the targets
+	// above, nil when the policy's own weights are in force.
+	Rollout *statusRollout `json:"rollout,omitempty"`
 	// Warnings name what could not be read, and what follows from it.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// statusRollout is the rollout's step (from 1), phase and reason; the
+// details are in `canary-router rollout status`.
+type statusRollout struct {
+	Step   int    `json:"step"`
+	Phase  string `json:"phase"`
+	Reason string `json:"reason,omitempty"`
 }
 
 type statusPolicy struct {
@@ -82,6 +93,10 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		r.Warnings = append(r.Warnings, "the policy in ConfigMap "+s.PolicyRef+" is invalid; the router keeps the last valid policy it applied: "+err.Error())
 	} else {
 		r.Policy.Valid, r.Policy.Granularity = true, string(p.Granularity)
+		if q, ok := s.Overlay.Apply(p); ok {
+			p = q
+			r.Rollout = &statusRollout{Step: s.Overlay.Step + 1, Phase: s.Overlay.Phase, Reason: s.Overlay.Reason}
+		}
 		for _, t := range p.Targets {
 			in.Targets = append(in.Targets, rollout.Target{Revision: t.Revision, Share: t.Weight / 100})
 		}
@@ -147,6 +162,12 @@ const maxListedNamespaces = 6
 func writeStatusText(w io.Writer, r statusReport) {
 	if r.Policy.Valid {
 		fmt.Fprintf(w, "policy %s: granularity %s\n", r.Policy.ConfigMap, r.Policy.Granularity)
+		if ro := r.Rollout; ro != nil {
+			fmt.Fprintf(w, "rollout: step %d, %s; targets are the weights in force (canary-router rollout status)\n", ro.Step, ro.Phase)
+			if ro.Reason != "" {
+				fmt.Fprintf(w, "  reason: %s\n", ro.Reason)
+			}
+		}
 	} else {
 		fmt.Fprintf(w, "policy %s: not usable: %s\n", r.Policy.ConfigMap, r.Policy.Error)
 	}
