@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // prometheus is a Prometheus server on loopback scraping the router every
@@ -84,7 +85,7 @@ scrape_configs:
 		time.Sleep(200 * time.Millisecond)
 	}
 	p.stop()
-	return nil, fmt.Errorf("prometheus never scraped the router; log:\n%s", tailFile(p.logPath, 3000))
+	return nil, fmt.Errorf("prometheus never scraped the router; log:\n%s", harness.TailFile(p.logPath, 3000))
 }
 
 func (p *prometheus) stop() {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // promTimeout bounds every wait on a PromQL figure: a scrape and a rule
@@ -30,13 +32,13 @@ func TestRolloutProgress(t *testing.T) {
 	p := env.prom
 	viewer := viewerKubeconfig(t)
 	createNamespace(t, managedNS, map[string]string{"canary-router.io/injection": "enabled"})
-	rollOut(t, deployment(managedNS, "web", replicas))
+	rollOut(t, harness.Deployment(managedNS, "web", replicas))
 	p.eventually(t, "all pods on stable", `canary_router:routed_share:ratio`, promTimeout, func(v []sample) bool {
 		s := byLabel(v, "revision")
 		return len(v) == 2 && near(s["stable"], 1) && near(s["canary"], 0)
 	})
 
-	if err := writePolicy(ctxT(t, 30*time.Second), policyYAML(70, 30)); err != nil {
+	if err := env.WritePolicy(harness.Context(t, 30*time.Second), policyYAML(70, 30)); err != nil {
 		t.Fatal(err)
 	}
 	p.eventually(t, "the router applied 70/30", `canary_router:target_share:max{revision="canary"}`, promTimeout, func(v []sample) bool {
@@ -44,7 +46,7 @@ func TestRolloutProgress(t *testing.T) {
 	})
 	trail := watchShare(p, `canary_router:routed_share:ratio{revision="canary"}`)
 	restart(t, managedNS, "web", replicas)
-	routed, injected := revisions(livePods(t, managedNS, "app=web", replicas))
+	routed, injected := revisions(env.LivePods(t, managedNS, "app=web", replicas))
 	if routed["canary"] != 3 || injected["canary"] != 3 || routed["stable"] != 7 {
 		t.Fatalf("after the restart: routed %v, injected %v; want 3 of 10 on canary", routed, injected)
 	}
@@ -82,7 +84,7 @@ func TestRolloutProgress(t *testing.T) {
 func forcedMismatch(t *testing.T) {
 	t.Helper()
 	createNamespace(t, pinnedNS, map[string]string{"istio.io/rev": "stable"})
-	pod, err := env.cluster.Client.CoreV1().Pods(pinnedNS).Create(ctxT(t, 30*time.Second),
+	pod, err := env.Cluster.Client.CoreV1().Pods(pinnedNS).Create(harness.Context(t, 30*time.Second),
 		barePod(pinnedNS, "asks-for-canary", map[string]string{"istio.io/rev": "canary"}), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +111,7 @@ func forcedMismatch(t *testing.T) {
 // mismatch count stays where it was.
 func taggedPod(t *testing.T) {
 	t.Helper()
-	pod, err := env.cluster.Client.CoreV1().Pods(managedNS).Create(ctxT(t, 30*time.Second),
+	pod, err := env.Cluster.Client.CoreV1().Pods(managedNS).Create(harness.Context(t, 30*time.Second),
 		barePod(managedNS, "on-prod", map[string]string{"istio.io/rev": "prod"}), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -9,12 +9,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 const (
-	routerNamespace = "canary-router-system"
-	policyConfigMap = "canary-router-policy"
+	routerNamespace = localrouter.Namespace
+	policyConfigMap = harness.PolicyConfigMap
 )
 
 // router is the canary-router binary running as a separate process, the
@@ -38,12 +39,11 @@ func startRouter(ctx context.Context, c *cluster.Cluster, bin, dir string) (*rou
 		return nil, err
 	}
 	r := &router{logPath: filepath.Join(dir, "router.log")}
-	if r.port, err = cluster.FreePort(); err != nil {
+	ports, err := cluster.FreePorts(2)
+	if err != nil {
 		return nil, err
 	}
-	if r.healthPort, err = cluster.FreePort(); err != nil {
-		return nil, err
-	}
+	r.port, r.healthPort = ports[0], ports[1]
 	args := []string{"serve",
 		"--cert-mode", "external",
 		"--cert-dir", certDir,

@@ -13,6 +13,8 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // statusOutput is the part of `canary-router status -o json` the tests
@@ -55,12 +57,12 @@ const viewerUser = "rollout-viewer"
 // kubeconfig.
 func viewerKubeconfig(t *testing.T) string {
 	t.Helper()
-	ctx := ctxT(t, time.Minute)
-	if out, err := env.cluster.Kubectl(ctx, "apply", "-f", filepath.Join("..", "..", "deploy", "monitoring", "rbac-status.yaml")); err != nil {
+	ctx := harness.Context(t, time.Minute)
+	if out, err := env.Cluster.Kubectl(ctx, "apply", "-f", filepath.Join("..", "..", "deploy", "monitoring", "rbac-status.yaml")); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: viewerUser}}
-	rbac := env.cluster.Client.RbacV1()
+	rbac := env.Cluster.Client.RbacV1()
 	if _, err := rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "canary-router-status-" + viewerUser},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "canary-router-status"},
@@ -75,7 +77,7 @@ func viewerKubeconfig(t *testing.T) string {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := env.cluster.CA.IssueClient(viewerUser, nil)
+	certPEM, keyPEM, err := env.Cluster.CA.IssueClient(viewerUser, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,13 +88,13 @@ clusters: [{name: e2e, cluster: {server: %q, certificate-authority-data: %s}}]
 users: [{name: %s, user: {client-certificate-data: %s, client-key-data: %s}}]
 contexts: [{name: viewer, context: {cluster: e2e, user: %s}}]
 current-context: viewer
-`, env.cluster.Config.Host, b64(env.cluster.CA.CertPEM), viewerUser, b64(certPEM), b64(keyPEM), viewerUser)
+`, env.Cluster.Config.Host, b64(env.Cluster.CA.CertPEM), viewerUser, b64(certPEM), b64(keyPEM), viewerUser)
 	path := filepath.Join(t.TempDir(), "viewer.kubeconfig")
 	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The viewer may do nothing else: status must not depend on more.
-	if out, err := env.cluster.Kubectl(ctx, "auth", "can-i", "list", "secrets", "--as", viewerUser, "-n", routerNamespace); err == nil {
+	if out, err := env.Cluster.Kubectl(ctx, "auth", "can-i", "list", "secrets", "--as", viewerUser, "-n", routerNamespace); err == nil {
 		t.Fatalf("the viewer can list Secrets: %s", out)
 	}
 	return path
@@ -103,7 +105,7 @@ func runStatus(t *testing.T, kubeconfig string, args ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, env.bin, append([]string{"status", "--kubeconfig", kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, env.Bin, append([]string{"status", "--kubeconfig", kubeconfig}, args...)...)
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
