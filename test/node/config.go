@@ -72,8 +72,12 @@ func cniConfig(dir string) ([]byte, error) {
 			map[string]any{
 				"type": "bridge", "bridge": bridgeDev, "isGateway": true, "ipMasq": false, "hairpinMode": true,
 				"ipam": map[string]any{
-					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": PodCIDR, "gateway": podGW}}},
+					"type":   "host-local",
+					"ranges": [][]map[string]string{{{"subnet": PodCIDR, "gateway": podGW}}},
+					// The pods' default route is the bridge, where the DNAT
+					// for the kubernetes Service waits; the node namespace
+					// itself has no default route, so nothing else leaves.
+					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
 					"dataDir": dir + "/cni-ipam",
 				},
 			},
