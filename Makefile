@@ -54,6 +54,12 @@ pause-image: $(IMAGE_TOOL)
 	@$(IMAGE_TOOL) -binary bin/pause -path /pause -user 65535:65535 -tag registry.k8s.io/pause:3.6 \
 	  -created $(SOURCE_DATE_EPOCH) -label org.opencontainers.image.title=pause -o bin/pause-image.tar
 
+.PHONY: node-tools
+## node-tools: containerd, runc and the CNI plugins for the real-node tier (test/node),
+## from Debian (apt-get, as root or through sudo); skipped when already installed
+node-tools:
+	@bash test/tools/install-node.sh
+
 .PHONY: prometheus
 ## prometheus: Prometheus and promtool for test/observability, from Debian's
 ## `prometheus` package (apt-get, as root or through sudo); skipped when both are on PATH
@@ -68,15 +74,16 @@ demo: tools build
 	@bin/demo
 
 ## test: everything CI runs: vet, unit tests, 10 s of each fuzz target, then end-to-end tests on a real control plane
-test: tools prometheus vet unit fuzz-short e2e
+test: tools prometheus node-tools vet unit fuzz-short e2e
 
 ## unit: tests that need no control plane
 unit:
 	go test -short -count=1 ./...
 	cd test/tools/image && go vet ./... && go test -count=1 ./...
 
-## e2e: end-to-end tests against a real kube-apiserver, etcd, controller manager and kwok
-e2e: tools prometheus
+## e2e: end-to-end tests against a real kube-apiserver, etcd, controller manager and kwok,
+## the Helm chart (test/helm) and the router's image on a real kubelet node (test/node, as root)
+e2e: tools prometheus node-tools
 	go test -count=1 -timeout 25m -v ./test/...
 
 .PHONY: manifests
