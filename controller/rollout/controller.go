@@ -150,7 +150,8 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 	if plan := base.Policy.Rollout; plan != nil {
 		in.Migration = c.migration(data, prev)
 		if prev == nil || Due(prev, plan, ctl, now) {
-			in.Gates = c.measure(ctx, base.Policy)
+			rolling := prev == nil || prev.Phase != PhaseHolding || in.Migration.State != MigrationDone
+			in.Gates = c.measure(ctx, base.Policy, rolling)
 		}
 	}
 	res := Step(in, prev)
@@ -221,7 +222,7 @@ func (c *Controller) migration(data map[string]string, st *State) Migration {
 }
 
 // measure runs every gate of the plan.
-func (c *Controller) measure(ctx context.Context, p *policy.Policy) []GateResult {
+func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool) []GateResult {
 	plan := p.Rollout
 	state := c.o.Istio()
 	var stable []string
@@ -230,7 +231,7 @@ func (c *Controller) measure(ctx context.Context, p *policy.Policy) []GateResult
 			stable = append(stable, t.Revision)
 		}
 	}
-	in := BuiltinInput{Canary: plan.Canary, Istio: state, Stable: stable, Gates: plan.Gates}
+	in := BuiltinInput{Canary: plan.Canary, Istio: state, Stable: stable, Gates: plan.Gates, Rolling: rolling}
 	if c.o.Pods != nil {
 		in.Pods, in.PodsSynced = c.o.Pods.Revisions(), c.o.Pods.Synced()
 	}

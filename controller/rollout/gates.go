@@ -40,6 +40,11 @@ type BuiltinInput struct {
 	// Stable are the other targets.
 	Stable []string
 	Gates  policy.Gates
+	// Rolling: the step's migration is restarting workloads. Pod health
+	// is not judged then: pods that are starting are not ready yet, and
+	// the migration's readiness timeout already fails a batch whose pods
+	// never turn ready. The next measurement, in the hold, judges.
+	Rolling bool
 }
 
 // Builtin measures the built-in gates.
@@ -124,6 +129,11 @@ func healthGates(in BuiltinInput) []GateResult {
 		stable.Restarts += h.Restarts
 	}
 	ph := in.Gates.PodHealth
+	if in.Rolling {
+		msg := "not judged while the step's migration restarts workloads (its readiness timeout covers them)"
+		return []GateResult{{Name: GatePodReady, Value: 1, Verdict: VerdictPass, Message: msg},
+			{Name: GateProxyRestarts, Value: 1, Verdict: VerdictPass, Message: msg}}
+	}
 	if canary.Pods < max(ph.MinPods, 1) || stable.Pods == 0 {
 		msg := fmt.Sprintf("%d canary and %d stable pods: too few to compare (minPods %d)", canary.Pods, stable.Pods, ph.MinPods)
 		ready = GateResult{Name: GatePodReady, Value: 1, Verdict: VerdictPass, Message: msg}

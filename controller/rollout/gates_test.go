@@ -78,6 +78,10 @@ func TestBuiltinGates(t *testing.T) {
 			in.Health = map[string]ProxyHealth{"1-24": {Pods: 10, Ready: 10}, "1-25": {Pods: 1, Ready: 0}}
 		}, GatePodReady, VerdictPass, 1, "too few"},
 		{"health not synced", func(in *BuiltinInput) { in.Health = nil }, GateProxyRestarts, VerdictUnknown, 0, ""},
+		{"not judged while pods roll", func(in *BuiltinInput) {
+			in.Rolling = true
+			in.Health = map[string]ProxyHealth{"1-24": {Pods: 10, Ready: 10}, "1-25": {Pods: 7, Ready: 6}}
+		}, GatePodReady, VerdictPass, 1, "not judged"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base()
