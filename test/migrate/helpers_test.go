@@ -62,6 +62,9 @@ func waitPhase(t *testing.T, digest string, phase migrate.Phase, timeout time.Du
 		return err == nil && s.Digest == digest && s.Phase == phase, nil
 	})
 	if err != nil {
+		for _, r := range env.replicas {
+			t.Logf("%s log tail:\n%s", r.name, harness.TailFile(r.logPath, 4000))
+		}
 		t.Fatalf("migration of %s not %s after %s: %+v", digest, phase, timeout, st)
 	}
 	return st
