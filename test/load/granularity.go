@@ -192,20 +192,26 @@ func (e *env) compareGranularities(ctx context.Context, cfg *compareConfig, work
 		}
 		sum.rounds = append(sum.rounds, total)
 	}
-	sum.sustained, err = sustain(ctx, cfg, c, podTarget, podRouter, oneUnitWorkload(podgen.Small, cfg.bodies), stdout)
+	sum.sustained, err = sustain(ctx, cfg, c, podTarget, podRouter, oneUnitWorkload(podgen.Small, cfg.bodies), floor, spread, stdout)
 	return sum, err
 }
 
 // sustainedRun is a long saturation run cut into windows.
 type sustainedRun struct {
-	windows          []*phase
+	windows []*phase
+	// floors are the floor's throughput at the end of each window: what
+	// the shared machine gave any server then.
+	floors           []*phase
 	window           time.Duration
 	rssStart, rssEnd int64
 }
 
 // sustain saturates t for cfg.sustain in windows of cfg.window, reading
-// the router's resident memory before and after.
-func sustain(ctx context.Context, cfg *compareConfig, c *client, t *target, srv *server, w *workload, stdout io.Writer) (*sustainedRun, error) {
+// the router's resident memory before and after. The last tenth of each
+// window goes to the floor instead, so that a slowdown of the router can
+// be told from one of the machine (other work on its two cores); the
+// router's backlog of reservations still builds over the whole run.
+func sustain(ctx context.Context, cfg *compareConfig, c *client, t *target, srv *server, w *workload, floor *target, fw *workload, stdout io.Writer) (*sustainedRun, error) {
 	if cfg.sustain <= 0 {
 		return nil, nil
 	}
@@ -215,13 +221,19 @@ func sustain(ctx context.Context, cfg *compareConfig, c *client, t *target, srv 
 		return nil, err
 	}
 	fmt.Fprintf(stdout, "sustained: pod granularity, one unit, pods never created, %v at saturation\n", cfg.sustain)
+	probe := cfg.window / 10
 	for elapsed := time.Duration(0); elapsed < cfg.sustain; elapsed += cfg.window {
-		p, err := c.saturate(ctx, t, w, cfg.concurrency, cfg.window, 1<<30)
+		p, err := c.saturate(ctx, t, w, cfg.concurrency, cfg.window-probe, 1<<30)
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(stdout, "  window %3v-%-4v %s\n", elapsed, elapsed+cfg.window, line(p))
+		f, err := c.saturate(ctx, floor, fw, cfg.concurrency, probe, 1<<30)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stdout, "  window %3v-%-4v %s  floor %.0f req/s\n", elapsed, elapsed+cfg.window, line(p), f.rps())
 		run.windows = append(run.windows, p)
+		run.floors = append(run.floors, f)
 	}
 	run.rssEnd, err = rss(srv.cmd.Process.Pid)
 	return run, err

@@ -81,6 +81,16 @@ func (r *sustainedRun) drift() (first, last, ratio float64, growth int64) {
 	return first, last, last / first, r.rssEnd - r.rssStart
 }
 
+// machineDrift is the same ratio for the floor, and the router's ratio
+// with each window taken relative to the floor's: the drift that is the
+// router's own.
+func (r *sustainedRun) machineDrift() (floorRatio, relative float64) {
+	n := len(r.windows) - 1
+	floorRatio = r.floors[n].rps() / r.floors[0].rps()
+	relative = (r.windows[n].rps() / r.floors[n].rps()) / (r.windows[0].rps() / r.floors[0].rps())
+	return floorRatio, relative
+}
+
 func (r *sustainedRun) verdict() string {
 	_, _, ratio, growth := r.drift()
 	return check(ratio >= 0.9, "last window >= 0.9 x first") + "; " + check(growth < 50<<20, "RSS growth < 50 MB")
@@ -98,8 +108,9 @@ func (s *granSummary) text() string {
 	}
 	if r := s.sustained; r != nil {
 		first, last, ratio, growth := r.drift()
-		fmt.Fprintf(&b, "sustained pod granularity, 1 unit: first %v %.0f req/s, last %.0f req/s (%.2f), router RSS %s -> %s (%+.1f MiB)  %s\n",
-			r.window, first, last, ratio, mib(float64(r.rssStart)), mib(float64(r.rssEnd)), float64(growth)/(1<<20), r.verdict())
+		fl, rel := r.machineDrift()
+		fmt.Fprintf(&b, "sustained pod granularity, 1 unit: first %v %.0f req/s, last %.0f req/s (%.2f; floor %.2f, relative to the floor %.2f), router RSS %s -> %s (%+.1f MiB)  %s\n",
+			r.window, first, last, ratio, fl, rel, mib(float64(r.rssStart)), mib(float64(r.rssEnd)), float64(growth)/(1<<20), r.verdict())
 	}
 	return b.String()
 }
@@ -119,13 +130,16 @@ func (s *granSummary) markdown() string {
 	if r := s.sustained; r != nil {
 		first, last, ratio, growth := r.drift()
 		fmt.Fprintf(&b, "\n#### Sustained: pod granularity, 1 unit, pods never created, %v at saturation\n\n", r.window*time.Duration(len(r.windows)))
-		b.WriteString("| window | req/s | p99 | server CPU/req |\n|---|--:|--:|--:|\n")
+		b.WriteString("The last tenth of each window goes to the floor, whose throughput shows what the shared machine gave any server then.\n\n")
+		b.WriteString("| window | router req/s | p99 | server CPU/req | floor req/s (last tenth) | router / floor |\n|---|--:|--:|--:|--:|--:|\n")
 		for i, p := range r.windows {
-			fmt.Fprintf(&b, "| %v-%v | %.0f | %v | %v |\n", r.window*time.Duration(i), r.window*time.Duration(i+1),
-				p.rps(), round(p.percentile(0.99)), round(p.cpuPerRequest()))
+			f := r.floors[i]
+			fmt.Fprintf(&b, "| %v-%v | %.0f | %v | %v | %.0f | %.2f |\n", r.window*time.Duration(i), r.window*time.Duration(i+1),
+				p.rps(), round(p.percentile(0.99)), round(p.cpuPerRequest()), f.rps(), p.rps()/f.rps())
 		}
-		fmt.Fprintf(&b, "\nLast window over first: **%.2f** (%.0f -> %.0f req/s); router RSS %s -> %s, growth **%.1f MiB**. %s.\n",
-			ratio, first, last, mib(float64(r.rssStart)), mib(float64(r.rssEnd)), float64(growth)/(1<<20), r.verdict())
+		fl, rel := r.machineDrift()
+		fmt.Fprintf(&b, "\nLast window over first: **%.2f** (%.0f -> %.0f req/s; the floor's %.2f, the router's relative to the floor %.2f); router RSS %s -> %s, growth **%.1f MiB**. %s.\n",
+			ratio, first, last, fl, rel, mib(float64(r.rssStart)), mib(float64(r.rssEnd)), float64(growth)/(1<<20), r.verdict())
 	}
 	return b.String()
 }
