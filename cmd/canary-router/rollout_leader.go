@@ -29,13 +29,17 @@ type rolloutLeader struct {
 	state        func() *istio.State
 	pods         rollout.PodCounts
 	log          *zap.Logger
-	reg          prometheus.Registerer
-	ctl          *rollout.Controller
+	// ctl holds the registered metrics across leadership terms.
+	ctl *rollout.Controller
 }
 
 func newRolloutLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
 	pods rollout.PodCounts, reg prometheus.Registerer, log *zap.Logger) *rolloutLeader {
-	return &rolloutLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, pods: pods, reg: reg, log: log}
+	// The controller is built now, not with the first plan, so its
+	// metrics (step 0, every phase 0) exist on every replica from the
+	// start: dashboards and alerts see zeros, not gaps.
+	return &rolloutLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, pods: pods, log: log,
+		ctl: rollout.New(rollout.Options{Registerer: reg, Log: log})}
 }
 
 // Run walks the rollout until ctx ends (leadership lost or shutdown).
@@ -63,12 +67,7 @@ func (r *rolloutLeader) Run(ctx context.Context) {
 		Status: &rollout.KubeStatus{Client: r.kube.client, Namespace: r.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"})},
 		Log: r.log}
-	if r.ctl == nil {
-		o.Registerer = r.reg
-		r.ctl = rollout.New(o)
-	} else {
-		r.ctl = r.ctl.With(o)
-	}
+	r.ctl = r.ctl.With(o)
 	r.log.Info("rollout controller started")
 	r.ctl.Run(ctx)
 }

@@ -43,6 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, p := range phases {
 		m.phase.WithLabelValues(string(p))
 	}
+	m.builtinSeries()
 	for _, r := range []string{"RolloutStarted", "RolloutStep", "RolloutComplete", "RolloutPaused", "RollingBack", "RolledBack"} {
 		m.events.WithLabelValues(r)
 	}
@@ -59,6 +60,7 @@ func (m *metrics) observe(p *policy.Policy, st *State, events []Event) {
 	}
 	m.gateValue.Reset()
 	m.gateVerdict.Reset()
+	m.builtinSeries()
 	if st == nil {
 		m.step.Set(0)
 		m.canaryWeight.Set(0)
@@ -88,6 +90,17 @@ func (m *metrics) observe(p *policy.Policy, st *State, events []Event) {
 				x = 1
 			}
 			m.gateVerdict.WithLabelValues(g.Name, string(v)).Set(x)
+		}
+	}
+}
+
+// builtinSeries pre-creates the built-in gates' series at 0, so the
+// dashboard's gate panels have series before the first rollout.
+func (m *metrics) builtinSeries() {
+	for _, g := range []string{GateInjector, GateMismatches, GatePodReady, GateProxyRestarts} {
+		m.gateValue.WithLabelValues(g)
+		for _, v := range verdicts {
+			m.gateVerdict.WithLabelValues(g, string(v))
 		}
 	}
 }
