@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // windowGoal is the longest the router may keep routing pods to a dead
@@ -27,7 +27,7 @@ type attempt struct {
 	// label is the pod's istio.io/rev, injected the revision that injected
 	// it, d the router's decision.
 	label, injected string
-	d               routed
+	d               harness.Decision
 }
 
 func (a attempt) fallbackFrom(rev, cause string) bool {
@@ -49,7 +49,7 @@ type podLoad struct {
 func startPodLoad(t *testing.T, ns string) *podLoad {
 	t.Helper()
 	// Hundreds of fallback warnings would drown the test's log.
-	cfg := rest.CopyConfig(env.cluster.Config)
+	cfg := rest.CopyConfig(env.Cluster.Config)
 	cfg.WarningHandler = rest.NoWarnings{}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -94,15 +94,15 @@ func (l *podLoad) create(ns string) {
 	// of the pods it sent, a hung injector's refusals included.
 	reqCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pod := barePod("")
+	pod := harness.Pod("")
 	pod.GenerateName = "load-"
 	p, err := l.client.CoreV1().Pods(ns).Create(reqCtx, pod, metav1.CreateOptions{})
 	a.end, a.err = time.Now(), err
 	if err == nil {
 		a.label, a.injected = p.Labels["istio.io/rev"], fakeistio.InjectedRevision(p)
-		// Parsed here, not through routedOf: t.Fatal is not for other
+		// ParseDecision, not DecisionOf: t.Fatal is not for other
 		// goroutines.
-		_ = json.Unmarshal([]byte(p.Annotations["canary-router.io/decision"]), &a.d)
+		a.d, _ = harness.ParseDecision(p.ObjectMeta)
 	}
 	l.mu.Lock()
 	l.attempts = append(l.attempts, a)
@@ -177,7 +177,7 @@ func TestHealthGateWindow(t *testing.T) {
 	const ns = "window"
 	doc := policyYAML("pod", 0, 100) // every pod wants canary
 	managedNamespace(t, ns)
-	waitServiceAccount(t, ns)
+	env.WaitServiceAccount(t, ns)
 	t.Cleanup(func() { env.injectors.Revive("canary") })
 
 	t.Run("check off: the EndpointSlice gate is blind", func(t *testing.T) {
@@ -185,7 +185,7 @@ func TestHealthGateWindow(t *testing.T) {
 		if err := os.WriteFile(policyPath, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := env.router.launch(ctxT(t, time.Minute), "--policy-file", policyPath, "--injector-probe-interval=0"); err != nil {
+		if err := env.router.launch(harness.Context(t, time.Minute), "--policy-file", policyPath, "--injector-probe-interval=0"); err != nil {
 			t.Fatal(err)
 		}
 		load := startPodLoad(t, ns)

@@ -1,34 +1,30 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
-const policyConfigMap = "canary-router-policy"
+const policyConfigMap = harness.PolicyConfigMap
 
 // TestLivePolicy runs the router as in a cluster, watching its policy
 // ConfigMap, and edits the policy the way an operator does.
 func TestLivePolicy(t *testing.T) {
-	ctx := ctxT(t, 10*time.Minute)
+	ctx := harness.Context(t, 10*time.Minute)
 	start := "granularity: pod\nseed: live-0\ntargets:\n  - revision: stable\n    weight: 100\n  - revision: canary\n    weight: 0\n"
 	if out, err := applyPolicy(t, start); err != nil {
 		t.Fatalf("initial policy: %v\n%s", err, out)
@@ -38,9 +34,9 @@ func TestLivePolicy(t *testing.T) {
 	}
 	registerPolicyValidator(t)
 	managedNamespace(t, "live")
-	waitServiceAccount(t, "live")
-	if d := probeDecision(t, "live"); d.Policy != digest(start) {
-		t.Fatalf("first pod routed by policy %q, want %q", d.Policy, digest(start))
+	env.WaitServiceAccount(t, "live")
+	if d := probeDecision(t, "live"); d.Policy != harness.Digest(start) {
+		t.Fatalf("first pod routed by policy %q, want %q", d.Policy, harness.Digest(start))
 	}
 
 	t.Run("invalid policies are rejected at apply", func(t *testing.T) {
@@ -81,7 +77,7 @@ func TestLivePolicy(t *testing.T) {
 			}
 			applied := time.Now()
 			err := wait.PollUntilContextTimeout(ctx, 0, 10*time.Second, true, func(context.Context) (bool, error) {
-				return probeDecision(t, "live").Policy == digest(doc), nil
+				return probeDecision(t, "live").Policy == harness.Digest(doc), nil
 			})
 			if err != nil {
 				t.Fatalf("edit %d not in effect after 10s", i)
@@ -100,7 +96,7 @@ func TestLivePolicy(t *testing.T) {
 		}
 		waitMetric(t, "canary_router_policy_valid", 1)
 		before := scrape(t)
-		if err := env.cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, "canary-router", metav1.DeleteOptions{}); err != nil {
+		if err := env.Cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, "canary-router", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		bad := "granularity: pod\ntargets:\n  - revision: stable\n    weight: 150\n"
@@ -115,8 +111,8 @@ func TestLivePolicy(t *testing.T) {
 		if after["canary_router_policy_generation"] != before["canary_router_policy_generation"] {
 			t.Errorf("generation moved %v -> %v", before["canary_router_policy_generation"], after["canary_router_policy_generation"])
 		}
-		if d := probeDecision(t, "live"); d.Policy != digest(good) {
-			t.Errorf("pod routed by policy %q after a bad edit, want the last good %q", d.Policy, digest(good))
+		if d := probeDecision(t, "live"); d.Policy != harness.Digest(good) {
+			t.Errorf("pod routed by policy %q after a bad edit, want the last good %q", d.Policy, harness.Digest(good))
 		}
 		waitEvent(t, "PolicyRejected", "targets[0].weight: must be between 0 and 100")
 		t.Logf("RESULT invalid edit without the validating webhook: policy_valid=0, reload_errors_total +1, generation stays %v, next pod routed by the last good policy, Warning event PolicyRejected on the ConfigMap",
@@ -135,19 +131,19 @@ func TestLivePolicy(t *testing.T) {
 func flipPods(t *testing.T, ctx context.Context) {
 	const pods, flips, workers = 1000, 20, 8
 	docs := map[string]string{
-		digest(flipDoc("stable")): "stable",
-		digest(flipDoc("canary")): "canary",
+		harness.Digest(flipDoc("stable")): "stable",
+		harness.Digest(flipDoc("canary")): "canary",
 	}
 	managedNamespace(t, "live-flips")
-	waitServiceAccount(t, "live-flips")
-	cms := env.cluster.Client.CoreV1().ConfigMaps(routerNamespace)
+	env.WaitServiceAccount(t, "live-flips")
+	cms := env.Cluster.Client.CoreV1().ConfigMaps(routerNamespace)
 	// Start from one of the two flip policies, in force before the first
 	// pod, so every decision must name one of them.
 	if out, err := applyPolicy(t, flipDoc("stable")); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		return probeDecision(t, "live-flips").Policy == digest(flipDoc("stable")), nil
+		return probeDecision(t, "live-flips").Policy == harness.Digest(flipDoc("stable")), nil
 	}); err != nil {
 		t.Fatal("the first flip policy never took effect")
 	}
@@ -184,7 +180,7 @@ func flipPods(t *testing.T, ctx context.Context) {
 			for i := range next {
 				p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("flip-%04d", i)},
 					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}}
-				if _, err := env.cluster.Client.CoreV1().Pods("live-flips").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				if _, err := env.Cluster.Client.CoreV1().Pods("live-flips").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 					errs <- fmt.Errorf("pod %d: %w", i, err)
 					return
 				}
@@ -196,12 +192,12 @@ func flipPods(t *testing.T, ctx context.Context) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	list := listPods(t, "live-flips", "!probe")
-	_, mismatches := routedPods(t, list)
+	list := env.ListPods(t, "live-flips", "!probe")
+	_, mismatches := harness.RoutedPods(t, list)
 	perPolicy := map[string]int{}
 	mixed := 0
 	for _, p := range list {
-		d, _ := decisionOf(t, p.ObjectMeta)
+		d, _ := harness.DecisionOf(t, p.ObjectMeta)
 		want, known := docs[d.Policy]
 		if !known || d.Revision != want {
 			mixed++
@@ -239,25 +235,16 @@ func applyPolicy(t *testing.T, doc string) ([]byte, error) {
 	if err := os.WriteFile(f, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return env.cluster.Kubectl(ctxT(t, time.Minute), "apply", "-f", f)
-}
-
-// digest is the policy digest the router writes in its decisions.
-func digest(doc string) string {
-	sum := sha256.Sum256([]byte(doc))
-	return hex.EncodeToString(sum[:4])
+	return env.Cluster.Kubectl(harness.Context(t, time.Minute), "apply", "-f", f)
 }
 
 // probeDecision creates a bare pod and returns the router's decision.
-func probeDecision(t *testing.T, ns string) decision {
+func probeDecision(t *testing.T, ns string) harness.Decision {
 	t.Helper()
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Labels: map[string]string{"probe": "true"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}}
-	out, err := env.cluster.Client.CoreV1().Pods(ns).Create(ctxT(t, 30*time.Second), p, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating a probe pod: %v", err)
-	}
-	d, ok := decisionOf(t, out.ObjectMeta)
+	p := harness.Pod("probe-")
+	p.Labels = map[string]string{"probe": "true"}
+	out := env.CreatePod(t, ns, p)
+	d, ok := harness.DecisionOf(t, out.ObjectMeta)
 	if !ok {
 		t.Fatalf("probe pod %s was not routed", out.Name)
 	}
@@ -268,57 +255,18 @@ func probeDecision(t *testing.T, ns string) decision {
 // its policy ConfigMap, as the manifests do.
 func registerPolicyValidator(t *testing.T) {
 	t.Helper()
-	fail := admissionregv1.Fail
-	none := admissionregv1.SideEffectClassNone
-	timeout := int32(5)
-	url := env.router.url("/validate-policy")
-	vwc := &admissionregv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "canary-router"},
-		Webhooks: []admissionregv1.ValidatingWebhook{{
-			Name:         "policy.canary-router.io",
-			ClientConfig: admissionregv1.WebhookClientConfig{URL: &url, CABundle: env.cluster.CA.CertPEM},
-			Rules: []admissionregv1.RuleWithOperations{{
-				Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
-				Rule:       admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
-			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": routerNamespace}},
-			MatchConditions: []admissionregv1.MatchCondition{{
-				Name: "policy-configmap", Expression: "object.metadata.name == '" + policyConfigMap + "'",
-			}},
-			FailurePolicy:           &fail,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
-		}},
-	}
-	vwcs := env.cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
-	if _, err := vwcs.Create(ctxT(t, 30*time.Second), vwc, metav1.CreateOptions{}); err != nil {
+	vwc := harness.PolicyValidator(env.router.url("/validate-policy"), env.Cluster.CA.CertPEM)
+	vwcs := env.Cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	if _, err := vwcs.Create(harness.Context(t, 30*time.Second), vwc, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("registering the policy validator: %v", err)
 	}
 	t.Cleanup(func() { _ = vwcs.Delete(context.Background(), "canary-router", metav1.DeleteOptions{}) })
 }
 
-// scrape reads the router's unlabelled metrics.
-func scrape(t *testing.T) map[string]float64 {
+// scrape reads the router's metrics.
+func scrape(t *testing.T) harness.Metrics {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", env.router.healthPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out
+	return harness.Scrape(t, fmt.Sprintf("127.0.0.1:%d", env.router.healthPort))
 }
 
 func waitMetric(t *testing.T, name string, want float64) {
@@ -336,7 +284,7 @@ func waitEvent(t *testing.T, reason, text string) {
 	t.Helper()
 	var seen []string
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 15*time.Second, true, func(ctx context.Context) (bool, error) {
-		list, err := env.cluster.Client.CoreV1().Events(routerNamespace).List(ctx, metav1.ListOptions{
+		list, err := env.Cluster.Client.CoreV1().Events(routerNamespace).List(ctx, metav1.ListOptions{
 			FieldSelector: "involvedObject.name=" + policyConfigMap})
 		if err != nil {
 			return false, nil

@@ -11,7 +11,7 @@ import (
 	"github.com/canary-router/canary-router/test/localrouter"
 )
 
-const routerNamespace = "canary-router-system"
+const routerNamespace = localrouter.Namespace
 
 // router runs the real canary-router binary as a separate process, the
 // way it runs in a cluster, with a policy file and a serving cert dir.
@@ -35,15 +35,11 @@ func newRouter(bin, dir string, ca *cluster.CA) (*router, error) {
 	if err := cluster.WriteServingPair(certDir, certPEM, keyPEM); err != nil {
 		return nil, err
 	}
-	port, err := cluster.FreePort()
+	ports, err := cluster.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	health, err := cluster.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	return &router{bin: bin, dir: dir, certDir: certDir, port: port, healthPort: health}, nil
+	return &router{bin: bin, dir: dir, certDir: certDir, port: ports[0], healthPort: ports[1]}, nil
 }
 
 // start (re)starts the router with policyYAML read from a file and waits
@@ -59,7 +55,7 @@ func (r *router) start(ctx context.Context, policyYAML string) error {
 // startWatching (re)starts the router the way it runs in a cluster: it
 // watches the policy ConfigMap through the API.
 func (r *router) startWatching(ctx context.Context) error {
-	return r.launch(ctx, "--kubeconfig", env.cluster.Kubeconfig, "--policy-configmap", "canary-router-policy")
+	return r.launch(ctx, "--kubeconfig", env.Cluster.Kubeconfig, "--policy-configmap", "canary-router-policy")
 }
 
 // launch (re)starts the router on the same ports, so the webhook
@@ -76,7 +72,7 @@ func (r *router) launch(ctx context.Context, policyArgs ...string) error {
 		"--health-addr", fmt.Sprintf("127.0.0.1:%d", r.healthPort),
 		"--namespace", routerNamespace,
 		// Every mode reads Istio's webhook configs and istiod endpoints.
-		"--kubeconfig", env.cluster.Kubeconfig,
+		"--kubeconfig", env.Cluster.Kubeconfig,
 		"--log-level", "debug"}, policyArgs...)
 	proc, err := localrouter.Run(ctx, r.bin, args, r.logPath, r.port, r.healthPort)
 	if err != nil {

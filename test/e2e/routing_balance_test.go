@@ -1,73 +1,17 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 )
-
-// livePods waits until the pods matching selector in ns are exactly want
-// pods that are not terminating and share one pod-template-hash (a
-// finished rollout), and returns them.
-func livePods(t *testing.T, ns, selector string, want int) []corev1.Pod {
-	t.Helper()
-	var live []corev1.Pod
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		list, err := env.cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return false, nil
-		}
-		live = live[:0]
-		hashes := map[string]int{}
-		for _, p := range list.Items {
-			if p.DeletionTimestamp == nil {
-				live = append(live, p)
-				hashes[p.Labels["pod-template-hash"]]++
-			}
-		}
-		last = fmt.Sprintf("%d live pods, by template hash %v", len(live), hashes)
-		return len(live) == want && len(hashes) == 1, nil
-	})
-	if err != nil {
-		t.Fatalf("%s/%s: never %d live pods of one template: %s", ns, selector, want, last)
-	}
-	return live
-}
-
-// restart runs `kubectl rollout restart` on a Deployment and waits for
-// the rollout to finish.
-func restart(t *testing.T, ns, name string) {
-	t.Helper()
-	ctx := ctxT(t, 3*time.Minute)
-	// kubectl stamps the restart with a time in whole seconds and refuses a
-	// second one within the same second; rollouts here finish faster.
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		out, err := env.cluster.Kubectl(ctx, "-n", ns, "rollout", "restart", "deployment/"+name)
-		if err != nil && strings.Contains(string(out), "within the past second") {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("%w\n%s", err, out)
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := env.cluster.Kubectl(ctx, "-n", ns, "rollout", "status", "deployment/"+name, "--timeout=150s"); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-}
 
 // TestRolloutRestartKeepsExactSplit: pod granularity balances each
 // ReplicaSet against the live pods the router sees, so every rollout of 20
@@ -75,20 +19,20 @@ func restart(t *testing.T, ns, name string) {
 func TestRolloutRestartKeepsExactSplit(t *testing.T) {
 	usePolicy(t, policyYAML("pod", 75, 25))
 	managedNamespace(t, "restarts")
-	waitServiceAccount(t, "restarts")
-	rollOut(t, deployment("restarts", "web", 20))
+	env.WaitServiceAccount(t, "restarts")
+	env.RollOut(t, harness.Deployment("restarts", "web", 20))
 	totalMismatches := 0
 	for round := range 4 {
 		name := "initial rollout"
 		if round > 0 {
-			restart(t, "restarts", "web")
+			env.RolloutRestart(t, "restarts", "web")
 			name = fmt.Sprintf("kubectl rollout restart #%d", round)
 		}
-		pods := livePods(t, "restarts", "app=web", 20)
-		perRevision, mismatches := routedPods(t, pods)
+		pods := env.LivePods(t, "restarts", "app=web", 20)
+		perRevision, mismatches := harness.RoutedPods(t, pods)
 		totalMismatches += mismatches
 		for _, p := range pods {
-			if d, _ := routedOf(t, p.ObjectMeta); d.Reason != "balanced" || !strings.HasPrefix(d.BalancedOver, "ReplicaSet/web-") {
+			if d, _ := harness.DecisionOf(t, p.ObjectMeta); d.Reason != "balanced" || !strings.HasPrefix(d.BalancedOver, "ReplicaSet/web-") {
 				t.Errorf("%s: pod %s decision %+v, want balanced over its ReplicaSet", name, p.Name, d)
 			}
 		}
@@ -105,7 +49,7 @@ func TestRolloutRestartKeepsExactSplit(t *testing.T) {
 // gatewayDeployment is a Deployment shaped like an Istio gateway: its
 // pods ask for injection with the gateway template.
 func gatewayDeployment(ns, name string, replicas int32) *appsv1.Deployment {
-	d := deployment(ns, name, replicas)
+	d := harness.Deployment(ns, name, replicas)
 	d.Spec.Template.Labels["sidecar.istio.io/inject"] = "true"
 	d.Spec.Template.Annotations = map[string]string{"inject.istio.io/templates": "gateway"}
 	return d
@@ -119,18 +63,18 @@ func gatewayDeployment(ns, name string, replicas int32) *appsv1.Deployment {
 func TestGatewaysStayOnTheirRevision(t *testing.T) {
 	usePolicy(t, policyYAML("pod", 50, 50))
 	managedNamespace(t, "gateways")
-	waitServiceAccount(t, "gateways")
+	env.WaitServiceAccount(t, "gateways")
 	const excluded = `canary_router_gateway_pods_total{action="excluded"}`
 	before := scrape(t)[excluded]
-	rollOut(t, gatewayDeployment("gateways", "ingress", 3))
+	env.RollOut(t, gatewayDeployment("gateways", "ingress", 3))
 	bare := gatewayDeployment("gateways", "egress", 2)
 	delete(bare.Spec.Template.Labels, "sidecar.istio.io/inject")
-	rollOut(t, bare)
+	env.RollOut(t, bare)
 	check := func(selector, wantLabel, wantInjected string) int {
 		t.Helper()
 		kept := 0
-		for _, p := range listPods(t, "gateways", selector) {
-			d, ok := routedOf(t, p.ObjectMeta)
+		for _, p := range env.ListPods(t, "gateways", selector) {
+			d, ok := harness.DecisionOf(t, p.ObjectMeta)
 			got := fakeistio.InjectedRevision(&p)
 			if !ok || d.Reason != "excluded" || p.Labels["istio.io/rev"] != wantLabel || got != wantInjected {
 				t.Errorf("gateway pod %s: decision %+v label %q injected by %q; want kept on %s (excluded), injected by %s",
@@ -149,14 +93,14 @@ func TestGatewaysStayOnTheirRevision(t *testing.T) {
 	}
 
 	usePolicy(t, policyYAML("pod", 50, 50)+"gatewayRevision: canary\n")
-	rollOut(t, gatewayDeployment("gateways", "ingress-canary", 2))
+	env.RollOut(t, gatewayDeployment("gateways", "ingress-canary", 2))
 	kept = check("app=ingress-canary", "canary", "canary")
 	t.Logf("RESULT scenario=%q gateway_pods=2 kept_on_canary=%d", "gateways: exclude, gatewayRevision: canary", kept)
 
 	usePolicy(t, policyYAML("pod", 50, 50)+"gateways: route\n")
-	rollOut(t, gatewayDeployment("gateways", "ingress-routed", 4))
-	routedGw := listPods(t, "gateways", "app=ingress-routed")
-	perRevision, mismatches := routedPods(t, routedGw)
+	env.RollOut(t, gatewayDeployment("gateways", "ingress-routed", 4))
+	routedGw := env.ListPods(t, "gateways", "app=ingress-routed")
+	perRevision, mismatches := harness.RoutedPods(t, routedGw)
 	report(t, "gateways: route, 4 gateway replicas at 50%", 0.5, perRevision["canary"], len(routedGw), mismatches)
 	if perRevision["canary"] != 2 || mismatches != 0 {
 		t.Errorf("routed gateway pods per revision %v, %d mismatches; want 2 canary of 4", perRevision, mismatches)
@@ -168,24 +112,24 @@ func TestGatewaysStayOnTheirRevision(t *testing.T) {
 // does a CREATE), then move its workloads with kubectl rollout restart.
 func TestAdoptExistingNamespace(t *testing.T) {
 	usePolicy(t, policyYAML("pod", 80, 20))
-	createNamespace(t, "legacy", nil)
-	waitServiceAccount(t, "legacy")
-	rollOut(t, deployment("legacy", "web", 10))
-	for _, p := range listPods(t, "legacy", "app=web") {
-		if _, ok := routedOf(t, p.ObjectMeta); ok || fakeistio.InjectedRevision(&p) != "" {
+	env.CreateNamespace(t, "legacy", nil)
+	env.WaitServiceAccount(t, "legacy")
+	env.RollOut(t, harness.Deployment("legacy", "web", 10))
+	for _, p := range env.ListPods(t, "legacy", "app=web") {
+		if _, ok := harness.DecisionOf(t, p.ObjectMeta); ok || fakeistio.InjectedRevision(&p) != "" {
 			t.Fatalf("pod %s in an unmanaged namespace was touched", p.Name)
 		}
 	}
 
-	ctx := ctxT(t, time.Minute)
-	out, err := env.cluster.Kubectl(ctx, "label", "namespace", "legacy", "istio-injection=enabled")
+	ctx := harness.Context(t, time.Minute)
+	out, err := env.Cluster.Kubectl(ctx, "label", "namespace", "legacy", "istio-injection=enabled")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "canary-router replaced istio-injection=enabled with canary-router.io/injection=enabled") {
 		t.Errorf("kubectl label printed no conversion warning:\n%s", out)
 	}
-	ns, err := env.cluster.Client.CoreV1().Namespaces().Get(ctx, "legacy", metav1.GetOptions{})
+	ns, err := env.Cluster.Client.CoreV1().Namespaces().Get(ctx, "legacy", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +137,9 @@ func TestAdoptExistingNamespace(t *testing.T) {
 		t.Fatalf("namespace labels after the update: %v", ns.Labels)
 	}
 
-	restart(t, "legacy", "web")
-	pods := livePods(t, "legacy", "app=web", 10)
-	perRevision, mismatches := routedPods(t, pods)
+	env.RolloutRestart(t, "legacy", "web")
+	pods := env.LivePods(t, "legacy", "app=web", 10)
+	perRevision, mismatches := harness.RoutedPods(t, pods)
 	report(t, "existing namespace adopted, 10 replicas at 20% after rollout restart", 0.2, perRevision["canary"], len(pods), mismatches)
 	if perRevision["canary"] != 2 || perRevision["stable"] != 8 || mismatches != 0 {
 		t.Errorf("pods per revision %v, %d mismatches; want exactly 2 canary of 10", perRevision, mismatches)

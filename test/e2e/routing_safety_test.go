@@ -25,13 +25,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // warnedClient returns a client whose API warnings the test can read.
 func warnedClient(t *testing.T) (kubernetes.Interface, *warnings) {
 	t.Helper()
 	w := &warnings{}
-	cfg := rest.CopyConfig(env.cluster.Config)
+	cfg := rest.CopyConfig(env.Cluster.Config)
 	cfg.WarningHandler = w
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -40,42 +41,37 @@ func warnedClient(t *testing.T) (kubernetes.Interface, *warnings) {
 	return c, w
 }
 
-func barePod(name string) *corev1.Pod {
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}}
-}
-
 // TestHealthGate: a target whose istiod has no ready endpoints gets no
 // pods; they go to the healthy target with a warning. With no healthy
 // target, pods are refused, never admitted without a sidecar.
 func TestHealthGate(t *testing.T) {
 	usePolicy(t, policyYAML("pod", 0, 100)) // every pod wants canary
 	managedNamespace(t, "gate")
-	waitServiceAccount(t, "gate")
+	env.WaitServiceAccount(t, "gate")
 	const fallbacks = `canary_router_fallbacks_total{cause="not-ready",revision="canary"}`
 	before := scrape(t)[fallbacks]
 
 	istiodReady(t, "canary", false)
-	waitRouted(t, "gate", "istiod-canary not ready", func(d routed, err error) bool { return err == nil && d.Revision == "stable" })
+	waitRouted(t, "gate", "istiod-canary not ready", func(d harness.Decision, err error) bool { return err == nil && d.Revision == "stable" })
 
 	t.Run("canary not ready: pods go to stable, with a warning", func(t *testing.T) {
 		client, w := warnedClient(t)
-		p, err := client.CoreV1().Pods("gate").Create(ctxT(t, 30*time.Second), barePod("fallback-probe"), metav1.CreateOptions{})
+		p, err := client.CoreV1().Pods("gate").Create(harness.Context(t, 30*time.Second), harness.Pod("fallback-probe"), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, _ := routedOf(t, p.ObjectMeta)
+		d, _ := harness.DecisionOf(t, p.ObjectMeta)
 		if p.Labels["istio.io/rev"] != "stable" || fakeistio.InjectedRevision(p) != "stable" || d.Reason != "fallback" || d.Avoided != "canary" || d.Cause != "not-ready" {
 			t.Errorf("pod label %q injected by %q decision %+v, want a fallback from canary to stable", p.Labels["istio.io/rev"], fakeistio.InjectedRevision(p), d)
 		}
 		if !w.mention("instead of canary") || !w.mention("istiod-canary in istio-system has no ready endpoints") {
 			t.Errorf("warnings %q do not name canary and its cause", w.seen)
 		}
-		rollOut(t, deployment("gate", "web", 10))
-		pods := listPods(t, "gate", "app=web")
-		perRevision, mismatches := routedPods(t, pods)
+		env.RollOut(t, harness.Deployment("gate", "web", 10))
+		pods := env.ListPods(t, "gate", "app=web")
+		perRevision, mismatches := harness.RoutedPods(t, pods)
 		for _, p := range pods {
-			if d, _ := routedOf(t, p.ObjectMeta); d.Reason != "fallback" || d.Avoided != "canary" {
+			if d, _ := harness.DecisionOf(t, p.ObjectMeta); d.Reason != "fallback" || d.Avoided != "canary" {
 				t.Errorf("pod %s: decision %+v, want a fallback from canary", p.Name, d)
 			}
 		}
@@ -90,10 +86,10 @@ func TestHealthGate(t *testing.T) {
 
 	t.Run("no healthy target: creation refused", func(t *testing.T) {
 		istiodReady(t, "stable", false)
-		waitRouted(t, "gate", "istiod-stable not ready", func(_ routed, err error) bool {
+		waitRouted(t, "gate", "istiod-stable not ready", func(_ harness.Decision, err error) bool {
 			return err != nil && strings.Contains(err.Error(), "no routing target")
 		})
-		_, err := env.cluster.Client.CoreV1().Pods("gate").Create(ctxT(t, 30*time.Second), barePod("refused"), metav1.CreateOptions{})
+		_, err := env.Cluster.Client.CoreV1().Pods("gate").Create(harness.Context(t, 30*time.Second), harness.Pod("refused"), metav1.CreateOptions{})
 		if err == nil {
 			t.Fatal("pod admitted with no healthy target")
 		}
@@ -104,17 +100,17 @@ func TestHealthGate(t *testing.T) {
 			}
 		}
 		t.Logf("refusal seen by the user: %v", err)
-		ctx := ctxT(t, 3*time.Minute)
-		d := deployment("gate", "blocked", 3)
-		if _, err := env.cluster.Client.AppsV1().Deployments("gate").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		ctx := harness.Context(t, 3*time.Minute)
+		d := harness.Deployment("gate", "blocked", 3)
+		if _, err := env.Cluster.Client.AppsV1().Deployments("gate").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(5 * time.Second)
-		if pods := listPods(t, "gate", "app=blocked"); len(pods) != 0 {
+		if pods := env.ListPods(t, "gate", "app=blocked"); len(pods) != 0 {
 			t.Errorf("%d pods admitted with no healthy target", len(pods))
 		}
 		unmeshed := 0
-		for _, p := range listPods(t, "gate", "") {
+		for _, p := range env.ListPods(t, "gate", "") {
 			if fakeistio.InjectedRevision(&p) == "" {
 				unmeshed++
 			}
@@ -126,11 +122,11 @@ func TestHealthGate(t *testing.T) {
 		}
 
 		// Once stable recovers, the ReplicaSet's retries go through.
-		if err := fakeistio.SetIstiodReady(ctx, env.cluster.Client, "stable", true); err != nil {
+		if err := fakeistio.SetIstiodReady(ctx, env.Cluster.Client, "stable", true); err != nil {
 			t.Fatal(err)
 		}
-		waitAvailable(t, ctx, "gate", "blocked", 3)
-		perRevision, mismatches := routedPods(t, listPods(t, "gate", "app=blocked"))
+		env.WaitAvailable(t, ctx, "gate", "blocked", 3)
+		perRevision, mismatches := harness.RoutedPods(t, env.ListPods(t, "gate", "app=blocked"))
 		if perRevision["stable"] != 3 || mismatches != 0 {
 			t.Errorf("after recovery: pods per revision %v, %d mismatches; want 3 on stable", perRevision, mismatches)
 		}
@@ -141,13 +137,13 @@ func TestHealthGate(t *testing.T) {
 // when the tag exists: the tag's config is replaced.
 func setTag(t *testing.T, tag, rev string) {
 	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	mwcs := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	ctx := harness.Context(t, 30*time.Second)
+	mwcs := env.Cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	name := "istio-revision-tag-" + tag
 	if err := mwcs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
-	if _, err := mwcs.Create(ctx, fakeistio.InjectorConfig(env.injectors.URL, env.cluster.CA.CertPEM, rev, tag), metav1.CreateOptions{}); err != nil {
+	if _, err := mwcs.Create(ctx, fakeistio.InjectorConfig(env.injectors.URL, env.Cluster.CA.CertPEM, rev, tag), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mwcs.Delete(context.Background(), name, metav1.DeleteOptions{}) })
@@ -159,15 +155,15 @@ func TestRevisionTagMoved(t *testing.T) {
 	setTag(t, "prod", "stable")
 	usePolicy(t, "granularity: workload\nseed: tags\ntargets:\n  - revision: prod\n    weight: 100\n")
 	managedNamespace(t, "tags")
-	waitServiceAccount(t, "tags")
-	rollOut(t, deployment("tags", "web", 4))
+	env.WaitServiceAccount(t, "tags")
+	env.RollOut(t, harness.Deployment("tags", "web", 4))
 
 	check := func(round, want string) {
 		t.Helper()
-		pods := livePods(t, "tags", "app=web", 4)
+		pods := env.LivePods(t, "tags", "app=web", 4)
 		mismatches := 0
 		for _, p := range pods {
-			d, _ := routedOf(t, p.ObjectMeta)
+			d, _ := harness.DecisionOf(t, p.ObjectMeta)
 			if p.Labels["istio.io/rev"] != "prod" || d.Revision != "prod" || d.TagRevision != want || fakeistio.InjectedRevision(&p) != d.TagRevision {
 				mismatches++
 				t.Errorf("%s: pod %s label %q decision %+v injected by %q, want tag prod injected by %s",
@@ -183,8 +179,8 @@ func TestRevisionTagMoved(t *testing.T) {
 	check("tag on stable", "stable")
 
 	setTag(t, "prod", "canary")
-	waitRouted(t, "tags", "tag prod moved to canary", func(d routed, err error) bool { return err == nil && d.TagRevision == "canary" })
-	restart(t, "tags", "web")
+	waitRouted(t, "tags", "tag prod moved to canary", func(d harness.Decision, err error) bool { return err == nil && d.TagRevision == "canary" })
+	env.RolloutRestart(t, "tags", "web")
 	check("tag moved to canary, rollout restart", "canary")
 }
 
@@ -192,12 +188,12 @@ func TestRevisionTagMoved(t *testing.T) {
 // after Istio's injector configs and reads its report in /readyz, the
 // metrics, the log and an admission warning.
 func TestWebhookOrderReported(t *testing.T) {
-	ctx := ctxT(t, 3*time.Minute)
+	ctx := harness.Context(t, 3*time.Minute)
 	if got := scrape(t)["canary_router_webhook_order_violations"]; got != 0 {
 		t.Errorf("canary-router sorts first, but the shared router reports %v violations", got)
 	}
 	dir := t.TempDir()
-	r, err := newRouter(env.router.bin, dir, env.cluster.CA)
+	r, err := newRouter(env.router.bin, dir, env.Cluster.CA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,14 +232,14 @@ func TestWebhookOrderReported(t *testing.T) {
 	}
 	waitGauge("3")
 
-	resp := admitDirect(t, r, "order", barePod("order-probe"))
+	resp := admitDirect(t, r, "order", harness.Pod("order-probe"))
 	if !resp.Allowed || !strings.Contains(strings.Join(resp.Warnings, "\n"), problem) {
 		t.Errorf("admission response allowed %v warnings %q, want the order warning", resp.Allowed, resp.Warnings)
 	}
 
 	// A new injector config that also sorts first is reported as it appears.
-	mwcs := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	extra := fakeistio.InjectorConfig(env.injectors.URL, env.cluster.CA.CertPEM, "stable", "order-check")
+	mwcs := env.Cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	extra := fakeistio.InjectorConfig(env.injectors.URL, env.Cluster.CA.CertPEM, "stable", "order-check")
 	if _, err := mwcs.Create(ctx, extra, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +272,7 @@ func admitDirect(t *testing.T, r *router, ns string, pod *corev1.Pod) *admission
 	}
 	body, _ := json.Marshal(review)
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(env.cluster.CA.CertPEM)
+	pool.AppendCertsFromPEM(env.Cluster.CA.CertPEM)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	resp, err := client.Post(r.url("/mutate-pods"), "application/json", bytes.NewReader(body))
 	if err != nil {

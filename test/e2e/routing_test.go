@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
@@ -14,7 +15,7 @@ import (
 // policy, which the tests use to compute the expected sticky choices.
 func usePolicy(t *testing.T, yaml string) *policy.Policy {
 	t.Helper()
-	if err := env.router.start(ctxT(t, time.Minute), yaml); err != nil {
+	if err := env.router.start(harness.Context(t, time.Minute), yaml); err != nil {
 		t.Fatal(err)
 	}
 	p, err := policy.Parse([]byte(yaml))
@@ -32,12 +33,12 @@ func TestNamespaceGranularity(t *testing.T) {
 			canary, mismatches := 0, 0
 			for i := range n {
 				name := fmt.Sprintf("nsg-%g-%02d", pct, i)
-				ns := createNamespace(t, name, map[string]string{"istio-injection": "enabled"})
+				ns := env.CreateNamespace(t, name, map[string]string{"istio-injection": "enabled"})
 				rev := ns.Labels["istio.io/rev"]
 				if _, ok := ns.Labels["istio-injection"]; ok {
 					t.Errorf("%s: istio-injection not removed: %v", name, ns.Labels)
 				}
-				d, ok := decisionOf(t, ns.ObjectMeta)
+				d, ok := harness.DecisionOf(t, ns.ObjectMeta)
 				if !ok || d.Revision != rev || d.Reason != "sticky" {
 					t.Errorf("%s: decision %+v (present %v) does not match label istio.io/rev=%q", name, d, ok, rev)
 				}
@@ -46,7 +47,7 @@ func TestNamespaceGranularity(t *testing.T) {
 				}
 				// Istio's namespace-selector webhook must inject the
 				// revision the router wrote on the namespace.
-				waitServiceAccount(t, name)
+				env.WaitServiceAccount(t, name)
 				pod := createPod(t, name, "probe", nil, nil)
 				if got := fakeistio.InjectedRevision(pod); got != rev {
 					t.Errorf("%s: pod injected by %q, namespace routed to %q", name, got, rev)
@@ -73,15 +74,15 @@ func TestNamespaceGranularity(t *testing.T) {
 func TestPodGranularity(t *testing.T) {
 	usePolicy(t, policyYAML("pod", 80, 20))
 	managedNamespace(t, "podg")
-	waitServiceAccount(t, "podg")
-	rollOut(t, deployment("podg", "web", 50))
-	pods := listPods(t, "podg", "app=web")
+	env.WaitServiceAccount(t, "podg")
+	env.RollOut(t, harness.Deployment("podg", "web", 50))
+	pods := env.ListPods(t, "podg", "app=web")
 	if len(pods) != 50 {
 		t.Fatalf("%d pods, want 50", len(pods))
 	}
-	perRevision, mismatches := routedPods(t, pods)
+	perRevision, mismatches := harness.RoutedPods(t, pods)
 	for _, p := range pods {
-		if d, _ := decisionOf(t, p.ObjectMeta); d.Reason != "balanced" {
+		if d, _ := harness.DecisionOf(t, p.ObjectMeta); d.Reason != "balanced" {
 			t.Errorf("pod %s: reason %q, want balanced", p.Name, d.Reason)
 		}
 	}
@@ -99,21 +100,21 @@ func TestPodGranularity(t *testing.T) {
 func TestWorkloadGranularity(t *testing.T) {
 	p := usePolicy(t, policyYAML("workload", 70, 30))
 	managedNamespace(t, "wlg")
-	waitServiceAccount(t, "wlg")
+	env.WaitServiceAccount(t, "wlg")
 	const n, replicas = 10, 3
-	ctx := ctxT(t, 3*time.Minute)
+	ctx := harness.Context(t, 3*time.Minute)
 	for i := range n {
-		d := deployment("wlg", fmt.Sprintf("app-%d", i), replicas)
-		if _, err := env.cluster.Client.AppsV1().Deployments("wlg").Create(ctx, d, metaCreate); err != nil {
+		d := harness.Deployment("wlg", fmt.Sprintf("app-%d", i), replicas)
+		if _, err := env.Cluster.Client.AppsV1().Deployments("wlg").Create(ctx, d, metaCreate); err != nil {
 			t.Fatal(err)
 		}
 	}
 	canary, totalMismatches, pods := 0, 0, 0
 	for i := range n {
 		name := fmt.Sprintf("app-%d", i)
-		waitAvailable(t, ctx, "wlg", name, replicas)
-		list := listPods(t, "wlg", "app="+name)
-		perRevision, mismatches := routedPods(t, list)
+		env.WaitAvailable(t, ctx, "wlg", name, replicas)
+		list := env.ListPods(t, "wlg", "app="+name)
+		perRevision, mismatches := harness.RoutedPods(t, list)
 		totalMismatches += mismatches
 		pods += len(list)
 		want := p.Pick("wlg/Deployment/" + name)
@@ -121,7 +122,7 @@ func TestWorkloadGranularity(t *testing.T) {
 			t.Errorf("deployment %s: pods per revision %v, want all %d on %q", name, perRevision, replicas, want)
 		}
 		for _, pod := range list {
-			if d, _ := decisionOf(t, pod.ObjectMeta); d.Reason != "sticky" || d.Unit != "Deployment/"+name {
+			if d, _ := harness.DecisionOf(t, pod.ObjectMeta); d.Reason != "sticky" || d.Unit != "Deployment/"+name {
 				t.Errorf("pod %s: decision %+v, want reason sticky and unit Deployment/%s", pod.Name, d, name)
 			}
 		}
@@ -135,7 +136,7 @@ func TestWorkloadGranularity(t *testing.T) {
 func TestExplicitChoicesLeftAlone(t *testing.T) {
 	usePolicy(t, policyYAML("pod", 50, 50))
 	managedNamespace(t, "explicit")
-	waitServiceAccount(t, "explicit")
+	env.WaitServiceAccount(t, "explicit")
 
 	cases := []struct {
 		name, ns     string
@@ -149,7 +150,7 @@ func TestExplicitChoicesLeftAlone(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			pod := createPod(t, c.ns, "explicit-"+c.name, c.labels, nil)
-			if d, ok := decisionOf(t, pod.ObjectMeta); ok {
+			if d, ok := harness.DecisionOf(t, pod.ObjectMeta); ok {
 				t.Errorf("router changed the pod: %+v", d)
 			}
 			if got := fakeistio.InjectedRevision(pod); got != c.wantInjected {
@@ -163,8 +164,8 @@ func TestExplicitChoicesLeftAlone(t *testing.T) {
 			"ns-disabled": {"istio-injection": "disabled"},
 			"ns-pinned":   {"istio.io/rev": "canary"},
 		} {
-			ns := createNamespace(t, name, labels)
-			if d, ok := decisionOf(t, ns.ObjectMeta); ok {
+			ns := env.CreateNamespace(t, name, labels)
+			if d, ok := harness.DecisionOf(t, ns.ObjectMeta); ok {
 				t.Errorf("%s: router changed the namespace: %+v", name, d)
 			}
 			for k, v := range labels {
@@ -173,7 +174,7 @@ func TestExplicitChoicesLeftAlone(t *testing.T) {
 				}
 			}
 		}
-		waitServiceAccount(t, "ns-pinned")
+		env.WaitServiceAccount(t, "ns-pinned")
 		if got := fakeistio.InjectedRevision(createPod(t, "ns-pinned", "probe", nil, nil)); got != "canary" {
 			t.Errorf("pod in pinned namespace injected by %q, want canary", got)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // TestSimulateAgreesWithRouter runs `canary-router simulate` on the same
@@ -22,13 +23,13 @@ func TestSimulateAgreesWithRouter(t *testing.T) {
 			usePolicy(t, doc)
 			ns := "sim-" + g
 			managedNamespace(t, ns)
-			waitServiceAccount(t, ns)
+			env.WaitServiceAccount(t, ns)
 			const n, replicas = 8, 10
 			var list []map[string]any
-			ctx := ctxT(t, 3*time.Minute)
+			ctx := harness.Context(t, 3*time.Minute)
 			for i := range n {
 				name := fmt.Sprintf("svc-%d", i)
-				if _, err := env.cluster.Client.AppsV1().Deployments(ns).Create(ctx, deployment(ns, name, replicas), metaCreate); err != nil {
+				if _, err := env.Cluster.Client.AppsV1().Deployments(ns).Create(ctx, harness.Deployment(ns, name, replicas), metaCreate); err != nil {
 					t.Fatal(err)
 				}
 				list = append(list, map[string]any{"namespace": ns, "kind": "Deployment", "name": name, "replicas": replicas})
@@ -59,9 +60,9 @@ func TestSimulateAgreesWithRouter(t *testing.T) {
 			}
 			agree, canarySim, canaryReal := 0, 0, 0
 			for _, u := range sim.Result.Units {
-				waitAvailable(t, ctx, ns, u.Name, replicas)
+				env.WaitAvailable(t, ctx, ns, u.Name, replicas)
 				real := map[string]int{}
-				for _, p := range listPods(t, ns, "app="+u.Name) {
+				for _, p := range env.ListPods(t, ns, "app="+u.Name) {
 					real[fakeistio.InjectedRevision(&p)]++
 				}
 				canarySim += u.Pods["canary"]

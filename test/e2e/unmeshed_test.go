@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 // The product's promise, checked pod by pod: in a namespace the router
@@ -79,7 +80,7 @@ func tryPod(t *testing.T, ns string, nsv, pv variant, name string) outcome {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: pv.labels, Annotations: pv.annotations},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},
 	}
-	out, err := env.cluster.Client.CoreV1().Pods(ns).Create(ctxT(t, 30*time.Second), p, metav1.CreateOptions{})
+	out, err := env.Cluster.Client.CoreV1().Pods(ns).Create(harness.Context(t, 30*time.Second), p, metav1.CreateOptions{})
 	switch {
 	case err != nil && strings.TrimSpace(err.Error()) != "":
 		return outRefused
@@ -108,13 +109,13 @@ func tryPod(t *testing.T, ns string, nsv, pv variant, name string) outcome {
 // stable), as `istioctl tag set default` and `istioctl tag remove` do.
 func setDefaultTag(t *testing.T, present bool) {
 	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	mwcs := env.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	ctx := harness.Context(t, 30*time.Second)
+	mwcs := env.Cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	if err := mwcs.Delete(ctx, "istio-revision-tag-default", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	if present {
-		if _, err := mwcs.Create(ctx, fakeistio.InjectorConfig(env.injectors.URL, env.cluster.CA.CertPEM, "stable", "default"), metav1.CreateOptions{}); err != nil {
+		if _, err := mwcs.Create(ctx, fakeistio.InjectorConfig(env.injectors.URL, env.Cluster.CA.CertPEM, "stable", "default"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -127,7 +128,7 @@ func waitNamespace(t *testing.T, name string, timeout time.Duration, ok func(map
 	start := time.Now()
 	var last map[string]string
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		ns, err := env.cluster.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		ns, err := env.Cluster.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
 		}
@@ -171,9 +172,9 @@ func TestNeverUnmeshedMatrix(t *testing.T) {
 			var ty tally
 			for _, nsv := range namespaceVariants {
 				ns := fmt.Sprintf("mx-%s-%s-%s", tagName, gran[:2], nsv.name)
-				createNamespace(t, ns, nsv.labels)
+				env.CreateNamespace(t, ns, nsv.labels)
 				waitNamespace(t, ns, 15*time.Second, routedNamespace(gran))
-				waitServiceAccount(t, ns)
+				env.WaitServiceAccount(t, ns)
 				for _, pv := range podVariants {
 					o := tryPod(t, ns, nsv, pv, "p-"+pv.name)
 					ty.add(o, ns+"/"+pv.name)
@@ -195,15 +196,15 @@ func TestNeverUnmeshedMatrix(t *testing.T) {
 		usePolicy(t, policyYAML(gran, 50, 50))
 		env.router.stop()
 		ns := "mx-down-" + gran[:2]
-		createNamespace(t, ns, map[string]string{"canary-router.io/injection": "enabled"})
-		waitServiceAccount(t, ns)
+		env.CreateNamespace(t, ns, map[string]string{"canary-router.io/injection": "enabled"})
+		env.WaitServiceAccount(t, ns)
 		var ty tally
 		for _, pv := range podVariants {
 			o := tryPod(t, ns, namespaceVariants[2], pv, "down-"+pv.name)
 			ty.add(o, ns+"/down-"+pv.name)
 			all.add(o, ns+"/down-"+pv.name)
 		}
-		if err := env.router.start(ctxT(t, time.Minute), policyYAML(gran, 50, 50)); err != nil {
+		if err := env.router.start(harness.Context(t, time.Minute), policyYAML(gran, 50, 50)); err != nil {
 			t.Fatal(err)
 		}
 		took := waitNamespace(t, ns, 20*time.Second, routedNamespace(gran))
@@ -230,24 +231,24 @@ func TestNeverUnmeshedMatrix(t *testing.T) {
 func TestMissedNamespaceRouted(t *testing.T) {
 	usePolicy(t, policyYAML("namespace", 50, 50))
 	env.router.stop()
-	createNamespace(t, "missed-optin", map[string]string{"canary-router.io/injection": "enabled"})
-	createNamespace(t, "missed-legacy", map[string]string{"istio-injection": "enabled"})
-	waitServiceAccount(t, "missed-optin")
-	if _, err := env.cluster.Client.CoreV1().Pods("missed-optin").Create(ctxT(t, 30*time.Second), barePod("while-down"), metav1.CreateOptions{}); err == nil {
+	env.CreateNamespace(t, "missed-optin", map[string]string{"canary-router.io/injection": "enabled"})
+	env.CreateNamespace(t, "missed-legacy", map[string]string{"istio-injection": "enabled"})
+	env.WaitServiceAccount(t, "missed-optin")
+	if _, err := env.Cluster.Client.CoreV1().Pods("missed-optin").Create(harness.Context(t, 30*time.Second), harness.Pod("while-down"), metav1.CreateOptions{}); err == nil {
 		t.Error("a pod in an opted-in, unrouted namespace was admitted while the router was down")
 	}
 	start := time.Now()
-	if err := env.router.start(ctxT(t, time.Minute), policyYAML("namespace", 50, 50)); err != nil {
+	if err := env.router.start(harness.Context(t, time.Minute), policyYAML("namespace", 50, 50)); err != nil {
 		t.Fatal(err)
 	}
 	for _, ns := range []string{"missed-optin", "missed-legacy"} {
 		waitNamespace(t, ns, 20*time.Second, routedNamespace("namespace"))
 		t.Logf("RESULT missed namespace %s routed %s after the router was started", ns, time.Since(start).Round(time.Millisecond))
-		got, err := env.cluster.Client.CoreV1().Namespaces().Get(ctxT(t, 10*time.Second), ns, metav1.GetOptions{})
+		got, err := env.Cluster.Client.CoreV1().Namespaces().Get(harness.Context(t, 10*time.Second), ns, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, ok := decisionOf(t, got.ObjectMeta)
+		d, ok := harness.DecisionOf(t, got.ObjectMeta)
 		if rev := got.Labels["istio.io/rev"]; !ok || d.Revision != rev || !slices.Contains(liveRevisions, rev) {
 			t.Errorf("%s: labels %v decision %+v, want a live revision recorded in the decision", ns, got.Labels, d)
 		}
@@ -255,9 +256,9 @@ func TestMissedNamespaceRouted(t *testing.T) {
 	if time.Since(start) > 30*time.Second {
 		t.Errorf("missed namespaces routed only after %s", time.Since(start))
 	}
-	waitServiceAccount(t, "missed-legacy")
+	env.WaitServiceAccount(t, "missed-legacy")
 	for _, ns := range []string{"missed-optin", "missed-legacy"} {
-		p, err := env.cluster.Client.CoreV1().Pods(ns).Create(ctxT(t, 30*time.Second), barePod("after"), metav1.CreateOptions{})
+		p, err := env.Cluster.Client.CoreV1().Pods(ns).Create(harness.Context(t, 30*time.Second), harness.Pod("after"), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("%s: pod refused after the namespace was routed: %v", ns, err)
 		}
