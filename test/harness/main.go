@@ -3,7 +3,18 @@
 // the router binary, cleanup, log tails on failure) and the helpers that
 // create workloads on that control plane, wait for them, and inspect the
 // router's decisions and metrics. A new suite is a Suite literal and the
-// objects only it needs.
+// objects only it needs:
+//
+//	var env struct{ *harness.Env }
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(harness.Main(m, harness.Suite{Name: "mysuite", Workloads: true,
+//			Setup: func(ctx context.Context, e *harness.Env) error {
+//				env.Env = e
+//				_, err := e.StartIstio(ctx, "stable", "stable", "canary")
+//				return err
+//			}}))
+//	}
 package harness
 
 import (
