@@ -13,6 +13,7 @@
 package soak
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/canary-router/canary-router/test/harness"
 )
 
 var (
@@ -36,32 +39,19 @@ var (
 var bins struct{ router, load, dir string }
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("soak: skipped in -short mode (needs the control plane from `make tools`)")
-		os.Exit(0)
-	}
-	os.Exit(setup(m))
+	// The load driver starts its own kube-apiserver and etcd.
+	os.Exit(harness.Main(m, harness.Suite{Name: "soak", NoControlPlane: true, Setup: setup}))
 }
 
-func setup(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "canary-router-soak-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+func setup(_ context.Context, e *harness.Env) error {
+	bins.dir, bins.router = e.Dir, e.Bin
+	bins.load = filepath.Join(e.Dir, "canary-router-load")
+	build := exec.Command("go", "build", "-o", bins.load, "../load")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building ../load: %v\n%s", err, b)
 	}
-	defer os.RemoveAll(dir)
-	bins.dir = dir
-	bins.router, bins.load = filepath.Join(dir, "canary-router"), filepath.Join(dir, "canary-router-load")
-	for out, pkg := range map[string]string{bins.router: "../../cmd/canary-router", bins.load: "../load"} {
-		build := exec.Command("go", "build", "-o", out, pkg)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, b)
-			return 1
-		}
-	}
-	return m.Run()
+	return nil
 }
 
 // run mirrors the JSON `canary-router-load soak` writes (test/load/soak.go).
