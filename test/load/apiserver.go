@@ -55,21 +55,12 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 
-	e, err := startEnv(ctx, stderr)
+	e, err := startBench(ctx, stderr, cfg.router, true)
 	if err != nil {
 		return err
 	}
 	defer e.stop()
-	router, err := e.startRouter(ctx, cfg.router)
-	defer router.stop()
-	if err != nil {
-		return err
-	}
-	fl, err := e.startFloor(ctx, true)
-	defer fl.stop()
-	if err != nil {
-		return err
-	}
+	router, fl := e.router, e.floor
 	if err := e.registerWebhook(ctx, "floor-webhook", fl.port, floorLabel); err != nil {
 		return err
 	}

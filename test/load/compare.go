@@ -53,16 +53,42 @@ func (c *compareConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.md, "md", "", "also write the summary as Markdown to this file")
 }
 
-func (c *compareConfig) validate() ([]podgen.Shape, error) {
+// shapesConfig is the flags of a command that sends pods of podgen
+// shapes.
+type shapesConfig interface {
+	bind(fs *flag.FlagSet)
+	validate() ([]podgen.Shape, error)
+}
+
+// parseConfig parses args into cfg, the flags of command name, and
+// validates them; a flag that does not parse is errUsage.
+func parseConfig(name string, cfg shapesConfig, args []string, stderr io.Writer) ([]podgen.Shape, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, errUsage
+	}
+	return cfg.validate()
+}
+
+// parseShapes reads the --shapes flag, a comma-separated list of
+// podgen shape names, with an error for each unknown name.
+func parseShapes(list string) ([]podgen.Shape, []error) {
 	var errs []error
 	var shapes []podgen.Shape
-	for _, n := range strings.Split(c.shapes, ",") {
+	for _, n := range strings.Split(list, ",") {
 		s, ok := podgen.ShapeByName(strings.TrimSpace(n))
 		if !ok {
 			errs = append(errs, fmt.Errorf("--shapes: unknown shape %q", n))
 		}
 		shapes = append(shapes, s)
 	}
+	return shapes, errs
+}
+
+func (c *compareConfig) validate() ([]podgen.Shape, error) {
+	shapes, errs := parseShapes(c.shapes)
 	if c.rounds < 1 || c.rounds > 50 {
 		errs = append(errs, errors.New("--rounds: must be between 1 and 50"))
 	}
@@ -93,34 +119,19 @@ type result struct {
 
 func compare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg compareConfig
-	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	shapes, err := cfg.validate()
+	shapes, err := parseConfig("compare", &cfg, args, stderr)
 	if err != nil {
 		return err
 	}
 	if cfg.procs > 0 {
 		runtime.GOMAXPROCS(cfg.procs)
 	}
-	e, err := startEnv(ctx, stderr)
+	e, err := startBench(ctx, stderr, cfg.router, false)
 	if err != nil {
 		return err
 	}
 	defer e.stop()
-	router, err := e.startRouter(ctx, cfg.router)
-	defer router.stop()
-	if err != nil {
-		return err
-	}
-	fl, err := e.startFloor(ctx, false)
-	defer fl.stop()
-	if err != nil {
-		return err
-	}
+	router, fl := e.router, e.floor
 	targets := []*target{
 		{name: "router", url: router.url() + "?timeout=10s", echoUID: true, cpu: router.cpuTime},
 		{name: "floor", url: fl.url() + "?timeout=10s", cpu: fl.cpuTime},
@@ -129,7 +140,7 @@ func compare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.rounds, cfg.duration, cfg.slices, cfg.concurrency, cfg.conns, cfg.rate, runtime.GOMAXPROCS(0))
 	var results []result
 	for _, s := range shapes {
-		rs, err := runShape(ctx, &cfg, e, targets, newWorkload(s, cfg.bodies), stdout)
+		rs, err := runShape(ctx, &cfg, e.env, targets, newWorkload(s, cfg.bodies), stdout)
 		if err != nil {
 			return err
 		}

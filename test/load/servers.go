@@ -93,6 +93,45 @@ func startEnv(ctx context.Context, log io.Writer) (_ *env, err error) {
 
 func (e *env) stop() { _ = e.cluster.Stop() }
 
+// bench is the control plane with the two servers every measurement
+// compares: the router and the floor webhook.
+type bench struct {
+	*env
+	router, floor *server
+}
+
+// startBench starts the control plane, the router from bin and the floor
+// webhook (echoUID as for startFloor). On an error it stops what it had
+// started.
+func startBench(ctx context.Context, log io.Writer, bin string, echoUID bool) (_ *bench, err error) {
+	e, err := startEnv(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{env: e}
+	defer func() {
+		if err != nil {
+			b.stop()
+		}
+	}()
+	// Each start may hand back a process that never became ready; stop
+	// ends it too.
+	if b.router, err = e.startRouter(ctx, bin); err != nil {
+		return nil, err
+	}
+	if b.floor, err = e.startFloor(ctx, echoUID); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// stop ends both servers, then the control plane.
+func (b *bench) stop() {
+	b.floor.stop()
+	b.router.stop()
+	b.env.stop()
+}
+
 // startRouter runs `canary-router serve` as it runs in a cluster, with
 // externally issued certs and loadPolicy from a file.
 func (e *env) startRouter(ctx context.Context, bin string) (*server, error) {

@@ -52,15 +52,7 @@ func (c *soakConfig) bind(fs *flag.FlagSet) {
 }
 
 func (c *soakConfig) validate() ([]podgen.Shape, error) {
-	var errs []error
-	var shapes []podgen.Shape
-	for _, n := range strings.Split(c.shapes, ",") {
-		s, ok := podgen.ShapeByName(strings.TrimSpace(n))
-		if !ok {
-			errs = append(errs, fmt.Errorf("--shapes: unknown shape %q", n))
-		}
-		shapes = append(shapes, s)
-	}
+	shapes, errs := parseShapes(c.shapes)
 	if c.duration <= 0 || c.duration > 2*time.Hour {
 		errs = append(errs, errors.New("--duration: must be positive and at most 2h"))
 	}
@@ -105,13 +97,7 @@ type soakRun struct {
 
 func soak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg soakConfig
-	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	shapes, err := cfg.validate()
+	shapes, err := parseConfig("soak", &cfg, args, stderr)
 	if err != nil {
 		return err
 	}
