@@ -78,9 +78,12 @@ type Status struct {
 	Skipped   int `json:"skipped"`
 	Reported  int `json:"reported"`
 	// Total is Done + Pending + in flight: the N of M in `status`.
-	Total      int                `json:"total"`
-	Failures   []Failure          `json:"failures,omitempty"`
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Total int `json:"total"`
+	// PendingByTarget counts the pending moves by destination target
+	// ("split" in pod granularity): the drift `canary-router status` shows.
+	PendingByTarget map[string]int     `json:"pendingByTarget,omitempty"`
+	Failures        []Failure          `json:"failures,omitempty"`
+	Conditions      []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // Control is what an operator sets on the status object.

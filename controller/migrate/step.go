@@ -49,6 +49,10 @@ func Step(in Input, plan Plan, st Status, ctl Control, set Settings, now time.Ti
 		st = Status{Digest: plan.Digest}
 	}
 	st.Pending, st.Skipped, st.Reported, st.Done = len(plan.Moves), len(plan.Skipped), len(plan.Reported), len(plan.Done)
+	st.PendingByTarget = nil
+	if len(plan.Pending) > 0 {
+		st.PendingByTarget = plan.Pending
+	}
 	res := Result{}
 	if ctl.Paused {
 		st.Phase = PhasePaused
