@@ -113,11 +113,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
-	d.say("Raising the canary to 50 percent and running kubectl rollout restart in each namespace")
+	d.say("Raising the canary to 50 percent and moving running pods with canary-router migrate (only the workloads the policy moves restart, in batches)")
 	if err := d.applyPolicy(ctx, 50, 50); err != nil {
 		return err
 	}
-	if err := d.restartAll(ctx); err != nil {
+	if err := d.migrate(ctx); err != nil {
 		return err
 	}
 	if err := d.status(ctx, 0.50); err != nil {
@@ -239,22 +239,6 @@ func (d *demo) createWorkloads(ctx context.Context) error {
 			}
 		}
 		if _, err := d.cluster.Client.AppsV1().Deployments(w.namespace).Create(ctx, deployment(w), metav1.CreateOptions{}); err != nil {
-			return err
-		}
-	}
-	return d.waitRollouts(ctx)
-}
-
-func (d *demo) restartAll(ctx context.Context) error {
-	seen := map[string]bool{}
-	for _, w := range workloads {
-		if seen[w.namespace] {
-			continue
-		}
-		seen[w.namespace] = true
-		out, err := d.kubectl(ctx, "-n", w.namespace, "rollout", "restart", "deployment")
-		fmt.Fprintf(d.out, "    $ kubectl -n %s rollout restart deployment\n%s", w.namespace, indent(out))
-		if err != nil {
 			return err
 		}
 	}

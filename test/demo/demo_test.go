@@ -33,6 +33,7 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		"canary share: 5 of 50 pods = 10%, as the policy asks",
 		"canary share: 25 of 50 pods = 50%, as the policy asks",
+		"done: 4 workloads restarted in 2 batches",
 		"Warning: canary-router replaced istio-injection=enabled",
 		"export KUBECONFIG=",
 	} {
