@@ -74,7 +74,9 @@ func Step(in Input, prev *State) Result {
 	if prev == nil || prev.ID != in.Policy.RolloutID() {
 		// No rollout yet, or the canary or the targets changed: a new
 		// rollout from step 0.
-		m.st = State{ID: in.Policy.RolloutID(), LastPassed: -1}
+		// A command already in the status object was meant for an
+		// earlier rollout: it must not replay on this one.
+		m.st = State{ID: in.Policy.RolloutID(), LastPassed: -1, LastRequest: in.Control.RequestID}
 		m.enter(0, "RolloutStarted", "rollout of "+m.plan.Canary+" started")
 	} else {
 		m.st = prev.clone()

@@ -328,3 +328,15 @@ func TestStatusRoundTripAndControls(t *testing.T) {
 		t.Fatalf("overlay %+v", o)
 	}
 }
+
+func TestOldRequestDoesNotReplayOnANewRollout(t *testing.T) {
+	d := newDriver(t, planWith(t, "pause"))
+	d.request(ActionAbort, "from-an-earlier-rollout")
+	d.pass(0, pass, pending)
+	d.want(PhaseProgressing, 0, 5)
+	for _, e := range d.res.Events {
+		if e.Reason != "RolloutStarted" {
+			t.Fatalf("event %+v on a new rollout", e)
+		}
+	}
+}
