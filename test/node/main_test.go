@@ -43,11 +43,17 @@ func run(m *testing.M) int {
 	defer cancel()
 	began := time.Now()
 	var err error
+	reapStaleSuites()
 	if env.dir, err = os.MkdirTemp("", "canary-node-suite-"); err != nil {
 		fmt.Println(err)
 		return 1
 	}
 	defer os.RemoveAll(env.dir)
+	owner := fmt.Sprintf("%d %s", os.Getpid(), startTime(os.Getpid()))
+	if err := os.WriteFile(filepath.Join(env.dir, "owner"), []byte(owner), 0o600); err != nil {
+		fmt.Println(err)
+		return 1
+	}
 	images, err := buildImages(ctx, env.dir)
 	if err != nil {
 		fmt.Println("node: building images:", err)
@@ -144,4 +150,22 @@ func buildImages(ctx context.Context, dir string) ([]string, error) {
 		}
 	}
 	return archives, nil
+}
+
+// reapStaleSuites removes the image folders of suites whose test process
+// died without cleaning up (reapStale does the same for their nodes).
+func reapStaleSuites() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "canary-node-suite-*"))
+	for _, d := range dirs {
+		data, err := os.ReadFile(filepath.Join(d, "owner"))
+		if err != nil {
+			continue
+		}
+		var pid int
+		var start string
+		if _, err := fmt.Sscan(string(data), &pid, &start); err != nil || startTime(pid) == start {
+			continue
+		}
+		_ = os.RemoveAll(d)
+	}
 }

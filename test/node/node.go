@@ -84,6 +84,9 @@ func Start(ctx context.Context, c *cluster.Cluster, o Options) (_ *Node, err err
 		o.Log = io.Discard
 	}
 	n := &Node{c: c, o: o, id: fmt.Sprintf("%d", os.Getpid()%100000), runnerDone: make(chan struct{})}
+	// A node whose test process died (a -timeout panic) would hold the
+	// addresses this one needs.
+	reapStale(o.Log)
 	n.hostVeth = "crh" + n.id
 	n.cgroupRoot = "/canary-node-" + n.id
 	if n.Dir, err = os.MkdirTemp("", "canary-node-"); err != nil {
@@ -114,6 +117,9 @@ func Start(ctx context.Context, c *cluster.Cluster, o Options) (_ *Node, err err
 		}
 	}
 	if err := n.startRunner(); err != nil {
+		return nil, err
+	}
+	if err := n.saveState(); err != nil {
 		return nil, err
 	}
 	if err := n.wireNetwork(); err != nil {

@@ -55,27 +55,7 @@ func (n *Node) Stop() error {
 		if n.proxy != nil {
 			n.proxy.close()
 		}
-		// The namespaces go with their last process; the veth with them.
-		deadline := time.Now().Add(10 * time.Second)
-		for linkExists(n.hostVeth) && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if linkExists(n.hostVeth) {
-			if out, err := exec.Command("ip", "link", "del", n.hostVeth).CombinedOutput(); err != nil {
-				errs = append(errs, fmt.Errorf("ip link del %s: %v: %s", n.hostVeth, err, out))
-			}
-		}
-		errs = append(errs, n.removeCgroupRoot())
-		for _, d := range n.madeDirs {
-			if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
-				errs = append(errs, fmt.Errorf("removing %s, which the node created: %w", d, err))
-			}
-		}
-		if n.Dir != "" {
-			// Container layers mounted in the node's (gone) mount namespace
-			// are unmounted with it, so this is plain files.
-			errs = append(errs, os.RemoveAll(n.Dir))
-		}
+		errs = append(errs, n.removeLeftovers())
 	})
 	return errors.Join(errs...)
 }
@@ -102,6 +82,34 @@ func (n *Node) Leftovers() []string {
 		out = append(out, "processes in the node's cgroups")
 	}
 	return out
+}
+
+// removeLeftovers removes what outlives the node's processes: the veth
+// (normally gone with its namespace), the cgroups, the host folders
+// run.sh mounted over, and Dir.
+func (n *Node) removeLeftovers() error {
+	var errs []error
+	deadline := time.Now().Add(10 * time.Second)
+	for linkExists(n.hostVeth) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if linkExists(n.hostVeth) {
+		if out, err := exec.Command("ip", "link", "del", n.hostVeth).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("ip link del %s: %v: %s", n.hostVeth, err, out))
+		}
+	}
+	errs = append(errs, n.removeCgroupRoot())
+	for _, d := range n.madeDirs {
+		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("removing %s, which the node created: %w", d, err))
+		}
+	}
+	if n.Dir != "" {
+		// Container layers were mounted in the node's mount namespace,
+		// gone with its processes, so this is plain files.
+		errs = append(errs, os.RemoveAll(n.Dir))
+	}
+	return errors.Join(errs...)
 }
 
 func waitClosed(ch <-chan struct{}, d time.Duration) bool {
