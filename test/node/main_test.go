@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,11 +40,22 @@ func run(m *testing.M) int {
 		fmt.Println("node: SKIP:", skip)
 		return 0
 	}
+	// One node per machine at a time: its addresses are fixed. A second
+	// run (another checkout, another engineer) waits here for the first.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "canary-node.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		fmt.Println("node: lock:", err)
+		return 1
+	}
+	reapStaleSuites()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	began := time.Now()
-	var err error
-	reapStaleSuites()
 	if env.dir, err = os.MkdirTemp("", "canary-node-suite-"); err != nil {
 		fmt.Println(err)
 		return 1
