@@ -10,11 +10,14 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
@@ -38,6 +41,9 @@ type migrateConfig struct {
 	apply                   bool
 	// flags tells a flag given from one left at its default.
 	flags *pflag.FlagSet
+	// restConfig is the operator's client configuration, for the dynamic
+	// client Argo Rollouts need.
+	restConfig *rest.Config
 }
 
 func (c *migrateConfig) bind(fs *pflag.FlagSet) {
@@ -99,6 +105,7 @@ func (c *migrateConfig) run(ctx context.Context, _ []string, stdout, stderr io.W
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	c.restConfig = kube.config
 	if err := c.runWith(ctx, kube.client, meta, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "canary-router migrate:", err)
 		return 1
@@ -120,7 +127,7 @@ func (c *migrateConfig) runWith(ctx context.Context, client kubernetes.Interface
 	if warn != "" {
 		fmt.Fprintln(stderr, "warning:", warn)
 	}
-	in, err := readMigrationInput(readCtx, client, meta, snap, state)
+	in, err := readMigrationInput(readCtx, client, meta, c.rollouts(client), snap, state)
 	if err != nil {
 		return err
 	}
@@ -162,6 +169,10 @@ func (c *migrateConfig) applyPlan(ctx context.Context, client kubernetes.Interfa
 	defer broadcaster.Shutdown()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	pods, workloads, namespaces := migrate.NewPodInformer(meta), migrate.NewWorkloadInformers(client), nsview.New(meta)
+	dyn := c.rollouts(client)
+	if dyn != nil {
+		workloads.WithRollouts(dyn)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go pods.Run(ctx)
@@ -176,7 +187,7 @@ func (c *migrateConfig) applyPlan(ctx context.Context, client kubernetes.Interfa
 		Workloads: workloads, Pods: pods, Settings: &set,
 		Writer: &migrate.KubeWriter{Client: client, Namespace: c.namespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router-migrate"}),
-			Limiter:  flowcontrol.NewTokenBucketRateLimiter(float32(c.qps), max(1, int(2*c.qps)))},
+			Limiter:  flowcontrol.NewTokenBucketRateLimiter(float32(c.qps), max(1, int(2*c.qps))), Dynamic: dyn},
 	})
 	lastBatch := 0
 	for {
@@ -215,4 +226,13 @@ func (c *migrateConfig) applyPlan(ctx context.Context, client kubernetes.Interfa
 		}
 		cancelRead()
 	}
+}
+
+// rollouts is the dynamic client for Argo Rollouts, nil when they are not
+// installed (or in tests, without a client configuration).
+func (c *migrateConfig) rollouts(client kubernetes.Interface) dynamic.Interface {
+	if c.restConfig == nil {
+		return nil
+	}
+	return rolloutsClient(&kubeClients{config: c.restConfig, client: client}, zap.NewNop())
 }

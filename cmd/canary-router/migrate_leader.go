@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
@@ -56,12 +57,16 @@ func (m *migrationLeader) Run(ctx context.Context) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.kube.client.CoreV1().Events("")})
 	pods := migrate.NewPodInformer(meta)
 	workloads := migrate.NewWorkloadInformers(m.kube.client)
+	dyn := rolloutsClient(m.kube, m.log)
+	if dyn != nil {
+		workloads.WithRollouts(dyn)
+	}
 	o := migrate.Options{
 		Policy: m.store.Load, Istio: m.state, Namespaces: m.namespaceList,
 		Workloads: workloads, Pods: pods, Log: m.log,
 		Writer: &migrate.KubeWriter{Client: m.kube.client, Namespace: m.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"}),
-			Limiter:  flowcontrol.NewTokenBucketRateLimiter(migrationWriteQPS, 2*migrationWriteQPS)},
+			Limiter:  flowcontrol.NewTokenBucketRateLimiter(migrationWriteQPS, 2*migrationWriteQPS), Dynamic: dyn},
 	}
 	if m.ctl == nil {
 		o.Registerer = m.reg
@@ -106,4 +111,20 @@ func leaderControllers(runs ...func(context.Context)) func(context.Context) {
 			<-done
 		}
 	}
+}
+
+// rolloutsClient returns a dynamic client when Argo Rollouts' CRD is
+// installed (checked once per leadership term), else nil: Rollouts are
+// then neither watched nor restarted.
+func rolloutsClient(kube *kubeClients, log *zap.Logger) dynamic.Interface {
+	if !migrate.RolloutsInstalled(kube.client.Discovery()) {
+		return nil
+	}
+	d, err := dynamic.NewForConfig(kube.config)
+	if err != nil {
+		log.Warn("Argo Rollouts installed but no dynamic client; Rollouts are not migrated", zap.Error(err))
+		return nil
+	}
+	log.Info("Argo Rollouts installed: Rollouts migrate through spec.restartAt")
+	return d
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
@@ -42,7 +43,7 @@ func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namesp
 // readMigrationInput lists what the planner reads, once: the same view
 // the leader's informers hold, by paginated lists (never a GET per
 // workload).
-func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta metadata.Interface,
+func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, rollouts dynamic.Interface,
 	snap *webhook.Snapshot, state *istio.State) (migrate.Input, error) {
 	in := migrate.Input{Policy: snap.Policy, Digest: snap.Digest, Revisions: migrate.LiveRevisions(snap.Policy, state)}
 	err := eachMeta(ctx, meta.Resource(gvrNamespaces), func(m *metav1.PartialObjectMetadata) {
@@ -99,6 +100,20 @@ func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta m
 		}
 		if o.Continue = l.Continue; o.Continue == "" {
 			break
+		}
+	}
+	if rollouts != nil {
+		for o := opts; ; {
+			l, err := rollouts.Resource(migrate.RolloutGVR).List(ctx, o)
+			if err != nil {
+				return in, fmt.Errorf("listing Argo Rollouts: %w", err)
+			}
+			for i := range l.Items {
+				in.Workloads = append(in.Workloads, migrate.FromRollout(&l.Items[i]))
+			}
+			if o.Continue = l.GetContinue(); o.Continue == "" {
+				break
+			}
 		}
 	}
 	return in, nil

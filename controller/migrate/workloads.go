@@ -6,6 +6,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -17,6 +19,16 @@ import (
 type WorkloadInformers struct {
 	factory         informers.SharedInformerFactory
 	deploy, sts, ds cache.SharedIndexInformer
+	// rollouts is set by WithRollouts, when Argo Rollouts is installed.
+	rollouts        *rolloutInformer
+	rolloutsFactory dynamicinformer.DynamicSharedInformerFactory
+}
+
+// WithRollouts also watches Argo Rollouts; call it only when the CRD is
+// installed (RolloutsInstalled), before Run.
+func (w *WorkloadInformers) WithRollouts(d dynamic.Interface) *WorkloadInformers {
+	w.rollouts, w.rolloutsFactory = newRolloutInformer(d)
+	return w
 }
 
 // NewWorkloadInformers returns informers for Deployments, StatefulSets and
@@ -45,17 +57,26 @@ func slimWorkload(obj any) (any, error) {
 }
 
 // Run starts the informers; they stop when ctx ends.
-func (w *WorkloadInformers) Run(ctx context.Context) { w.factory.Start(ctx.Done()) }
+func (w *WorkloadInformers) Run(ctx context.Context) {
+	w.factory.Start(ctx.Done())
+	if w.rolloutsFactory != nil {
+		w.rolloutsFactory.Start(ctx.Done())
+	}
+}
 
 // HasSynced reports the first full list of every kind.
 func (w *WorkloadInformers) HasSynced() bool {
-	return w.deploy.HasSynced() && w.sts.HasSynced() && w.ds.HasSynced()
+	return w.deploy.HasSynced() && w.sts.HasSynced() && w.ds.HasSynced() &&
+		(w.rollouts == nil || w.rollouts.inf.HasSynced())
 }
 
 // AddEventHandler registers h on every kind.
 func (w *WorkloadInformers) AddEventHandler(h cache.ResourceEventHandler) {
 	for _, inf := range []cache.SharedIndexInformer{w.deploy, w.sts, w.ds} {
 		_, _ = inf.AddEventHandler(h)
+	}
+	if w.rollouts != nil {
+		_, _ = w.rollouts.inf.AddEventHandler(h)
 	}
 }
 
@@ -70,6 +91,9 @@ func (w *WorkloadInformers) List() []Workload {
 	}
 	for _, o := range w.ds.GetStore().List() {
 		out = append(out, FromDaemonSet(o.(*appsv1.DaemonSet)))
+	}
+	if w.rollouts != nil {
+		out = append(out, w.rollouts.list()...)
 	}
 	return out
 }

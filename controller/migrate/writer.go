@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
@@ -40,6 +41,8 @@ type KubeWriter struct {
 	Recorder  record.EventRecorder
 	// Limiter paces restarts and relabels (a flag sets its rate).
 	Limiter flowcontrol.RateLimiter
+	// Dynamic restarts Argo Rollouts; nil when the CRD is not installed.
+	Dynamic dynamic.Interface
 }
 
 var _ Writer = (*KubeWriter)(nil)
@@ -62,15 +65,19 @@ func (w *KubeWriter) Restart(ctx context.Context, r Ref, digest, restartedAt str
 		return err
 	}
 	patch, opts := restartPatch(digest, restartedAt), metav1.PatchOptions{FieldManager: fieldManager}
-	apps := w.Client.AppsV1()
 	var err error
 	switch r.Kind {
 	case KindDeployment:
-		_, err = apps.Deployments(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
+		_, err = w.Client.AppsV1().Deployments(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
 	case KindStatefulSet:
-		_, err = apps.StatefulSets(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
+		_, err = w.Client.AppsV1().StatefulSets(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
 	case KindDaemonSet:
-		_, err = apps.DaemonSets(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
+		_, err = w.Client.AppsV1().DaemonSets(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, patch, opts)
+	case KindRollout:
+		if w.Dynamic == nil {
+			return fmt.Errorf("%s: Argo Rollouts is not installed", r)
+		}
+		err = patchRollout(ctx, w.Dynamic, r, digest, restartedAt, fieldManager)
 	default:
 		return fmt.Errorf("%s: kind %s is not restarted", r, r.Kind)
 	}
@@ -146,4 +153,8 @@ func (w *KubeWriter) wait(ctx context.Context) error {
 		return nil
 	}
 	return w.Limiter.Wait(ctx)
+}
+
+func metav1PatchOptions(field string) metav1.PatchOptions {
+	return metav1.PatchOptions{FieldManager: field}
 }

@@ -32,6 +32,7 @@ var (
 		{"deployments.apps", "[]", "[]", "[list watch patch]"},
 		{"statefulsets.apps", "[]", "[]", "[list watch patch]"},
 		{"daemonsets.apps", "[]", "[]", "[list watch patch]"},
+		{"rollouts.argoproj.io", "[]", "[]", "[list watch patch]"},
 		{"events", "[]", "[]", "[create patch]"},
 	}
 	ownNamespace = []permission{
