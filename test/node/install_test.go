@@ -33,11 +33,13 @@ const (
 // both reach: it listens on the host end of the node's veth.
 func startIstio(t *testing.T, ctx context.Context) *fakeistio.Injectors {
 	t.Helper()
+	if env.istio != nil {
+		return env.istio
+	}
 	inj, err := fakeistio.Start(env.c.CA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(inj.Close)
 	certPEM, keyPEM, err := env.c.CA.IssueServing("istiod", nil, []net.IP{net.ParseIP(hostIP)})
 	if err != nil {
 		t.Fatal(err)
@@ -51,8 +53,8 @@ func startIstio(t *testing.T, ctx context.Context) *fakeistio.Injectors {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: inj, ReadHeaderTimeout: 5 * time.Second}
+	// Shared by the suite's tests; it ends with the test process.
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
 	mwc := fakeistio.InjectorConfig("https://"+ln.Addr().String(), env.c.CA.CertPEM, "default", "")
 	if _, err := env.c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -65,6 +67,7 @@ func startIstio(t *testing.T, ctx context.Context) *fakeistio.Injectors {
 	if _, err := env.node.Ctr(ctx, "images", "tag", SandboxImage, "docker.io/istio/proxyv2:default"); err != nil {
 		t.Fatal(err)
 	}
+	env.istio = inj
 	return inj
 }
 
@@ -112,7 +115,7 @@ func TestInstallYAMLOnRealNode(t *testing.T) {
 
 	// Continuous pod creation through a rolling update to a new tag, then
 	// through the deletion of one router pod: no creation may fail.
-	load := startLoad(ctx, t)
+	load := startLoad(ctx, managedNS)
 	kubectl(t, ctx, "-n", routerNS, "set", "image", "deployment/canary-router", "router="+imageB)
 	began = time.Now()
 	waitRollout(t, ctx, 2, imageB)

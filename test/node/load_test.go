@@ -75,10 +75,10 @@ type load struct {
 	failed  []string
 }
 
-func startLoad(ctx context.Context, t *testing.T) *load {
+func startLoad(ctx context.Context, ns string) *load {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &load{cancel: cancel}
-	pods := env.c.Client.CoreV1().Pods(managedNS)
+	pods := env.c.Client.CoreV1().Pods(ns)
 	for w := 0; w < 2; w++ {
 		l.wg.Add(1)
 		go func() {

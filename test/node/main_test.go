@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/fakeistio"
 )
 
 // Image names the tests use: two tags of the router's image, so a rollout
@@ -28,6 +29,7 @@ var env struct {
 	node   *Node
 	router string // the canary-router binary in the image
 	dir    string
+	istio  *fakeistio.Injectors
 }
 
 func TestMain(m *testing.M) {
