@@ -15,6 +15,15 @@
 //
 // kube-apiserver runs with --enable-aggregator-routing=true, so a
 // webhook's Service resolves to its endpoints' pod IPs without kube-proxy.
+//
+// Found on the way (beyond DESIGN section 7): containerd and the kubelet
+// must share one mount namespace, or the kubelet's Secret and token tmpfs
+// mounts are invisible to the containers (so one `unshare --mount` runs
+// both, not two `ip netns exec`, which each make their own); the CNI
+// bridge's isGateway gives pods no default route, so host-local's routes
+// must add it or pods cannot reach the DNAT for 10.0.0.1; and runc mirrors
+// pod cgroups into the controller-less cgroup2 mount, which Stop removes
+// too.
 package node
 
 import (
