@@ -131,7 +131,10 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 		return Result{RequeueAfter: time.Second}, nil
 	}
 	if set == nil {
-		return Result{}, nil
+		if in.Policy == nil {
+			return Result{}, nil
+		}
+		return Result{}, c.observeIdle(ctx, in)
 	}
 	plan := NewPlan(in, set.BatchSize)
 	data, err := c.o.Writer.LoadStatus(ctx)
@@ -201,13 +204,13 @@ func (c *Controller) input() (Input, *Settings, bool) {
 	}
 	set := c.o.Settings
 	if set == nil {
-		m := snap.Policy.Migration
-		if m == nil || !m.Enabled {
-			c.metrics.observe(Plan{}, Status{})
-			return Input{}, nil, true
+		if m := snap.Policy.Migration; m != nil && m.Enabled {
+			s := SettingsOf(*m)
+			set = &s
 		}
-		s := SettingsOf(*m)
-		set = &s
+	}
+	if c.o.Istio == nil || c.o.Workloads == nil || c.o.Pods == nil {
+		return Input{}, nil, true // nothing to read the cluster from
 	}
 	state := c.o.Istio()
 	if state == nil || !c.o.Workloads.HasSynced() || !c.o.Pods.HasSynced() {
@@ -248,4 +251,33 @@ func (c *Controller) With(o Options) *Controller {
 	}
 	n.o, n.metrics = o, c.metrics
 	return n
+}
+
+// observeIdle keeps the drift visible while migration is off: the plan's
+// pending moves in the metrics and, when they change, in the status
+// object (phase Idle), which `canary-router status` shows. Nothing is
+// restarted.
+func (c *Controller) observeIdle(ctx context.Context, in Input) error {
+	plan := NewPlan(in, 1)
+	st := Status{Digest: in.Digest, Phase: PhaseIdle, Pending: len(plan.Moves), Skipped: len(plan.Skipped),
+		Reported: len(plan.Reported), Done: len(plan.Done)}
+	if len(plan.Pending) > 0 {
+		st.PendingByTarget = plan.Pending
+	}
+	st.Total = st.Done + st.Pending
+	c.metrics.observe(plan, st)
+	data, err := c.o.Writer.LoadStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the status object: %w", err)
+	}
+	old, _ := DecodeStatus(data)
+	if old.Digest == st.Digest && old.Phase != PhaseIdle {
+		// The operator switched the block off mid-migration: its record
+		// stays as it was.
+		return nil
+	}
+	if enc := st.Encode(); enc != data[StatusKey] {
+		return c.o.Writer.SaveStatus(ctx, map[string]string{StatusKey: enc})
+	}
+	return nil
 }

@@ -153,3 +153,31 @@ func TestControllerOffWithoutBlock(t *testing.T) {
 		t.Fatalf("writes %v, err %v", fw.log, err)
 	}
 }
+
+// With the block off, the drift is still shown: metrics and an Idle
+// status with the pending moves, and no restart.
+func TestControllerIdleShowsDrift(t *testing.T) {
+	snap, err := webhook.NewStore(time.Now, nil, nil).Apply([]byte("granularity: workload\ntargets: [{revision: canary, weight: 100}]\n"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := istio.NewState([]istio.Config{{Name: "istio-sidecar-injector-canary", Rev: "canary"}},
+		[]istio.Endpoints{{Service: "istiod-canary", Ready: true}}, "istio-system", "canary-router")
+	w := healthy("shop", KindDeployment, "a", 1)
+	fw := &fakeWriter{data: map[string]string{}}
+	c := New(Options{Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return state },
+		Namespaces: func() []Namespace { return []Namespace{{Name: "shop", Labels: optedIn}} },
+		Workloads:  staticSource{[]Workload{w}}, Pods: staticPods{w.Ref: {"stable": 1}}, Writer: fw})
+	for range 2 {
+		if _, err := c.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := DecodeStatus(fw.data)
+	if len(fw.log) != 1 || st.Phase != PhaseIdle || st.PendingByTarget["canary"] != 1 {
+		t.Fatalf("writes %v, status %+v: want one Idle status with 1 pending to canary", fw.log, st)
+	}
+	if got := testutil.ToFloat64(c.metrics.workloads.WithLabelValues("pending")); got != 1 {
+		t.Errorf("pending = %v", got)
+	}
+}
