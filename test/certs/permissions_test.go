@@ -2,12 +2,17 @@ package certse2e
 
 import (
 	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/canary-router/canary-router/certs"
 	"github.com/canary-router/canary-router/test/harness"
@@ -24,7 +29,7 @@ func TestLeastPrivilege(t *testing.T) {
 	t.Run("exact permissions suffice", func(t *testing.T) {
 		deleteCASecret(t)
 		kubeconfig := serviceAccountKubeconfig(t, "least-privilege")
-		grant(t, "least-privilege", append(otherReads(), perms...))
+		grant(t, "least-privilege", append(otherReads(t), perms...))
 		r := newRouter(t, "least")
 		installWebhooks(t, r)
 		r.start(t, r.selfManagedArgs(kubeconfig)...)
@@ -80,18 +85,56 @@ func TestLeastPrivilege(t *testing.T) {
 }
 
 // otherReads are the permissions of the router's parts other than
-// certificates (Istio view, pod view): not under test here, granted so the
-// router can become ready. Note the cluster-wide list/watch of
+// certificates (Istio view, pod and namespace views, the leader's
+// controllers), read from the manifests' own Roles (deploy/base/rbac.yaml),
+// so the test follows what the router is granted: not under test here,
+// granted so the router can become ready and its controllers run without a
+// forbidden call. Note the cluster-wide list/watch of
 // MutatingWebhookConfigurations makes the by-name list/watch in
 // RequiredPermissions redundant for the MWC; the VWC's is still exercised.
-func otherReads() []certs.Permission {
-	return []certs.Permission{
-		{Verb: "list", Resource: "pods"}, {Verb: "watch", Resource: "pods"},
-		{Verb: "list", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations"},
-		{Verb: "watch", Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations"},
-		{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: "istio-system"},
-		{Verb: "watch", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: "istio-system"},
+func otherReads(t *testing.T) []certs.Permission {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "deploy", "base", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer f.Close()
+	var out []certs.Permission
+	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	for {
+		var role struct {
+			Kind     string              `json:"kind"`
+			Metadata metav1.ObjectMeta   `json:"metadata"`
+			Rules    []rbacv1.PolicyRule `json:"rules"`
+		}
+		if err := dec.Decode(&role); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if role.Kind != "ClusterRole" && role.Kind != "Role" {
+			continue
+		}
+		for _, r := range role.Rules {
+			names := r.ResourceNames
+			if len(names) == 0 {
+				names = []string{""}
+			}
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					for _, v := range r.Verbs {
+						for _, n := range names {
+							out = append(out, certs.Permission{Verb: v, Group: g, Resource: res, Namespace: role.Metadata.Namespace, Name: n})
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no rules read from deploy/base/rbac.yaml")
+	}
+	return out
 }
 
 // waitExit waits for the router to stop on its own and returns its output;

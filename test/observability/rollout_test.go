@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/harness"
@@ -63,7 +64,10 @@ func TestRolloutProgress(t *testing.T) {
 	taggedPod(t)
 	st := statusMatchesPrometheus(t, viewer)
 	if st.MismatchedPods != 1 || len(st.Mismatches) != 1 || st.Mismatches[0].Routed != "canary" || st.Mismatches[0].Injected != "stable" {
-		t.Errorf("status mismatches %+v, want the one canary pod injected by stable", st.Mismatches)
+		t.Errorf("status mismatches %+v, want the one routed canary pod injected by stable", st.Mismatches)
+	}
+	if st.OverriddenPins != 1 || len(st.PinOverrides) != 1 || st.PinOverrides[0].Routed != "canary" {
+		t.Errorf("status pin overrides %d %+v, want the one pinned canary pod", st.OverriddenPins, st.PinOverrides)
 	}
 	if got := st.Namespaces.ByRevision["stable"]; len(got) != 1 || got[0] != pinnedNS {
 		t.Errorf("status namespaces by revision %v, want %s on stable", st.Namespaces.ByRevision, pinnedNS)
@@ -77,26 +81,36 @@ func TestRolloutProgress(t *testing.T) {
 	t.Run("docs", testDocsQueries)
 }
 
-// forcedMismatch creates a pod labelled istio.io/rev=canary in a
-// namespace labelled istio.io/rev=stable: the router's pod webhook skips
-// the namespace, Istio's namespace webhook for stable injects it, and the
-// mismatch series reports it.
+// forcedMismatch creates two pods labelled istio.io/rev=canary in a
+// namespace labelled istio.io/rev=stable, where the router's pod webhook
+// skips them and Istio's namespace webhook for stable injects them. One
+// was pinned by its owner: Istio's precedence overrides the pin, which
+// canary_router_pods_pin_overridden reports. The other carries a
+// decision annotation, as a pod the router routed before someone pinned
+// its namespace would: that is the router's mismatch, which the mismatch
+// series and alert report.
 func forcedMismatch(t *testing.T) {
 	t.Helper()
 	createNamespace(t, pinnedNS, map[string]string{"istio.io/rev": "stable"})
-	pod, err := env.Cluster.Client.CoreV1().Pods(pinnedNS).Create(harness.Context(t, 30*time.Second),
-		barePod(pinnedNS, "asks-for-canary", map[string]string{"istio.io/rev": "canary"}), metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := pod.Annotations["istio.io/rev"]; got != "stable" {
-		t.Fatalf("pod %s injected by %q, want stable (the namespace label wins)", pod.Name, got)
+	routed := barePod(pinnedNS, "routed-to-canary", map[string]string{"istio.io/rev": "canary"})
+	routed.Annotations = map[string]string{"canary-router.io/decision": `{"revision":"canary","reason":"sticky"}`}
+	for _, p := range []*corev1.Pod{barePod(pinnedNS, "asks-for-canary", map[string]string{"istio.io/rev": "canary"}), routed} {
+		pod, err := env.Cluster.Client.CoreV1().Pods(pinnedNS).Create(harness.Context(t, 30*time.Second), p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pod.Annotations["istio.io/rev"]; got != "stable" {
+			t.Fatalf("pod %s injected by %q, want stable (the namespace label wins)", pod.Name, got)
+		}
 	}
 	p := env.prom
 	p.eventually(t, "the mismatch series", `canary_router_pods{routed_revision="canary",injected_revision="stable"}`, promTimeout, func(v []sample) bool {
-		return len(v) == 1 && v[0].Value == 1
+		return len(v) == 1 && v[0].Value == 2
 	})
 	p.eventually(t, "the mismatch count", `canary_router_pods_mismatched`, promTimeout, func(v []sample) bool {
+		return len(v) == 1 && v[0].Value == 1
+	})
+	p.eventually(t, "the overridden pin", `canary_router_pods_pin_overridden`, promTimeout, func(v []sample) bool {
 		return len(v) == 1 && v[0].Value == 1
 	})
 	// The alert waits 10 minutes before firing; pending shows the rule

@@ -36,11 +36,17 @@ type statusOutput struct {
 	} `json:"revisions"`
 	RoutedPods     int `json:"routedPods"`
 	MismatchedPods int `json:"mismatchedPods"`
+	OverriddenPins int `json:"overriddenPins"`
 	Mismatches     []struct {
 		Routed   string `json:"routedRevision"`
 		Injected string `json:"injectedRevision"`
 		Pods     int    `json:"pods"`
 	} `json:"mismatches"`
+	PinOverrides []struct {
+		Routed   string `json:"routedRevision"`
+		Injected string `json:"injectedRevision"`
+		Pods     int    `json:"pods"`
+	} `json:"pinOverrides"`
 	Namespaces struct {
 		ByRevision map[string][]string `json:"byRevision"`
 		Managed    []string            `json:"managed"`
@@ -154,6 +160,7 @@ func compareStatus(t *testing.T, st statusOutput) []string {
 	observed := byLabel(q(`canary_router:routed_share:ratio`), "revision")
 	target := byLabel(q(`canary_router:target_share:max`), "revision")
 	mismatched := q(`canary_router_pods_mismatched`)
+	overridden := q(`canary_router_pods_pin_overridden`)
 	var diffs []string
 	diff := func(what string, status, prom float64) {
 		if !near(status, prom) {
@@ -167,6 +174,11 @@ func compareStatus(t *testing.T, st statusOutput) []string {
 		diffs = append(diffs, fmt.Sprintf("canary_router_pods_mismatched: %v", mismatched))
 	} else {
 		diff("mismatched pods", float64(st.MismatchedPods), mismatched[0].Value)
+	}
+	if len(overridden) != 1 {
+		diffs = append(diffs, fmt.Sprintf("canary_router_pods_pin_overridden: %v", overridden))
+	} else {
+		diff("overridden pins", float64(st.OverriddenPins), overridden[0].Value)
 	}
 	seen := map[string]bool{}
 	for _, r := range st.Revisions {
