@@ -148,7 +148,7 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 	now := c.o.Now()
 	in := Input{Policy: base.Policy, Now: now, Control: ctl}
 	if plan := base.Policy.Rollout; plan != nil {
-		in.Migration = c.migration(data, prev)
+		in.Migration = c.migration(data, prev, now)
 		if prev == nil || Due(prev, plan, ctl, now) {
 			rolling := prev == nil || prev.Phase != PhaseHolding || in.Migration.State != MigrationDone
 			in.Gates = c.measure(ctx, base.Policy, rolling)
@@ -200,7 +200,7 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 // weights the state put in force (the overlay went through the API
 // server and back), and the migration's status is for that snapshot's
 // digest. Anything else is pending: a stale "done" must never advance.
-func (c *Controller) migration(data map[string]string, st *State) Migration {
+func (c *Controller) migration(data map[string]string, st *State, now time.Time) Migration {
 	eff := c.o.Effective()
 	if st == nil || eff == nil || eff.Rollout == nil || eff.Rollout.ID != st.ID ||
 		eff.Rollout.Attempt != st.Attempt || !slices.Equal(eff.Rollout.Weights, st.Weights) {
@@ -215,11 +215,32 @@ func (c *Controller) migration(data map[string]string, st *State) Migration {
 	if mctl.Paused && strings.HasPrefix(mctl.PauseReason, "batch ") {
 		return Migration{State: MigrationFailed, Reason: mctl.PauseReason}
 	}
-	if mst.Phase == migrate.PhaseComplete && !mctl.Paused {
-		return Migration{State: MigrationDone}
+	if mst.Phase != migrate.PhaseComplete || mctl.Paused {
+		return Migration{State: MigrationPending}
 	}
-	return Migration{State: MigrationPending}
+	if mst.Skipped > 0 {
+		// A workload skipped as unavailable may only be finishing a
+		// rollout; the migration moves it on a later pass. Skips that
+		// last (opted out, paused, no replicas) count as done once the
+		// migration has stayed complete for skipSettle.
+		since := time.Time{}
+		for _, cond := range mst.Conditions {
+			if cond.Type == "Complete" && cond.Status == "True" {
+				since = cond.LastTransitionTime.Time
+			}
+		}
+		if since.IsZero() || now.Sub(since) < skipSettle {
+			return Migration{State: MigrationPending}
+		}
+	}
+	return Migration{State: MigrationDone}
 }
+
+// skipSettle is how long a migration that skipped workloads must stay
+// complete before its step counts as migrated: longer than the
+// migration's own re-plan tick (10 s), so a workload skipped while still
+// rolling is moved first.
+const skipSettle = 30 * time.Second
 
 // measure runs every gate of the plan.
 func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool) []GateResult {

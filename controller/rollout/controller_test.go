@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/webhook"
@@ -153,5 +154,30 @@ func TestControllerWalksThroughTheStatusObject(t *testing.T) {
 	}
 	if st = pass(time.Second); st != nil || status.data[WeightsKey] != "" || store.Load().Rollout != nil {
 		t.Fatalf("after removal: %+v %q", st, status.data[WeightsKey])
+	}
+}
+
+func TestSkippedWorkloadsSettleBeforeAStepCountsAsMigrated(t *testing.T) {
+	doc := head + "rollout: {steps: [{canary: 10, hold: 30s}, {canary: 100}]}\n"
+	store := webhook.NewStore(time.Now, nil, nil)
+	if _, err := store.Apply([]byte(doc), "test"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	status := &fakeStatus{data: map[string]string{}, store: store}
+	c := New(Options{Base: store.Base, Effective: store.Load, Istio: func() *istio.State { return istioState("1-24", "1-25") },
+		Pods: fakePods{}, Health: fakeHealth{map[string]ProxyHealth{}}, Status: status, Now: func() time.Time { return now }})
+	if _, err := c.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := Decode(status.data)
+	mst := migrate.Status{Digest: store.Load().Digest, Phase: migrate.PhaseComplete, Skipped: 2,
+		Conditions: []metav1.Condition{{Type: "Complete", Status: "True", LastTransitionTime: metav1.NewTime(now)}}}
+	status.data[migrate.StatusKey] = mst.Encode()
+	if got := c.migration(status.data, st, now.Add(10*time.Second)); got.State != MigrationPending {
+		t.Fatalf("10 s after completing with skips: %v", got.State)
+	}
+	if got := c.migration(status.data, st, now.Add(31*time.Second)); got.State != MigrationDone {
+		t.Fatalf("31 s after completing with skips: %v", got.State)
 	}
 }
