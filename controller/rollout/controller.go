@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -218,11 +219,29 @@ func (c *Controller) migration(data map[string]string, st *State, now time.Time)
 	if mst.Phase != migrate.PhaseComplete || mctl.Paused {
 		return Migration{State: MigrationPending}
 	}
-	if mst.Skipped > 0 {
-		// A workload skipped as unavailable may only be finishing a
-		// rollout; the migration moves it on a later pass. Skips that
-		// last (opted out, paused, no replicas) count as done once the
-		// migration has stayed complete for skipSettle.
+	if mst.Skipped == 0 {
+		return Migration{State: MigrationDone}
+	}
+	// Skips by reason, read from the JSON so this also works with a
+	// status written before the migration recorded reasons.
+	var reasons struct {
+		SkippedByReason map[string]int `json:"skippedByReason"`
+	}
+	if json.Unmarshal([]byte(data[migrate.StatusKey]), &reasons) == nil && reasons.SkippedByReason != nil {
+		// An unavailable workload or a target that is down has not moved:
+		// the step waits (the stuck-rollout alert says so after an hour).
+		// Opted-out, paused and zero-replica workloads are the operator's
+		// choice and do not hold the step.
+		if n := reasons.SkippedByReason[string(migrate.SkipUnavailable)] + reasons.SkippedByReason[string(migrate.SkipTargetDown)]; n > 0 {
+			return Migration{State: MigrationPending}
+		}
+		return Migration{State: MigrationDone}
+	}
+	{
+		// Without reasons: a workload skipped as unavailable may only be
+		// finishing a rollout, and the migration moves it on a later
+		// pass, so a complete migration with skips counts once it has
+		// stayed complete for skipSettle.
 		since := time.Time{}
 		for _, cond := range mst.Conditions {
 			if cond.Type == "Complete" && cond.Status == "True" {

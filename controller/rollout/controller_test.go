@@ -180,4 +180,20 @@ func TestSkippedWorkloadsSettleBeforeAStepCountsAsMigrated(t *testing.T) {
 	if got := c.migration(status.data, st, now.Add(31*time.Second)); got.State != MigrationDone {
 		t.Fatalf("31 s after completing with skips: %v", got.State)
 	}
+	// With reasons recorded: unavailable workloads hold the step however
+	// long; opted-out ones do not.
+	for _, tc := range []struct {
+		reasons string
+		want    MigrationState
+	}{
+		{`{"unavailable":1,"opted-out":1}`, MigrationPending},
+		{`{"target-down":2}`, MigrationPending},
+		{`{"opted-out":2}`, MigrationDone},
+	} {
+		enc := strings.TrimSuffix(mst.Encode(), "}") + `,"skippedByReason":` + tc.reasons + "}"
+		status.data[migrate.StatusKey] = enc
+		if got := c.migration(status.data, st, now.Add(time.Hour)); got.State != tc.want {
+			t.Errorf("skips %s: %v, want %v", tc.reasons, got.State, tc.want)
+		}
+	}
 }
