@@ -1,0 +1,139 @@
+package rollout
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/controller/rollout"
+	"github.com/canary-router/canary-router/test/harness"
+	"github.com/canary-router/canary-router/test/localrouter"
+)
+
+// operatorKubeconfig is a ServiceAccount bound only to the documented
+// Role (deploy/operator/rollout-operator.yaml): no cluster-admin.
+func operatorKubeconfig(t *testing.T) string {
+	t.Helper()
+	ctx := harness.Context(t, time.Minute)
+	role, err := filepath.Abs(filepath.Join("..", "..", "deploy", "operator", "rollout-operator.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.Cluster.Kubectl(ctx, "apply", "-f", role); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	path, _, err := env.ServiceAccountKubeconfig(ctx, localrouter.Namespace, "rollout-operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.Cluster.Client.RbacV1().RoleBindings(localrouter.Namespace).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "rollout-operator"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "canary-router-rollout-operator"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "rollout-operator", Namespace: localrouter.Namespace}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// asOperator runs canary-router rollout <action> with the operator's
+// kubeconfig.
+func asOperator(t *testing.T, kubeconfig string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(env.Bin, append(append([]string{"rollout"}, args...), "--kubeconfig", kubeconfig)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("canary-router rollout %v as the operator: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// pause, resume, promote, abort and retry through the CLI, as a user with
+// only the documented namespaced Role.
+func TestOperatorCommands(t *testing.T) {
+	resetPolicy(t)
+	managedNamespace(t, "ops-a")
+	createDeployments(t, "ops-a", 4, 2)
+	kc := operatorKubeconfig(t)
+	// The operator may not read the policy, let alone write it.
+	if out, err := exec.Command(env.Bin, "migrate", "--kubeconfig", kc).CombinedOutput(); err == nil {
+		t.Errorf("the operator could plan a migration (reads the policy):\n%s", out)
+	}
+	tl := newTimeline()
+	writePolicy(t, planDoc("pause", map[int]string{0: "manual", 1: "manual"}, 10, 50, 100))
+	holding := func(step int) func(*rollout.State) bool {
+		return func(s *rollout.State) bool { return s.Step == step && s.Phase == rollout.PhaseHolding }
+	}
+	waitRollout(t, tl, 3*time.Minute, holding(0))
+	var results []string
+	step := func(args []string, want func(*rollout.State) bool) {
+		t.Helper()
+		asOperator(t, kc, args...)
+		st := waitRollout(t, tl, 2*time.Minute, want)
+		results = append(results, args[0]+"="+string(st.Phase)+"@"+itoa(st.Step+1))
+	}
+	step([]string{"pause", "--reason", "change freeze"}, func(s *rollout.State) bool {
+		return s.Phase == rollout.PhasePaused && strings.Contains(s.Reason, "change freeze")
+	})
+	step([]string{"resume"}, holding(0))
+	step([]string{"promote"}, holding(1))
+	step([]string{"abort"}, func(s *rollout.State) bool { return s.Phase == rollout.PhaseAborted })
+	step([]string{"retry"}, func(s *rollout.State) bool { return s.Attempt == 1 && s.Step == 0 && s.Phase == rollout.PhaseHolding })
+	status := asOperator(t, kc, "status")
+	tl.print(t, "operator")
+	t.Logf("RESULT rollout-operator-commands: %s status_ok=%v", strings.Join(results, " "), strings.Contains(status, "Phase:    Holding"))
+	if !strings.Contains(status, "Phase:    Holding") {
+		t.Errorf("rollout status as the operator:\n%s", status)
+	}
+}
+
+// The router restarted, then killed, mid-hold: the rollout carries on at
+// the same step, its hold and its finished migration kept.
+func TestRestartMidHold(t *testing.T) {
+	resetPolicy(t)
+	managedNamespace(t, "restart-a")
+	createDeployments(t, "restart-a", 6, 2)
+	tl := newTimeline()
+	writePolicy(t, planDoc("pause", map[int]string{1: "10m"}, 10, 50, 100))
+	before := waitRollout(t, tl, 3*time.Minute, func(s *rollout.State) bool { return s.Step == 1 && s.Phase == rollout.PhaseHolding })
+	rs := replicaSets(t, "restart-a")
+	for _, how := range []string{"restart", "kill"} {
+		at := time.Now()
+		if how == "kill" {
+			env.router.Kill()
+			<-env.router.Exited()
+			env.router = nil
+		} else {
+			stopRouter()
+		}
+		if err := startRouter(harness.Context(t, 2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		// A killed leader holds the Lease until it expires (15 s).
+		st := waitRollout(t, tl, 2*time.Minute, func(s *rollout.State) bool { return s.LastMeasured.After(at) })
+		t.Logf("RESULT rollout-%s-mid-hold: step=%d phase=%s hold_kept=%v attempt=%d replicasets_before=%d after=%d resumed_after=%s",
+			how, st.Step+1, st.Phase, st.HoldStarted.Equal(before.HoldStarted), st.Attempt, rs, replicaSets(t, "restart-a"),
+			time.Since(at).Round(100*time.Millisecond))
+		if st.Step != 1 || st.Phase != rollout.PhaseHolding || !st.HoldStarted.Equal(before.HoldStarted) || replicaSets(t, "restart-a") != rs {
+			t.Errorf("%s: %+v", how, st)
+		}
+	}
+	tl.print(t, "restart")
+}
+
+func replicaSets(t *testing.T, ns string) int {
+	t.Helper()
+	l, err := env.Cluster.Client.AppsV1().ReplicaSets(ns).List(harness.Context(t, 30*time.Second), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(l.Items)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
