@@ -43,4 +43,12 @@ func writeMigrationSection(ctx context.Context, client kubernetes.Interface, nam
 		}
 		fmt.Fprintf(w, "  pending moves: %s\n", strings.Join(parts, ", "))
 	}
+	if len(st.SkippedByReason) > 0 {
+		parts := make([]string, 0, len(st.SkippedByReason))
+		for r, n := range st.SkippedByReason {
+			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "  skipped: %s\n", strings.Join(parts, ", "))
+	}
 }

@@ -81,7 +81,9 @@ type Status struct {
 	Total int `json:"total"`
 	// PendingByTarget counts the pending moves by destination target
 	// ("split" in pod granularity): the drift `canary-router status` shows.
-	PendingByTarget map[string]int     `json:"pendingByTarget,omitempty"`
+	PendingByTarget map[string]int `json:"pendingByTarget,omitempty"`
+	// SkippedByReason counts the skipped workloads by safety rule.
+	SkippedByReason map[SkipReason]int `json:"skippedByReason,omitempty"`
 	Failures        []Failure          `json:"failures,omitempty"`
 	Conditions      []metav1.Condition `json:"conditions,omitempty"`
 }

@@ -49,9 +49,15 @@ func Step(in Input, plan Plan, st Status, ctl Control, set Settings, now time.Ti
 		st = Status{Digest: plan.Digest}
 	}
 	st.Pending, st.Skipped, st.Reported, st.Done = len(plan.Moves), len(plan.Skipped), len(plan.Reported), len(plan.Done)
-	st.PendingByTarget = nil
+	st.PendingByTarget, st.SkippedByReason = nil, nil
 	if len(plan.Pending) > 0 {
 		st.PendingByTarget = plan.Pending
+	}
+	for _, s := range plan.Skipped {
+		if st.SkippedByReason == nil {
+			st.SkippedByReason = map[SkipReason]int{}
+		}
+		st.SkippedByReason[s.Reason]++
 	}
 	res := Result{}
 	if ctl.Paused {

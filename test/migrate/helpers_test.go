@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,9 +64,7 @@ func waitPhase(t *testing.T, digest string, phase migrate.Phase, timeout time.Du
 		return err == nil && s.Digest == digest && s.Phase == phase, nil
 	})
 	if err != nil {
-		for _, r := range env.replicas {
-			t.Logf("%s log tail:\n%s", r.name, harness.TailFile(r.logPath, 4000))
-		}
+		dumpLogs(t)
 		t.Fatalf("migration of %s not %s after %s: %+v", digest, phase, timeout, st)
 	}
 	return st
@@ -211,4 +211,25 @@ func parsePolicy(t *testing.T, doc string) *policy.Policy {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// dumpLogs prints the migration's and the leader election's lines from
+// both replicas' logs.
+func dumpLogs(t *testing.T) {
+	for _, ns := range []string{"leader", "wl-a", "kinds"} {
+		t.Logf("state: %s", env.ClusterState(ns))
+	}
+	for _, r := range env.replicas {
+		b, _ := os.ReadFile(r.logPath)
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, `"logger":"migration`) || strings.Contains(l, `"logger":"leader`) || strings.Contains(l, "policy applied") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		t.Logf("%s (%s):\n%s", r.name, r.logPath, strings.Join(lines, "\n"))
+	}
 }

@@ -55,7 +55,10 @@ func TestLeaderKilled(t *testing.T) {
 		st, _, err := migrationStatus(ctx)
 		return err == nil && st.Digest == digest && st.Batch != nil && st.Batch.Index >= 2, nil
 	}); err != nil {
-		t.Fatal("the migration never reached its second batch")
+		st, _, _ := migrationStatus(context.Background())
+		dumpLogs(t)
+		t.Logf("plan now:\n%s", cli(t, "migrate"))
+		t.Fatalf("the migration never reached its second batch: %+v", st)
 	}
 	before, _, _ := migrationStatus(ctx)
 	a := env.replicas["router-a"]
@@ -71,7 +74,7 @@ func TestLeaderKilled(t *testing.T) {
 	}); err != nil {
 		t.Fatal("router-b never took over")
 	}
-	st := waitPhase(t, digest, migrate.PhaseComplete, 3*time.Minute)
+	st := waitPhase(t, digest, migrate.PhaseComplete, 90*time.Second)
 	finished := time.Since(killed)
 	// router-a comes back as a follower for the suite's next tests.
 	if err := a.start(harness.Context(t, time.Minute)); err != nil {
@@ -84,6 +87,10 @@ func TestLeaderKilled(t *testing.T) {
 			twice++
 			t.Errorf("%s restarted %d times", name, n)
 		}
+	}
+	if twice > 0 {
+		dumpLogs(t)
+		t.Logf("status %+v\nplan now:\n%s", st, cli(t, "migrate"))
 	}
 	_, mismatches, unmeshed := checkPods(t, true, ns)
 	t.Logf("RESULT migrate-leader: killed_at_batch=%d takeover=%s lease_duration=15s finished_after_kill=%s restarted=%d deployments=%d restarted_twice=%d mismatches=%d unmeshed=%d",

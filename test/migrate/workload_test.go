@@ -14,6 +14,7 @@ import (
 func TestWorkloadGranularity(t *testing.T) {
 	const batch = 4
 	namespaces := []string{"wl-a", "wl-b", "wl-c"}
+	writePolicyAndWait(t, policyDoc("workload", 0, ""))
 	for _, ns := range namespaces {
 		managedNamespace(t, ns)
 		createDeployments(t, ns, 10, 3)
@@ -62,7 +63,7 @@ func TestWorkloadGranularity(t *testing.T) {
 // ReplicaSet's pods split 15/5.
 func TestPodGranularity(t *testing.T) {
 	const ns = "pod-a"
-	writePolicy(t, policyDoc("pod", 0, ""))
+	writePolicyAndWait(t, policyDoc("pod", 0, ""))
 	managedNamespace(t, ns)
 	createDeployments(t, ns, 1, 20)
 	digest := writePolicy(t, policyDoc("pod", 25, "{batchSize: 2, interval: 0s, readinessTimeout: 2m}"))
