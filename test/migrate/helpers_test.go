@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -218,6 +219,20 @@ func parsePolicy(t *testing.T, doc string) *policy.Policy {
 func dumpLogs(t *testing.T) {
 	for _, ns := range []string{"leader", "wl-a", "kinds"} {
 		t.Logf("state: %s", env.ClusterState(ns))
+	}
+	for _, c := range []string{"kube-controller-manager", "kwok"} {
+		b, _ := os.ReadFile(filepath.Join(env.Cluster.Dir, "logs", c+".log"))
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "NotReady") || strings.Contains(l, "not ready") || strings.Contains(l, "MarkPodsNotReady") ||
+				strings.Contains(l, "Unknown") || strings.Contains(l, "rror") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		t.Logf("%s:\n%s", c, strings.Join(lines, "\n"))
 	}
 	for _, r := range env.replicas {
 		b, _ := os.ReadFile(r.logPath)
