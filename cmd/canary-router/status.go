@@ -55,5 +55,6 @@ func (c *statusConfig) run(ctx context.Context, _ []string, stdout, stderr io.Wr
 		return exitOK
 	}
 	writeStatusText(stdout, report)
+	writeMigrationSection(ctx, client, c.namespace, stdout)
 	return exitOK
 }
