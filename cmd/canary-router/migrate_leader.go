@@ -20,9 +20,10 @@ import (
 	"github.com/canary-router/canary-router/webhook/nsview"
 )
 
-// migrationWriteQPS paces the leader's restarts and relabels: a batch of
-// a few workloads goes out at once, a burst of hundreds does not.
-const migrationWriteQPS = 5
+// defaultMigrationWriteQPS paces the leader's restarts and relabels
+// (serve --migration-write-qps): a batch of a few workloads goes out at
+// once, a burst of hundreds does not.
+const defaultMigrationWriteQPS = 5
 
 // migrationLeader runs the in-cluster migration while this replica leads.
 // Its informers (workloads, pod metadata) start with each term and stop
@@ -34,14 +35,15 @@ type migrationLeader struct {
 	state        func() *istio.State
 	namespaces   *nsview.View
 	log          *zap.Logger
+	qps          float64
 	// metrics outlive a term: registered once.
 	reg prometheus.Registerer
 	ctl *migrate.Controller
 }
 
 func newMigrationLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
-	namespaces *nsview.View, reg prometheus.Registerer, log *zap.Logger) *migrationLeader {
-	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, reg: reg, log: log}
+	namespaces *nsview.View, qps float64, reg prometheus.Registerer, log *zap.Logger) *migrationLeader {
+	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, qps: qps, reg: reg, log: log}
 }
 
 // Run migrates until ctx ends (leadership lost or shutdown).
@@ -66,7 +68,7 @@ func (m *migrationLeader) Run(ctx context.Context) {
 		Workloads: workloads, Pods: pods, Log: m.log,
 		Writer: &migrate.KubeWriter{Client: m.kube.client, Namespace: m.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"}),
-			Limiter:  flowcontrol.NewTokenBucketRateLimiter(migrationWriteQPS, 2*migrationWriteQPS), Dynamic: dyn},
+			Limiter:  flowcontrol.NewTokenBucketRateLimiter(float32(m.qps), max(1, int(2*m.qps))), Dynamic: dyn},
 	}
 	if m.ctl == nil {
 		o.Registerer = m.reg

@@ -40,6 +40,9 @@ type serveConfig struct {
 	policyConfigMap string
 	// cluster configures the live view of Istio and pods.
 	cluster clusterConfig
+	// migrationQPS paces the leader's migration writes (restarts and
+	// namespace relabels).
+	migrationQPS float64
 }
 
 func (c *serveConfig) bind(fs *pflag.FlagSet) {
@@ -59,6 +62,7 @@ func (c *serveConfig) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.namespace, "namespace", ns, "the router's own namespace, never routed (default $POD_NAMESPACE)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
+	fs.Float64Var(&c.migrationQPS, "migration-write-qps", defaultMigrationWriteQPS, "most workload restarts and namespace relabels the leader's migration writes per second")
 }
 
 // Validate fails fast on flags that cannot work.
@@ -73,6 +77,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.healthAddr == "" {
 		errs = append(errs, errors.New("--health-addr: required"))
+	}
+	if c.migrationQPS <= 0 {
+		errs = append(errs, fmt.Errorf("--migration-write-qps %g: must be positive", c.migrationQPS))
 	}
 	if _, err := zapcore.ParseLevel(c.logLevel); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
@@ -141,7 +148,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		return err
 	}
 	maps.Copy(checks, cluster.checks)
-	namespaces, leaderStopped, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, cluster.pods, reg, log)
+	namespaces, leaderStopped, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, cluster.pods, cfg.migrationQPS, reg, log)
 	if err != nil {
 		return err
 	}
