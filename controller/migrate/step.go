@@ -93,7 +93,15 @@ func Step(in Input, plan Plan, st Status, ctl Control, set Settings, now time.Ti
 		res.Status, res.RequeueAfter = st, wait
 		return res
 	}
-	batch := plan.Moves[:min(max(set.BatchSize, 1), len(plan.Moves))]
+	// Workloads an earlier batch restarted that still roll (a batch of the
+	// previous policy, cut short by the change) count against the batch
+	// size, so no more than BatchSize ever roll at once.
+	room := max(set.BatchSize, 1) - stillRolling(in, st)
+	if room <= 0 {
+		res.Status, res.RequeueAfter = st, pollEvery
+		return res
+	}
+	batch := plan.Moves[:min(room, len(plan.Moves))]
 	st.Batch = &Batch{Index: st.Batches + 1, Started: now, RestartedAt: now.UTC().Format(time.RFC3339), Workloads: batch}
 	st.Restarted += len(batch)
 	st.Pending -= len(batch)
@@ -172,4 +180,22 @@ func notDone(in Input, w *Workload) string {
 		return d.Why
 	}
 	return ""
+}
+
+// stillRolling counts workloads the migration restarted (marked with any
+// policy digest) whose rollout has not completed, leaving out this
+// migration's failures: a workload that failed stays paused for the
+// operator and must not hold the others back after a resume.
+func stillRolling(in Input, st Status) int {
+	failed := make(map[Ref]bool, len(st.Failures))
+	for _, f := range st.Failures {
+		failed[f.Ref] = true
+	}
+	n := 0
+	for _, w := range in.Workloads {
+		if w.Migrated != "" && !failed[w.Ref] && !Complete(w) {
+			n++
+		}
+	}
+	return n
 }

@@ -178,3 +178,23 @@ func TestStepNewPolicyStartsOver(t *testing.T) {
 		t.Fatalf("status %+v", r.Status)
 	}
 }
+
+// A new policy while a batch of the old one still rolls: the rolling
+// workloads count against the batch size until they complete.
+func TestStepNewPolicyWaitsForRollingRestarts(t *testing.T) {
+	s := newSim(t, 10)
+	set := Settings{BatchSize: 2, ReadinessTimeout: time.Minute}
+	now := time.Unix(1_700_000_000, 0)
+	r := Step(s.in, NewPlan(s.in, 2), Status{}, Control{}, set, now)
+	s.apply(r) // two rolling, not rolled yet
+	s.in.Digest = "d2"
+	r = Step(s.in, NewPlan(s.in, 2), r.Status, Control{}, set, now.Add(time.Second))
+	if len(r.Restart) != 0 || s.rolling() != 2 {
+		t.Fatalf("new policy restarted %v while %d still roll", r.Restart, s.rolling())
+	}
+	s.roll()
+	r = Step(s.in, NewPlan(s.in, 2), r.Status, Control{}, set, now.Add(2*time.Second))
+	if len(r.Restart) != 2 {
+		t.Fatalf("after the rollouts completed: restart %v, want 2", r.Restart)
+	}
+}
