@@ -95,7 +95,10 @@ func TestLeaderKilled(t *testing.T) {
 	_, mismatches, unmeshed := checkPods(t, true, ns)
 	t.Logf("RESULT migrate-leader: killed_at_batch=%d takeover=%s lease_duration=15s finished_after_kill=%s restarted=%d deployments=%d restarted_twice=%d mismatches=%d unmeshed=%d",
 		before.Batch.Index, takeover.Round(100*time.Millisecond), finished.Round(100*time.Millisecond), sum(r), len(r), twice, mismatches, unmeshed)
-	if takeover > 20*time.Second || sum(r) != 12 || st.Restarted != 12 {
+	// A standby may take the Lease only LeaseDuration (15 s) after the dead
+	// leader's last renewal, and it retries every RetryPeriod (2 s, jittered);
+	// 25 s leaves room for a loaded machine.
+	if takeover > 25*time.Second || sum(r) != 12 || st.Restarted != 12 {
 		t.Errorf("takeover %s, restarts %d, status restarted %d", takeover, sum(r), st.Restarted)
 	}
 }
