@@ -82,6 +82,12 @@ func (c *Cluster) startWorkloads(ctx context.Context) error {
 			"--kubeconfig=" + c.Kubeconfig,
 			"--manage-all-nodes=true",
 			"--cidr=" + podCIDR,
+			// Without a node lease kwok posts the node's Ready status
+			// about once a minute, past kube-controller-manager's 40 s
+			// grace: the node flaps NotReady and node-lifecycle marks
+			// every pod NotReady for good, so Deployments turn
+			// unavailable mid-test. A renewed lease keeps it Ready.
+			"--node-lease-duration-seconds=40",
 			"-c", filepath.Join(c.binDir, kwokStagesFile),
 		}},
 	}
