@@ -35,14 +35,47 @@ func managedNamespace(t *testing.T, name string) {
 	})
 }
 
-// writePolicy writes doc and returns its digest, the migration's policy
-// generation.
+// writePolicy writes doc, waits until every running router replica has
+// applied it, and returns its digest, the migration's policy generation.
+// Without the wait, a namespace or pod created next may meet a replica
+// still on the previous policy (on a loaded machine the watch event can
+// take seconds), and be routed by it.
 func writePolicy(t *testing.T, doc string) string {
 	t.Helper()
 	if err := env.WritePolicy(harness.Context(t, 30*time.Second), doc); err != nil {
 		t.Fatal(err)
 	}
-	return harness.Digest(doc)
+	digest := harness.Digest(doc)
+	waitApplied(t, digest)
+	return digest
+}
+
+// waitApplied waits until the policy each running replica last logged as
+// applied is the one of digest: the policy in force there.
+func waitApplied(t *testing.T, digest string) {
+	t.Helper()
+	want := `"digest":"` + digest + `"`
+	for _, r := range env.replicas {
+		if r.proc == nil {
+			continue
+		}
+		err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+			log, err := os.ReadFile(r.logPath)
+			if err != nil {
+				return false, nil
+			}
+			last := ""
+			for _, line := range strings.Split(string(log), "\n") {
+				if strings.Contains(line, `"msg":"policy applied"`) {
+					last = line
+				}
+			}
+			return strings.Contains(last, want), nil
+		})
+		if err != nil {
+			t.Fatalf("%s never applied the policy %s:\n%s", r.name, digest, harness.TailFile(r.logPath, 2000))
+		}
+	}
 }
 
 // migrationStatus reads the status object.

@@ -82,7 +82,6 @@ func TestKinds(t *testing.T) {
 func writePolicyAndWait(t *testing.T, doc string) {
 	t.Helper()
 	writePolicy(t, doc)
-	time.Sleep(2 * time.Second)
 }
 
 // waitWorkloads waits until ns holds at least n pods.
