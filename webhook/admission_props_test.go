@@ -14,6 +14,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/canary-router/canary-router/test/wiretest"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
@@ -65,7 +66,7 @@ func serveAdmission(t *testing.T, h http.Handler, path string, body []byte) admi
 	if want, ok := expectedUID(body); ok && string(resp.UID) != want {
 		t.Fatalf("uid %q, want %q (request %q)", resp.UID, want, body)
 	}
-	if _, ok, err := decodeReviewKube(body); ok && err != nil && rec.Code != http.StatusBadRequest {
+	if _, ok, err := wiretest.DecodeKube(body); ok && err != nil && rec.Code != http.StatusBadRequest {
 		t.Fatalf("HTTP %d for a body a typed decode rejects (%v)", rec.Code, err)
 	}
 	if len(resp.Patch) > 0 {
@@ -84,13 +85,13 @@ func serveAdmission(t *testing.T, h http.Handler, path string, body []byte) admi
 // response must echo, "" when none could be read; ok is false when the
 // typed decode fails on a field the router does not read.
 func expectedUID(body []byte) (uid string, ok bool) {
-	r, ok, err := decodeReviewKube(body)
+	r, ok, err := wiretest.DecodeKube(body)
 	if err == nil {
 		return r.UID, ok
 	}
-	var de *decodeError
+	var de *wiretest.DecodeError
 	if errors.As(err, &de) {
-		return de.uid, ok
+		return de.UID, ok
 	}
 	return "", ok
 }

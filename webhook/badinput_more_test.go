@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 // TestBadInputMore completes TestBadInput with the rest of issue 9's list.
@@ -56,8 +58,8 @@ func TestBadInputMore(t *testing.T) {
 			wantCode: 400, wantUID: "uid-1", wantMsg: "request object is"},
 		{name: "pod object sent as a namespace", path: PathNamespaces, body: string(reviewBody(t, "namespaces", "CREATE", "", pod, false)),
 			wantCode: 400, wantUID: "uid-1", wantMsg: "request object is"},
-		{name: "nesting beyond encoding/json's limit", body: nested(maxDepth), wantCode: 400, wantMsg: "exceeded max depth"},
-		{name: "nesting beyond the limit in the envelope", body: `{"a":` + strings.Repeat(`{"a":`, maxDepth) + `1` + strings.Repeat("}", maxDepth+1),
+		{name: "nesting beyond encoding/json's limit", body: nested(wire.MaxDepth), wantCode: 400, wantMsg: "exceeded max depth"},
+		{name: "nesting beyond the limit in the envelope", body: `{"a":` + strings.Repeat(`{"a":`, wire.MaxDepth) + `1` + strings.Repeat("}", wire.MaxDepth+1),
 			wantCode: 400, wantMsg: "exceeded max depth"},
 		{name: "huge label map over the body limit", body: reviewWithLabels(t, 400_000, 16), wantCode: 413, wantMsg: "limit"},
 		{name: "non-UTF-8 byte outside a string", body: edit(`"uid":"uid-1",`, "\"uid\":\"uid-1\",\xff"),
@@ -81,7 +83,7 @@ func TestBadInputMore(t *testing.T) {
 		{name: "object without type fields", body: edit(`"object":{"kind":"Pod","apiVersion":"v1",`, `"object":{`), wantCode: 200, wantUID: "uid-1", wantRouted: true},
 		{name: "non-UTF-8 bytes inside strings (read as U+FFFD, like encoding/json)", body: edit(`"app":"web"`, "\"app\xff\":\"w\xfe\xffb\""),
 			wantCode: 200, wantUID: "uid-1", wantRouted: true},
-		{name: "deep nesting within the limit in a field the router skips", body: nested(maxDepth - 10), wantCode: 200, wantUID: "uid-1", wantRouted: true},
+		{name: "deep nesting within the limit in a field the router skips", body: nested(wire.MaxDepth - 10), wantCode: 200, wantUID: "uid-1", wantRouted: true},
 		{name: "huge label map within the body limit", body: reviewWithLabels(t, 100_000, 16), wantCode: 200, wantUID: "uid-big", wantRouted: true},
 		{name: "content type with parameters", contentType: "application/json; charset=utf-8", body: valid, wantCode: 200, wantUID: "uid-1", wantRouted: true},
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 // TestBadInput: every request the router cannot act on gets a well-formed
@@ -40,7 +42,7 @@ func TestBadInput(t *testing.T) {
 		{"object is not an object", "", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u4","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":"pod"}}`, 400, "u4", "not a valid Kubernetes object"},
 		{"labels of the wrong type", "", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u5","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":{"metadata":{"labels":["a"]}}}}`, 400, "u5", "metadata.labels"},
 		{"resource for another endpoint", "", "application/json", nsReview, 400, "uid-1", "admits core/v1 pods"},
-		{"oversized body", "", "application/json", `{"x":"` + strings.Repeat("a", maxRequestBytes) + `"}`, 413, "", "limit"},
+		{"oversized body", "", "application/json", `{"x":"` + strings.Repeat("a", wire.MaxRequestBytes) + `"}`, 413, "", "limit"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

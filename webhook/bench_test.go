@@ -17,6 +17,7 @@ import (
 	"github.com/canary-router/canary-router/test/podgen"
 	"github.com/canary-router/canary-router/webhook/podview"
 	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 // The in-process benchmarks behind docs/performance.md. Each admission
@@ -134,16 +135,20 @@ func BenchmarkAdmitPodFreshGoroutine(b *testing.B) {
 	}
 }
 
+// jsonContentType is the floor handler's Content-Type, shared so that
+// setting it does not allocate.
+var jsonContentType = []string{"application/json"}
+
 // BenchmarkFloor is the same request answered by a handler that reads the
 // body and writes a canned response, as the load tool's floor server does:
 // the cost of any handler at all.
 func BenchmarkFloor(b *testing.B) {
-	canned := appendReview(nil, &response{uid: "uid-1", allowed: true, patch: []byte(`[{"op":"add","path":"/metadata/labels/istio.io~1rev","value":"stable"}]`)})
+	canned := wire.AppendReview(nil, &wire.Response{UID: "uid-1", Allowed: true, Patch: []byte(`[{"op":"add","path":"/metadata/labels/istio.io~1rev","value":"stable"}]`)})
 	floor := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		buf := getBuffer()
-		body, _ := readAll(req.Body, *buf, req.ContentLength)
+		buf := wire.GetBuffer()
+		body, _ := wire.ReadAll(req.Body, *buf, req.ContentLength)
 		*buf = body[:0]
-		putBuffer(buf)
+		wire.PutBuffer(buf)
 		w.Header()["Content-Type"] = jsonContentType
 		_, _ = w.Write(canned)
 	})
@@ -154,41 +159,17 @@ func BenchmarkFloor(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeReview: the decoder alone, and the typed decode with
-// k8s.io/api types by sigs.k8s.io/json it is tested against.
-func BenchmarkDecodeReview(b *testing.B) {
-	for _, s := range podgen.Shapes {
-		body := benchBody(b, s)
-		b.Run("jsontext/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			loop(b, func() {
-				if _, err := decodeReview(body); err != nil {
-					b.Fatal(err)
-				}
-			})
-		})
-		b.Run("typed/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			loop(b, func() {
-				if _, _, err := decodeReviewKube(body); err != nil {
-					b.Fatal(err)
-				}
-			})
-		})
-	}
-}
-
 // BenchmarkDecidePod: the routing decision alone, for the benchmark pod.
 func BenchmarkDecidePod(b *testing.B) {
 	f := newFixture(b, testPolicy)
-	r, err := decodeReview(benchBody(b, podgen.Small))
+	r, err := wire.DecodeReview(benchBody(b, podgen.Small))
 	if err != nil {
 		b.Fatal(err)
 	}
 	snap := f.store.Load()
 	s := policy.PodSubject{
 		Namespace: r.Namespace, GenerateName: r.Object.GenerateName, Labels: r.Object.Labels,
-		Annotations: r.Object.Annotations, Owner: r.Object.controller(), Draw: 1 << 62,
+		Annotations: r.Object.Annotations, Owner: controllerOf(&r.Object), Draw: 1 << 62,
 	}
 	loop(b, func() {
 		if d := snap.Policy.DecidePod(s); d.Revision == "" {

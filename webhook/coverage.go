@@ -8,6 +8,7 @@ import (
 
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 // causeNotInjected labels a pod refused because no live Istio injector
@@ -73,7 +74,7 @@ func (a *Admitter) namespaceLabels(ns string) labels.Labels {
 // admitted only if a live Istio injector webhook will match it as the
 // router leaves it. It returns "" when the pod may be admitted, else the
 // refusal message and its HTTP code.
-func (a *Admitter) injectionCheck(r *review, ns string, state *istio.State, d *policy.PodDecision) (string, int32) {
+func (a *Admitter) injectionCheck(r *wire.Review, ns string, state *istio.State, d *policy.PodDecision) (string, int32) {
 	if state == nil || d.Reason == policy.ReasonOptedOut {
 		return "", 0
 	}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 // decisionNote is what the decision annotation records of one decision.
@@ -32,9 +33,9 @@ type decisionNote struct {
 func decisionAnnotation(n decisionNote, snap *Snapshot) string {
 	b := make([]byte, 0, 160)
 	b = append(b, `{"revision":`...)
-	b = appendJSONString(b, n.revision)
+	b = wire.AppendJSONString(b, n.revision)
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, string(n.reason))
+	b = wire.AppendJSONString(b, string(n.reason))
 	b = appendOptional(b, "unit", n.unit)
 	b = appendOptional(b, "tagRevision", n.tagRevision)
 	b = appendOptional(b, "avoided", n.avoided)
@@ -44,7 +45,7 @@ func decisionAnnotation(n decisionNote, snap *Snapshot) string {
 	b = append(b, `,"generation":`...)
 	b = strconv.AppendInt(b, snap.Generation, 10)
 	b = append(b, `,"policy":`...)
-	b = appendJSONString(b, snap.Digest)
+	b = wire.AppendJSONString(b, snap.Digest)
 	if snap.Rollout != nil {
 		// The rollout step whose weights routed it (0-based), so a pod
 		// placed during a rollout can be traced to the step.
@@ -70,5 +71,5 @@ func appendOptional(b []byte, key, value string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, `":`...)
-	return appendJSONString(b, value)
+	return wire.AppendJSONString(b, value)
 }

@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/test/wiretest"
 )
 
 // fuzzPolicies are the policies FuzzAdmissionHTTP serves under: each
@@ -47,9 +49,9 @@ func FuzzAdmissionHTTP(f *testing.F) {
 	for i, body := range fuzzSeedBodies(f) {
 		f.Add(uint8(i), body)
 	}
-	g := newReviewGen(3)
+	g := wiretest.NewGen(3)
 	for i := range 100 {
-		f.Add(uint8(i), g.review())
+		f.Add(uint8(i), g.Review())
 	}
 	endpoints := fuzzEndpoints(f)
 	f.Fuzz(func(t *testing.T, sel uint8, body []byte) {
@@ -84,8 +86,8 @@ func fuzzSeedBodies(tb testing.TB) [][]byte {
 		ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: labels}}
 		bodies = append(bodies, reviewBody(tb, "namespaces", "CREATE", "", ns, false))
 	}
-	bodies = append(bodies, fixtureBodies(tb)...)
-	for _, c := range edgeCases {
+	bodies = append(bodies, wiretest.FixtureBodies(tb)...)
+	for _, c := range wiretest.EdgeCases {
 		bodies = append(bodies, []byte(c))
 	}
 	for _, c := range badInputBodies(tb) {

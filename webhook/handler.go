@@ -8,20 +8,17 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 const (
 	resourcePods       = "pods"
 	resourceNamespaces = "namespaces"
-
-	// maxRequestBytes bounds a request body. etcd stores objects of up to
-	// 1.5 MiB and an UPDATE review carries the object twice, plus JSON
-	// overhead: controller-runtime settles on 7 MiB for the same reason.
-	maxRequestBytes = 7 << 20
 )
 
 // admitFunc decides one decoded request.
-type admitFunc func(r *review) response
+type admitFunc func(r *wire.Review) wire.Response
 
 // Admitter turns admission requests into routing decisions, reading one
 // policy snapshot per request.
@@ -89,8 +86,8 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 			a.log.Error("panic while handling an admission request", zap.String("uid", uid),
 				zap.String("resource", resource), zap.Any("panic", p), zap.StackSkip("stack", 1))
 			a.metrics.reject(resource, causeInternal)
-			resp := denied(uid, http.StatusInternalServerError, "canary-router: internal error while handling the request")
-			writeResponse(w, http.StatusInternalServerError, &resp)
+			resp := wire.Denied(uid, http.StatusInternalServerError, "canary-router: internal error while handling the request")
+			wire.WriteResponse(w, http.StatusInternalServerError, &resp)
 		}
 	}()
 
@@ -98,9 +95,9 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 		a.refuse(w, resource, "", code, msg)
 		return
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
-	body, err := readAll(http.MaxBytesReader(w, req.Body, maxRequestBytes), *buf, req.ContentLength)
+	buf := wire.GetBuffer()
+	defer wire.PutBuffer(buf)
+	body, err := wire.ReadAll(http.MaxBytesReader(w, req.Body, wire.MaxRequestBytes), *buf, req.ContentLength)
 	// The review's raw objects alias body: the buffer goes back to the
 	// pool only when this function returns, after the response is written.
 	*buf = body[:0]
@@ -108,17 +105,17 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			a.refuse(w, resource, "", http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("request body is larger than the %d-byte limit", maxRequestBytes))
+				fmt.Sprintf("request body is larger than the %d-byte limit", wire.MaxRequestBytes))
 			return
 		}
 		a.refuse(w, resource, "", http.StatusBadRequest, "reading request body: "+err.Error())
 		return
 	}
-	r, err := decodeReview(body)
+	r, err := wire.DecodeReview(body)
 	if err != nil {
-		var de *decodeError
+		var de *wire.DecodeError
 		if errors.As(err, &de) {
-			uid = de.uid
+			uid = de.UID
 		}
 		a.refuse(w, resource, uid, http.StatusBadRequest, err.Error())
 		return
@@ -134,7 +131,7 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 		return
 	}
 	resp := admit(r)
-	writeResponse(w, http.StatusOK, &resp)
+	wire.WriteResponse(w, http.StatusOK, &resp)
 	a.metrics.observe(resource, start)
 }
 
@@ -165,7 +162,7 @@ func checkRequest(req *http.Request) (int, string) {
 // every kind. Known operations the endpoint does not act on
 // (a DELETE, say) are not refused here: they are allowed unchanged, so a
 // webhook rule wider than needed never blocks them.
-func checkReview(r *review, resource string) string {
+func checkReview(r *wire.Review, resource string) string {
 	switch r.Operation {
 	case "CREATE", "UPDATE", "DELETE", "CONNECT":
 	default:
@@ -194,13 +191,13 @@ func (a *Admitter) refuse(w http.ResponseWriter, resource, uid string, code int,
 	a.metrics.reject(resource, causeBadRequest)
 	a.log.Info("refusing malformed admission request", zap.String("uid", uid),
 		zap.String("resource", resource), zap.Int("code", code), zap.String("reason", msg))
-	resp := denied(uid, int32(code), msg)
-	writeResponse(w, code, &resp)
+	resp := wire.Denied(uid, int32(code), msg)
+	wire.WriteResponse(w, code, &resp)
 }
 
 // requestLog returns a logger carrying the request's identity; built only
 // when something is logged, so the hot path pays nothing for it.
-func (a *Admitter) requestLog(r *review) *zap.Logger {
+func (a *Admitter) requestLog(r *wire.Review) *zap.Logger {
 	return a.log.With(zap.String("uid", r.UID), zap.String("resource", r.Resource),
 		zap.String("namespace", r.Namespace), zap.String("operation", r.Operation))
 }

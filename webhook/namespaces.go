@@ -6,25 +6,26 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 // admitNamespace handles Namespace CREATE and UPDATE: in namespace
 // granularity it replaces istio-injection=enabled with a chosen
 // istio.io/rev; otherwise it replaces it with the router's opt-in label,
 // because a namespace's Istio label would win over any pod label.
-func (a *Admitter) admitNamespace(r *review) response {
+func (a *Admitter) admitNamespace(r *wire.Review) wire.Response {
 	if (r.Operation != "CREATE" && r.Operation != "UPDATE") || r.SubResource != "" {
-		return allowed(r.UID, nil)
+		return wire.Allowed(r.UID, nil)
 	}
 	if r.Object.Name == a.ownNamespace {
 		a.count(r, resourceNamespaces, "", policy.ReasonUnmanaged)
-		return allowed(r.UID, nil)
+		return wire.Allowed(r.UID, nil)
 	}
 	snap := a.store.Load()
 	if snap == nil {
 		// Blocking namespaces would block the cluster; without a policy a
 		// namespace keeps its Istio labels and the default revision injects.
-		return allowed(r.UID, []string{"canary-router has no valid policy: namespace labels left unchanged"})
+		return wire.Allowed(r.UID, []string{"canary-router has no valid policy: namespace labels left unchanged"})
 	}
 	rt := a.cluster.routesFor(snap)
 	d := snap.Policy.DecideNamespace(policy.NamespaceSubject{
@@ -36,7 +37,7 @@ func (a *Admitter) admitNamespace(r *review) response {
 	if d.Refuse {
 		a.metrics.reject(resourceNamespaces, causeNoTarget)
 		a.requestLog(r).Warn("refusing namespace: no routing target is available", zap.String("unavailable", rt.unavailable))
-		return denied(r.UID, http.StatusServiceUnavailable, rt.refusal("namespace "+r.Object.Name))
+		return wire.Denied(r.UID, http.StatusServiceUnavailable, rt.refusal("namespace "+r.Object.Name))
 	}
 	a.count(r, resourceNamespaces, d.Revision, d.Reason)
 	warnings := d.Warnings
@@ -57,7 +58,7 @@ func (a *Admitter) admitNamespace(r *review) response {
 			zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)), zap.String("avoided", d.Avoided))
 	}
 	if d.Action == policy.NamespaceNone {
-		return allowed(r.UID, warnings)
+		return wire.Allowed(r.UID, warnings)
 	}
 	p := newPatch(&r.Object)
 	if _, ok := r.Object.Labels[policy.LabelIstioInjection]; ok {
@@ -70,5 +71,5 @@ func (a *Admitter) admitNamespace(r *review) response {
 		p.setLabel(policy.LabelOptIn, "enabled")
 	}
 	p.setAnnotation(policy.AnnotationDecision, decisionAnnotation(note, snap))
-	return patched(r.UID, p.bytes(), warnings)
+	return wire.Patched(r.UID, p.bytes(), warnings)
 }

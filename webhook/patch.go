@@ -1,6 +1,10 @@
 package webhook
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/canary-router/canary-router/webhook/wire"
+)
 
 // patchBuilder appends RFC 6902 operations on an object's labels and
 // annotations. It never touches any other path: the router only routes.
@@ -12,7 +16,7 @@ type patchBuilder struct {
 	hasLabels, hasAnnotations bool
 }
 
-func newPatch(m *objectMeta) *patchBuilder {
+func newPatch(m *wire.ObjectMeta) *patchBuilder {
 	return &patchBuilder{
 		buf:            make([]byte, 0, 512),
 		hasLabels:      m.Labels != nil,
@@ -45,9 +49,9 @@ func (p *patchBuilder) set(mapPath string, has *bool, key, value string) {
 		p.buf = append(p.buf, `{"op":"add","path":"`...)
 		p.buf = append(p.buf, mapPath...)
 		p.buf = append(p.buf, `","value":{`...)
-		p.buf = appendJSONString(p.buf, key)
+		p.buf = wire.AppendJSONString(p.buf, key)
 		p.buf = append(p.buf, ':')
-		p.buf = appendJSONString(p.buf, value)
+		p.buf = wire.AppendJSONString(p.buf, value)
 		p.buf = append(p.buf, "}}"...)
 		return
 	}
@@ -56,7 +60,7 @@ func (p *patchBuilder) set(mapPath string, has *bool, key, value string) {
 	p.buf = append(p.buf, '/')
 	p.buf = appendPointerToken(p.buf, key)
 	p.buf = append(p.buf, `","value":`...)
-	p.buf = appendJSONString(p.buf, value)
+	p.buf = wire.AppendJSONString(p.buf, value)
 	p.buf = append(p.buf, '}')
 }
 
@@ -83,9 +87,9 @@ func appendPointerToken(dst []byte, key string) []byte {
 	for {
 		i := strings.IndexAny(key, "~/")
 		if i < 0 {
-			return appendJSONChars(dst, key)
+			return wire.AppendJSONChars(dst, key)
 		}
-		dst = appendJSONChars(dst, key[:i])
+		dst = wire.AppendJSONChars(dst, key[:i])
 		if key[i] == '~' {
 			dst = append(dst, "~0"...)
 		} else {

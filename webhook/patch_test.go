@@ -3,11 +3,13 @@ package webhook
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "canary", `a"b\c`, "tab\there", "nul\x00", "ü-ñ-日本", "bad\xffutf8", "\u2028", "<>&"} {
-		got := appendJSONString(nil, s)
+		got := wire.AppendJSONString(nil, s)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatalf("%q encodes to invalid JSON %s: %v", s, got, err)
@@ -24,24 +26,24 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 func TestPatchPaths(t *testing.T) {
 	cases := []struct {
 		name string
-		meta objectMeta
+		meta wire.ObjectMeta
 		ops  func(p *patchBuilder)
 		want string
 	}{
-		{"escapes slash and tilde", objectMeta{Labels: map[string]string{}},
+		{"escapes slash and tilde", wire.ObjectMeta{Labels: map[string]string{}},
 			func(p *patchBuilder) { p.setLabel("istio.io/rev", "a"); p.setLabel("x~y", "b") },
 			`[{"op":"add","path":"/metadata/labels/istio.io~1rev","value":"a"},{"op":"add","path":"/metadata/labels/x~0y","value":"b"}]`},
-		{"creates missing maps once", objectMeta{},
+		{"creates missing maps once", wire.ObjectMeta{},
 			func(p *patchBuilder) {
 				p.setLabel("a", "1")
 				p.setLabel("b", "2")
 				p.setAnnotation("c", "3")
 			},
 			`[{"op":"add","path":"/metadata/labels","value":{"a":"1"}},{"op":"add","path":"/metadata/labels/b","value":"2"},{"op":"add","path":"/metadata/annotations","value":{"c":"3"}}]`},
-		{"remove", objectMeta{Labels: map[string]string{"istio-injection": "enabled"}},
+		{"remove", wire.ObjectMeta{Labels: map[string]string{"istio-injection": "enabled"}},
 			func(p *patchBuilder) { p.removeLabel("istio-injection") },
 			`[{"op":"remove","path":"/metadata/labels/istio-injection"}]`},
-		{"nothing", objectMeta{}, func(*patchBuilder) {}, ``},
+		{"nothing", wire.ObjectMeta{}, func(*patchBuilder) {}, ``},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

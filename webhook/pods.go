@@ -9,6 +9,7 @@ import (
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/podview"
 	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 // noPolicyMessage explains a refused pod: admitting it would run it
@@ -18,9 +19,9 @@ const noPolicyMessage = "canary-router has no valid routing policy (ConfigMap ca
 
 // admitPod routes a pod CREATE: it sets the pod label istio.io/rev so that
 // exactly one Istio revision's object-selector webhook injects it.
-func (a *Admitter) admitPod(r *review) response {
+func (a *Admitter) admitPod(r *wire.Review) wire.Response {
 	if r.Operation != "CREATE" || r.SubResource != "" {
-		return allowed(r.UID, nil)
+		return wire.Allowed(r.UID, nil)
 	}
 	ns := r.Namespace
 	if ns == "" {
@@ -28,7 +29,7 @@ func (a *Admitter) admitPod(r *review) response {
 	}
 	if ns == a.ownNamespace {
 		a.count(r, resourcePods, "", policy.ReasonUnmanaged)
-		return allowed(r.UID, nil)
+		return wire.Allowed(r.UID, nil)
 	}
 	snap := a.store.Load()
 	if snap == nil {
@@ -42,14 +43,14 @@ func (a *Admitter) admitPod(r *review) response {
 			if resp, refused := a.refuseUninjected(r, ns, a.cluster.istioState(), &d); refused {
 				return resp
 			}
-			return allowed(r.UID, nil)
+			return wire.Allowed(r.UID, nil)
 		}
 		a.metrics.reject(resourcePods, causeNoPolicy)
 		a.requestLog(r).Warn("refusing pod: no valid policy loaded")
-		return denied(r.UID, http.StatusServiceUnavailable, noPolicyMessage)
+		return wire.Denied(r.UID, http.StatusServiceUnavailable, noPolicyMessage)
 	}
 	rt := a.cluster.routesFor(snap)
-	owner := r.Object.controller()
+	owner := controllerOf(&r.Object)
 	draw := a.draw()
 	d := snap.Policy.DecidePod(policy.PodSubject{
 		Namespace:    ns,
@@ -70,7 +71,7 @@ func (a *Admitter) admitPod(r *review) response {
 	if d.NoTarget {
 		a.metrics.reject(resourcePods, causeNoTarget)
 		a.requestLog(r).Warn("refusing pod: no routing target is available", zap.String("unavailable", rt.unavailable))
-		return denied(r.UID, http.StatusServiceUnavailable, rt.refusal("the pod"))
+		return wire.Denied(r.UID, http.StatusServiceUnavailable, rt.refusal("the pod"))
 	}
 	if resp, refused := a.refuseUninjected(r, ns, rt.state, &d); refused {
 		return resp
@@ -81,20 +82,20 @@ func (a *Admitter) admitPod(r *review) response {
 		a.logPodDecision(r, ns, &d, &note)
 	}
 	if d.Revision == "" {
-		return allowed(r.UID, warnings)
+		return wire.Allowed(r.UID, warnings)
 	}
 	note.revision, note.reason, note.unit = d.Revision, d.Reason, d.Unit
 	note.tagRevision = rt.tagRevision(d.Revision)
 	p := newPatch(&r.Object)
 	p.setLabel(policy.LabelIstioRev, d.Revision)
 	p.setAnnotation(policy.AnnotationDecision, decisionAnnotation(note, snap))
-	return patched(r.UID, p.bytes(), warnings)
+	return wire.Patched(r.UID, p.bytes(), warnings)
 }
 
 // balance places a pod-granularity pod by the live pod counts of its
 // controller. Without a synced pod view the draw in d stands, and the
 // decision annotation says why.
-func (a *Admitter) balance(r *review, ns string, snap *Snapshot, rt *routes, owner *policy.Owner, draw uint64, d policy.PodDecision) (policy.PodDecision, decisionNote) {
+func (a *Admitter) balance(r *wire.Review, ns string, snap *Snapshot, rt *routes, owner *policy.Owner, draw uint64, d policy.PodDecision) (policy.PodDecision, decisionNote) {
 	if a.cluster.pods == nil {
 		return d, decisionNote{}
 	}
@@ -112,7 +113,7 @@ func (a *Admitter) balance(r *review, ns string, snap *Snapshot, rt *routes, own
 // fallbacks) and returns the warnings the user should see: the policy's,
 // a fallback naming the target and its cause, and, on a routed pod, a
 // misordered webhook config. It fills note's fallback fields.
-func (a *Admitter) explainPod(r *review, rt *routes, d policy.PodDecision, note *decisionNote) []string {
+func (a *Admitter) explainPod(r *wire.Review, rt *routes, d policy.PodDecision, note *decisionNote) []string {
 	if d.Gateway && !r.DryRun {
 		if d.Reason == policy.ReasonExcluded {
 			a.metrics.gatewayPod(gatewayExcluded)
@@ -142,26 +143,26 @@ func (a *Admitter) explainPod(r *review, rt *routes, d policy.PodDecision, note 
 }
 
 // refuseUninjected runs the injection check and builds the refusal.
-func (a *Admitter) refuseUninjected(r *review, ns string, state *istio.State, d *policy.PodDecision) (response, bool) {
+func (a *Admitter) refuseUninjected(r *wire.Review, ns string, state *istio.State, d *policy.PodDecision) (wire.Response, bool) {
 	msg, code := a.injectionCheck(r, ns, state, d)
 	if msg == "" {
-		return response{}, false
+		return wire.Response{}, false
 	}
 	a.metrics.reject(resourcePods, causeNotInjected)
 	a.requestLog(r).Warn("refusing pod: no live Istio injector would inject it", zap.String("reason", string(d.Reason)),
 		zap.String("revision", d.Revision))
-	return denied(r.UID, code, msg), true
+	return wire.Denied(r.UID, code, msg), true
 }
 
 // isPinned reports whether a pod names its revision and does not opt out.
-func isPinned(m *objectMeta) bool {
+func isPinned(m *wire.ObjectMeta) bool {
 	_, ok := m.Labels[policy.LabelIstioRev]
 	return ok && m.Labels[policy.LabelSidecarInject] != "false" && m.Annotations[policy.LabelSidecarInject] != "false"
 }
 
 // explicitPod reports whether a pod already says how it wants injection;
 // such a pod needs no policy to be admitted.
-func explicitPod(m *objectMeta) bool {
+func explicitPod(m *wire.ObjectMeta) bool {
 	if _, ok := m.Labels[policy.LabelIstioRev]; ok {
 		return true
 	}
@@ -169,7 +170,7 @@ func explicitPod(m *objectMeta) bool {
 }
 
 // count records a decision, except for dry runs: a dry run assigns nothing.
-func (a *Admitter) count(r *review, resource, revision string, reason policy.Reason) {
+func (a *Admitter) count(r *wire.Review, resource, revision string, reason policy.Reason) {
 	if !r.DryRun {
 		a.metrics.decided(resource, revision, reason)
 	}
@@ -182,10 +183,21 @@ func (a *Admitter) count(r *review, resource, revision string, reason policy.Rea
 // grow (copy) its stack once more, which costs more than the decision.
 //
 //go:noinline
-func (a *Admitter) logPodDecision(r *review, ns string, d *policy.PodDecision, note *decisionNote) {
+func (a *Admitter) logPodDecision(r *wire.Review, ns string, d *policy.PodDecision, note *decisionNote) {
 	if ce := a.log.Check(zap.DebugLevel, "pod decision"); ce != nil {
 		ce.Write(zap.String("uid", r.UID), zap.String("namespace", ns), zap.String("unit", d.Unit),
 			zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)),
 			zap.String("avoided", d.Avoided), zap.String("balancedOver", note.balancedOver))
 	}
+}
+
+// controllerOf returns the controlling owner, the one whose kind names the
+// pod's workload, or nil.
+func controllerOf(m *wire.ObjectMeta) *policy.Owner {
+	for _, o := range m.OwnerReferences {
+		if o.Controller {
+			return &policy.Owner{Kind: o.Kind, Name: o.Name}
+		}
+	}
+	return nil
 }

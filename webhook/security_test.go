@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	testcluster "github.com/canary-router/canary-router/test/cluster"
+
+	"github.com/canary-router/canary-router/test/wiretest"
 )
 
 // TestPatchTouchesOnlyLabelsAndAnnotations is the property test behind
@@ -34,13 +36,13 @@ func TestPatchTouchesOnlyLabelsAndAnnotations(t *testing.T) {
 	}
 	endpoints := fuzzEndpoints(t)
 	rng := rand.New(rand.NewPCG(9, 9))
-	gen := newReviewGen(9)
+	gen := wiretest.NewGen(9)
 	patched := 0
 	for i := range n {
 		e := endpoints[rng.IntN(len(endpoints))]
 		var body []byte
 		if i%4 == 3 {
-			body = gen.review()
+			body = gen.Review()
 		} else {
 			body = randomReview(t, rng, e.resource)
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 // PathPolicy is where the apiserver sends policy ConfigMap writes for
@@ -45,20 +46,20 @@ type configMapData struct {
 	Data map[string]string `json:"data"`
 }
 
-func (v *PolicyValidator) admit(r *review) response {
+func (v *PolicyValidator) admit(r *wire.Review) wire.Response {
 	if r.Operation != "CREATE" && r.Operation != "UPDATE" {
-		return allowed(r.UID, nil)
+		return wire.Allowed(r.UID, nil)
 	}
 	ns := r.Namespace
 	if ns == "" {
 		ns = r.Object.Namespace
 	}
 	if ns != v.Namespace || r.Object.Name != v.Name {
-		return allowed(r.UID, nil)
+		return wire.Allowed(r.UID, nil)
 	}
 	var cm configMapData
 	if err := json.Unmarshal(r.RawObject, &cm); err != nil {
-		return denied(r.UID, http.StatusBadRequest, "request object is not a ConfigMap: "+err.Error())
+		return wire.Denied(r.UID, http.StatusBadRequest, "request object is not a ConfigMap: "+err.Error())
 	}
 	where := fmt.Sprintf("ConfigMap %s/%s", v.Namespace, v.Name)
 	doc, ok := cm.Data[PolicyKey]
@@ -74,15 +75,15 @@ func (v *PolicyValidator) admit(r *review) response {
 		warnings = editWarnings(previousPolicy(r.RawOldObject), p)
 	}
 	warnings = append(warnings, v.missingTargets(p)...)
-	return allowed(r.UID, warnings)
+	return wire.Allowed(r.UID, warnings)
 }
 
 // invalid refuses a policy; kubectl prints the message after "denied the
 // request:", so it names the object once and then every bad field.
-func invalid(uid, where string, problems []string) response {
+func invalid(uid, where string, problems []string) wire.Response {
 	msg := fmt.Sprintf("invalid policy in %s, key %s (the policy in force is unchanged): %s",
 		where, PolicyKey, strings.Join(problems, "; "))
-	return denied(uid, http.StatusUnprocessableEntity, msg)
+	return wire.Denied(uid, http.StatusUnprocessableEntity, msg)
 }
 
 // fieldMessages lists a parse error's problems, one per bad field.

@@ -1,4 +1,4 @@
-package webhook
+package wire
 
 import (
 	"encoding/base64"
@@ -8,34 +8,34 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// response is the router's answer to one admission request: the fields of
+// Response is the router's answer to one admission request: the fields of
 // an admission/v1 AdmissionResponse the router sets.
-type response struct {
-	uid     string
-	allowed bool
-	// patch is a JSON Patch; empty admits the object unchanged.
-	patch    []byte
-	warnings []string
-	// code and message describe a refusal (allowed false).
-	code    int32
-	message string
+type Response struct {
+	UID     string
+	Allowed bool
+	// Patch is a JSON Patch; empty admits the object unchanged.
+	Patch    []byte
+	Warnings []string
+	// Code and message describe a refusal (allowed false).
+	Code    int32
+	Message string
 }
 
-// allowed admits the object unchanged.
-func allowed(uid string, warnings []string) response {
-	return response{uid: uid, allowed: true, warnings: warnings}
+// Allowed admits the object unchanged.
+func Allowed(uid string, warnings []string) Response {
+	return Response{UID: uid, Allowed: true, Warnings: warnings}
 }
 
-// patched admits the object with a JSON Patch; an empty patch admits it
+// Patched admits the object with a JSON Patch; an empty patch admits it
 // unchanged.
-func patched(uid string, patch []byte, warnings []string) response {
-	return response{uid: uid, allowed: true, patch: patch, warnings: warnings}
+func Patched(uid string, patch []byte, warnings []string) Response {
+	return Response{UID: uid, Allowed: true, Patch: patch, Warnings: warnings}
 }
 
-// denied refuses the request with an HTTP-style code and a message the
+// Denied refuses the request with an HTTP-style code and a message the
 // user sees in kubectl's output.
-func denied(uid string, code int32, msg string) response {
-	return response{uid: uid, code: code, message: msg}
+func Denied(uid string, code int32, msg string) Response {
+	return Response{UID: uid, Code: code, Message: msg}
 }
 
 func reasonFor(code int32) metav1.StatusReason {
@@ -60,42 +60,42 @@ func reasonFor(code int32) metav1.StatusReason {
 	return metav1.StatusReasonUnknown
 }
 
-// appendReview appends resp wrapped in an admission.k8s.io/v1
+// AppendReview appends resp wrapped in an admission.k8s.io/v1
 // AdmissionReview, byte for byte what json.Marshal makes of the
 // k8s.io/api types (a test holds it to that), without building them.
-func appendReview(dst []byte, resp *response) []byte {
+func AppendReview(dst []byte, resp *Response) []byte {
 	dst = append(dst, `{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":`...)
-	dst = appendJSONString(dst, resp.uid)
-	if resp.allowed {
+	dst = AppendJSONString(dst, resp.UID)
+	if resp.Allowed {
 		dst = append(dst, `,"allowed":true`...)
 	} else {
 		dst = append(dst, `,"allowed":false,"status":{"metadata":{},"status":"Failure"`...)
-		if resp.message != "" {
+		if resp.Message != "" {
 			dst = append(dst, `,"message":`...)
-			dst = appendJSONString(dst, resp.message)
+			dst = AppendJSONString(dst, resp.Message)
 		}
-		if reason := reasonFor(resp.code); reason != "" {
+		if reason := reasonFor(resp.Code); reason != "" {
 			dst = append(dst, `,"reason":`...)
-			dst = appendJSONString(dst, string(reason))
+			dst = AppendJSONString(dst, string(reason))
 		}
-		if resp.code != 0 {
+		if resp.Code != 0 {
 			dst = append(dst, `,"code":`...)
-			dst = strconv.AppendInt(dst, int64(resp.code), 10)
+			dst = strconv.AppendInt(dst, int64(resp.Code), 10)
 		}
 		dst = append(dst, '}')
 	}
-	if len(resp.patch) > 0 {
+	if len(resp.Patch) > 0 {
 		dst = append(dst, `,"patch":"`...)
-		dst = base64.StdEncoding.AppendEncode(dst, resp.patch)
+		dst = base64.StdEncoding.AppendEncode(dst, resp.Patch)
 		dst = append(dst, `","patchType":"JSONPatch"`...)
 	}
-	if len(resp.warnings) > 0 {
+	if len(resp.Warnings) > 0 {
 		dst = append(dst, `,"warnings":[`...)
-		for i, w := range resp.warnings {
+		for i, w := range resp.Warnings {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, w)
+			dst = AppendJSONString(dst, w)
 		}
 		dst = append(dst, ']')
 	}
@@ -105,15 +105,15 @@ func appendReview(dst []byte, resp *response) []byte {
 // jsonContentType is shared by every response; net/http only reads it.
 var jsonContentType = []string{"application/json"}
 
-// writeResponse sends resp inside an AdmissionReview. A refusal of a
+// WriteResponse sends resp inside an AdmissionReview. A refusal of a
 // malformed request also carries its code as the HTTP status, so a caller
 // that only looks at the status line still sees a 4xx; an admission
 // decision (allowed or denied by policy) is always HTTP 200, as the
 // apiserver expects.
-func writeResponse(w http.ResponseWriter, httpStatus int, resp *response) {
-	buf := getBuffer()
-	defer putBuffer(buf)
-	*buf = appendReview((*buf)[:0], resp)
+func WriteResponse(w http.ResponseWriter, httpStatus int, resp *Response) {
+	buf := GetBuffer()
+	defer PutBuffer(buf)
+	*buf = AppendReview((*buf)[:0], resp)
 	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(httpStatus)
 	_, _ = w.Write(*buf)

@@ -1,4 +1,4 @@
-package webhook
+package wire
 
 import (
 	"io"
@@ -6,6 +6,10 @@ import (
 )
 
 const (
+	// MaxRequestBytes bounds a request body. etcd stores objects of up to
+	// 1.5 MiB and an UPDATE review carries the object twice, plus JSON
+	// overhead: controller-runtime settles on 7 MiB for the same reason.
+	MaxRequestBytes = 7 << 20
 	// initialBufferSize holds a typical pod review (4-8 KB) without growing.
 	initialBufferSize = 16 << 10
 	// maxPooledBuffer drops buffers that grew for an unusually large
@@ -20,19 +24,23 @@ var buffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+// GetBuffer returns an empty pooled buffer, for a request body or an
+// encoded response; give it back with PutBuffer once nothing aliases it.
+func GetBuffer() *[]byte { return buffers.Get().(*[]byte) }
 
-func putBuffer(b *[]byte) {
+// PutBuffer returns b to the pool, unless it grew past what ordinary
+// requests need.
+func PutBuffer(b *[]byte) {
 	if cap(*b) <= maxPooledBuffer {
 		*b = (*b)[:0]
 		buffers.Put(b)
 	}
 }
 
-// readAll is io.ReadAll into buf, grown to size first when the caller
+// ReadAll is io.ReadAll into buf, grown to size first when the caller
 // knows it (Content-Length), so a body is read without reallocation.
-func readAll(r io.Reader, buf []byte, size int64) ([]byte, error) {
-	if size > 0 && size < maxRequestBytes && int(size) >= cap(buf) {
+func ReadAll(r io.Reader, buf []byte, size int64) ([]byte, error) {
+	if size > 0 && size < MaxRequestBytes && int(size) >= cap(buf) {
 		// One byte more, so the read that returns io.EOF needs no growth.
 		buf = make([]byte, 0, size+1)
 	}

@@ -1,22 +1,22 @@
-package webhook
+package wire
 
 import "unicode/utf8"
 
-// appendJSONString appends s as a quoted JSON string, escaped exactly as
+// AppendJSONString appends s as a quoted JSON string, escaped exactly as
 // encoding/json escapes it, so hand-built output matches json.Marshal byte
 // for byte.
-func appendJSONString(dst []byte, s string) []byte {
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	dst = appendJSONChars(dst, s)
+	dst = AppendJSONChars(dst, s)
 	return append(dst, '"')
 }
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONChars appends the escaped characters of s: quote, backslash
+// AppendJSONChars appends the escaped characters of s: quote, backslash
 // and control bytes; <, > and & (encoding/json's HTML-safe default);
 // U+2028 and U+2029; and invalid UTF-8 as U+FFFD.
-func appendJSONChars(dst []byte, s string) []byte {
+func AppendJSONChars(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]

@@ -1,4 +1,4 @@
-package webhook
+package wire
 
 import (
 	"bytes"
@@ -9,11 +9,11 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// maxDepth is the deepest nesting of arrays and objects jsontext accepts,
+// MaxDepth is the deepest nesting of arrays and objects jsontext accepts,
 // so a hostile body cannot make the decoder use unbounded memory. It is
 // also encoding/json's limit and sigs.k8s.io/json's; the depth tests pin
 // it.
-const maxDepth = 10000
+const MaxDepth = 10000
 
 // decodeOptions make jsontext read what kube-apiserver's decoder
 // (sigs.k8s.io/json, a fork of encoding/json) reads.
@@ -38,7 +38,7 @@ type reviewDecoder struct {
 	// in place, so raw values alias body.
 	in               bytes.Buffer
 	body             []byte
-	r                *review
+	r                *Review
 	apiVersion, kind string
 	hasRequest       bool
 	// envErr is the first mistyped field of the envelope; objErr that of
@@ -49,7 +49,7 @@ type reviewDecoder struct {
 	// rewrites bytes it has handed out, so the strings outlive body.
 	arena   strings.Builder
 	scratch []byte          // unescaped strings, reused
-	owner   *ownerReference // the element ownerField fills
+	owner   *OwnerReference // the element ownerField fills
 }
 
 // decoders recycles decoder state (jsontext's stacks, scratch buffers);
@@ -60,7 +60,7 @@ func (d *reviewDecoder) start(body []byte) {
 	d.body = body
 	d.in = *bytes.NewBuffer(body)
 	d.dec.Reset(&d.in, decodeOptions...)
-	d.r = new(review)
+	d.r = new(Review)
 	d.apiVersion, d.kind, d.hasRequest = "", "", false
 	d.envErr, d.objErr = typeError{}, typeError{}
 	d.arena = strings.Builder{}
@@ -122,7 +122,7 @@ func (d *reviewDecoder) request() error {
 	switch d.dec.PeekKind() {
 	case '{':
 	case 'n':
-		*d.r = review{}
+		*d.r = Review{}
 		d.objErr = typeError{}
 		d.hasRequest = false
 		return d.skip()
@@ -131,7 +131,7 @@ func (d *reviewDecoder) request() error {
 	}
 	if !d.hasRequest {
 		// A pointer that null cleared is allocated afresh.
-		*d.r = review{}
+		*d.r = Review{}
 		d.objErr = typeError{}
 		d.hasRequest = true
 	}
@@ -194,7 +194,7 @@ func (d *reviewDecoder) object() error {
 	if k == 'n' {
 		return d.skip()
 	}
-	r.Object = objectMeta{}
+	r.Object = ObjectMeta{}
 	r.ObjectAPIVersion, r.ObjectKind = "", ""
 	d.objErr = typeError{}
 	if k != '{' {

@@ -1,4 +1,4 @@
-package webhook
+package wire
 
 import (
 	"bytes"
@@ -18,29 +18,29 @@ func TestAppendReviewMatchesEncodingJSON(t *testing.T) {
 	patch := []byte(`[{"op":"add","path":"/metadata/labels/istio.io~1rev","value":"canary"}]`)
 	cases := []struct {
 		name string
-		resp response
+		resp Response
 	}{
-		{"allowed", allowed("uid-1", nil)},
-		{"allowed with warnings", allowed("uid-1", []string{"one", odd, ""})},
-		{"empty warnings", allowed("uid-1", []string{})},
-		{"patched", patched("uid-1", patch, nil)},
-		{"patched with warnings", patched("u", patch, []string{"fallback <here>"})},
-		{"empty patch", patched("uid-1", nil, nil)},
-		{"odd uid", allowed(odd, nil)},
-		{"empty uid", denied("", http.StatusBadRequest, "empty")},
-		{"no message", denied("uid-1", http.StatusBadRequest, "")},
-		{"unknown code", denied("uid-1", 499, "teapot")},
-		{"no code", denied("uid-1", 0, "x")},
+		{"allowed", Allowed("uid-1", nil)},
+		{"allowed with warnings", Allowed("uid-1", []string{"one", odd, ""})},
+		{"empty warnings", Allowed("uid-1", []string{})},
+		{"patched", Patched("uid-1", patch, nil)},
+		{"patched with warnings", Patched("u", patch, []string{"fallback <here>"})},
+		{"empty patch", Patched("uid-1", nil, nil)},
+		{"odd uid", Allowed(odd, nil)},
+		{"empty uid", Denied("", http.StatusBadRequest, "empty")},
+		{"no message", Denied("uid-1", http.StatusBadRequest, "")},
+		{"unknown code", Denied("uid-1", 499, "teapot")},
+		{"no code", Denied("uid-1", 0, "x")},
 	}
 	for _, code := range []int32{400, 403, 413, 415, 405, 422, 500, 503} {
 		cases = append(cases, struct {
 			name string
-			resp response
-		}{http.StatusText(int(code)), denied("uid-1", code, odd)})
+			resp Response
+		}{http.StatusText(int(code)), Denied("uid-1", code, odd)})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := appendReview(nil, &c.resp)
+			got := AppendReview(nil, &c.resp)
 			want, err := json.Marshal(admissionv1.AdmissionReview{
 				TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
 				Response: typed(&c.resp),
@@ -56,14 +56,14 @@ func TestAppendReviewMatchesEncodingJSON(t *testing.T) {
 }
 
 // typed is resp as the k8s.io/api response the router used to build.
-func typed(resp *response) *admissionv1.AdmissionResponse {
-	out := &admissionv1.AdmissionResponse{UID: types.UID(resp.uid), Allowed: resp.allowed, Warnings: resp.warnings}
-	if len(resp.patch) > 0 {
+func typed(resp *Response) *admissionv1.AdmissionResponse {
+	out := &admissionv1.AdmissionResponse{UID: types.UID(resp.UID), Allowed: resp.Allowed, Warnings: resp.Warnings}
+	if len(resp.Patch) > 0 {
 		pt := admissionv1.PatchTypeJSONPatch
-		out.Patch, out.PatchType = resp.patch, &pt
+		out.Patch, out.PatchType = resp.Patch, &pt
 	}
-	if !resp.allowed {
-		out.Result = &metav1.Status{Status: metav1.StatusFailure, Code: resp.code, Reason: reasonFor(resp.code), Message: resp.message}
+	if !resp.Allowed {
+		out.Result = &metav1.Status{Status: metav1.StatusFailure, Code: resp.Code, Reason: reasonFor(resp.Code), Message: resp.Message}
 	}
 	return out
 }

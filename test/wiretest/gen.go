@@ -1,4 +1,4 @@
-package webhook
+package wiretest
 
 import (
 	"math/rand/v2"
@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// reviewGen writes random AdmissionReview-shaped JSON by hand, so it can
+// Gen writes random AdmissionReview-shaped JSON by hand, so it can
 // produce what a marshaller never would: keys in other cases (unknown to
 // kube's case-sensitive decoder) or spelled with escapes, repeated keys, nulls and wrong types in
 // every field, escapes, surrogates and invalid UTF-8 in strings, odd
 // whitespace, deep nesting, and byte-level damage.
-type reviewGen struct {
+type Gen struct {
 	r *rand.Rand
 	b []byte
 	// wild is set for a share of the reviews: only those drop members,
@@ -21,12 +21,13 @@ type reviewGen struct {
 	wild bool
 }
 
-func newReviewGen(seed uint64) *reviewGen {
-	return &reviewGen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+// NewGen returns a generator whose sequence of bodies is fixed by seed.
+func NewGen(seed uint64) *Gen {
+	return &Gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
-// review returns one generated body.
-func (g *reviewGen) review() []byte {
+// Review returns one generated body.
+func (g *Gen) Review() []byte {
 	g.b = g.b[:0]
 	g.wild = g.chance(3)
 	g.ws()
@@ -45,11 +46,11 @@ func (g *reviewGen) review() []byte {
 	return append([]byte(nil), g.b...)
 }
 
-func (g *reviewGen) chance(n int) bool { return g.r.IntN(n) == 0 }
+func (g *Gen) chance(n int) bool { return g.r.IntN(n) == 0 }
 
-func (g *reviewGen) lit(s string) { g.b = append(g.b, s...) }
+func (g *Gen) lit(s string) { g.b = append(g.b, s...) }
 
-func (g *reviewGen) ws() {
+func (g *Gen) ws() {
 	if g.chance(6) {
 		for range 1 + g.r.IntN(3) {
 			g.b = append(g.b, " \t\n\r"[g.r.IntN(4)])
@@ -65,7 +66,7 @@ type member struct {
 
 // object writes members in random order, some twice, some dropped, with
 // junk members in between.
-func (g *reviewGen) object(ms []member) {
+func (g *Gen) object(ms []member) {
 	var all []member
 	for _, m := range ms {
 		if g.wild && g.chance(12) {
@@ -99,10 +100,10 @@ func (g *reviewGen) object(ms []member) {
 	g.lit("}")
 }
 
-func (g *reviewGen) pick(options ...string) string { return options[g.r.IntN(len(options))] }
+func (g *Gen) pick(options ...string) string { return options[g.r.IntN(len(options))] }
 
 // sometimes returns good, or now and then in a wild review bad.
-func (g *reviewGen) sometimes(good, bad string) string {
+func (g *Gen) sometimes(good, bad string) string {
 	if g.wild && g.chance(4) {
 		return bad
 	}
@@ -112,7 +113,7 @@ func (g *reviewGen) sometimes(good, bad string) string {
 // key writes a field name, sometimes in a spelling that names another
 // field for a case-sensitive decoder (encoding/json would fold it), or
 // with an escape that still spells it.
-func (g *reviewGen) key(name string) {
+func (g *Gen) key(name string) {
 	switch g.r.IntN(14) {
 	case 0:
 		name = strings.ToUpper(name)
@@ -150,7 +151,7 @@ var fragments = []string{
 // broken are fragments that make a string literal invalid.
 var broken = []string{"\x01", `\x`, `\u12`, `\u12g4`, "\n", `\`}
 
-func (g *reviewGen) str() {
+func (g *Gen) str() {
 	g.b = append(g.b, '"')
 	for range g.r.IntN(5) {
 		g.b = append(g.b, fragments[g.r.IntN(len(fragments))]...)
@@ -162,7 +163,7 @@ func (g *reviewGen) str() {
 }
 
 // quoted writes s as a plain string literal.
-func (g *reviewGen) quoted(s string) {
+func (g *Gen) quoted(s string) {
 	g.b = append(g.b, '"')
 	g.b = append(g.b, s...)
 	g.b = append(g.b, '"')
@@ -171,7 +172,7 @@ func (g *reviewGen) quoted(s string) {
 var numbers = []string{"0", "-0", "1", "-12", "3.25", "1e3", "1E+2", "-4.5e-6", "123456789012345678901234567890", "0.0"}
 
 // junk writes any JSON value, nested at most depth levels.
-func (g *reviewGen) junk(depth int) {
+func (g *Gen) junk(depth int) {
 	n := 6
 	if depth > 0 {
 		n = 8
@@ -210,7 +211,7 @@ func (g *reviewGen) junk(depth int) {
 
 // typed writes a value of the expected type most of the time, else null
 // or a value of another type.
-func (g *reviewGen) typed(want func()) func() {
+func (g *Gen) typed(want func()) func() {
 	return func() {
 		switch n := g.r.IntN(40); {
 		case n < 2:
@@ -223,7 +224,7 @@ func (g *reviewGen) typed(want func()) func() {
 	}
 }
 
-func (g *reviewGen) text(common ...string) func() {
+func (g *Gen) text(common ...string) func() {
 	return g.typed(func() {
 		if len(common) > 0 && (!g.wild || !g.chance(4)) {
 			g.quoted(common[g.r.IntN(len(common))])
@@ -233,7 +234,7 @@ func (g *reviewGen) text(common ...string) func() {
 	})
 }
 
-func (g *reviewGen) envelopeMembers() []member {
+func (g *Gen) envelopeMembers() []member {
 	return []member{
 		{"apiVersion", g.text(g.sometimes("admission.k8s.io/v1", "admission.k8s.io/v1beta1"))},
 		{"kind", g.text(g.sometimes("AdmissionReview", "Pod"))},
@@ -241,7 +242,7 @@ func (g *reviewGen) envelopeMembers() []member {
 	}
 }
 
-func (g *reviewGen) requestMembers() []member {
+func (g *Gen) requestMembers() []member {
 	return []member{
 		{"uid", g.text("705ab4f5-6393-11e8-b7cc-42010a800002", "u")},
 		{"kind", func() { g.lit(`{"group":"","version":"v1","kind":"Pod"}`) }},
@@ -261,7 +262,7 @@ func (g *reviewGen) requestMembers() []member {
 	}
 }
 
-func (g *reviewGen) objectMembers() []member {
+func (g *Gen) objectMembers() []member {
 	return []member{
 		{"apiVersion", g.text("v1")},
 		{"kind", g.text("Pod")},
@@ -270,7 +271,7 @@ func (g *reviewGen) objectMembers() []member {
 	}
 }
 
-func (g *reviewGen) metaMembers() []member {
+func (g *Gen) metaMembers() []member {
 	return []member{
 		{"name", g.text("web-0", "")},
 		{"generateName", g.text("web-5d8f7c-")},
@@ -303,7 +304,7 @@ func (g *reviewGen) metaMembers() []member {
 
 // managedFields writes entries typed as k8s.io/api types them, with
 // fieldsV1 (raw JSON) deep and odd: the bulk a decoder skips.
-func (g *reviewGen) managedFields() {
+func (g *Gen) managedFields() {
 	g.lit("[")
 	for i := range g.r.IntN(3) {
 		if i > 0 {
@@ -323,7 +324,7 @@ func (g *reviewGen) managedFields() {
 
 // stringMap writes labels or annotations; keys are data here, so they
 // are written as they are, duplicates included.
-func (g *reviewGen) stringMap() {
+func (g *Gen) stringMap() {
 	g.lit("{")
 	for i := range g.r.IntN(5) {
 		if i > 0 {
@@ -344,7 +345,7 @@ func (g *reviewGen) stringMap() {
 }
 
 // damage applies one byte-level mutation.
-func (g *reviewGen) damage() {
+func (g *Gen) damage() {
 	if len(g.b) == 0 {
 		return
 	}

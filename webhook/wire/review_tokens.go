@@ -1,4 +1,4 @@
-package webhook
+package wire
 
 import (
 	"bytes"
@@ -118,7 +118,7 @@ func (d *reviewDecoder) stringMap(m *map[string]string, field string) error {
 // owners reads metadata.ownerReferences into refs the way encoding/json
 // (and so sigs.k8s.io/json) fills a slice: elements are decoded into what
 // is already there, then the slice is cut to the array's length.
-func (d *reviewDecoder) owners(refs *[]ownerReference) error {
+func (d *reviewDecoder) owners(refs *[]OwnerReference) error {
 	switch d.dec.PeekKind() {
 	case '[':
 	case 'n':
@@ -139,7 +139,7 @@ func (d *reviewDecoder) owners(refs *[]ownerReference) error {
 		}
 		switch {
 		case i >= cap(list): // then len(list) == i
-			list = append(list, ownerReference{})
+			list = append(list, OwnerReference{})
 		case i >= len(list):
 			// Like reflect's SetLen, this re-exposes elements an earlier,
 			// longer array left in the backing store.
@@ -167,7 +167,7 @@ func (d *reviewDecoder) owners(refs *[]ownerReference) error {
 		list = list[:i]
 	}
 	if i == 0 {
-		list = []ownerReference{}
+		list = []OwnerReference{}
 	}
 	*refs = list
 	return nil

@@ -1,57 +1,22 @@
-package webhook
+// Package wiretest holds what tests of the admission wire format share
+// with the handler tests: the typed-decode oracle, a generator of
+// AdmissionReview-shaped bodies, and fixture bodies. Only tests import it.
+package wiretest
 
 import (
-	"errors"
-	"reflect"
-	"strings"
+	"encoding/json"
 	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/canary-router/canary-router/test/podgen"
 )
 
-// sameDecode fails when decodeReview and the typed k8s.io/api oracle
-// disagree on body: both must accept it with deeply equal reviews, or both
-// reject it with the same uid and the same kind of error. A type error
-// names the same field and JSON type; a syntax error is only compared as
-// such, since the two decoders word their positions differently. A body
-// the oracle refuses for a field the router does not read is not compared.
-func sameDecode(t *testing.T, body []byte) {
-	t.Helper()
-	got, gotErr := decodeReview(body)
-	want, inScope, wantErr := decodeReviewKube(body)
-	if !inScope {
-		return
-	}
-	if (gotErr == nil) != (wantErr == nil) {
-		t.Fatalf("body %q:\n decodeReview error: %v\n typed decode error: %v", body, gotErr, wantErr)
-	}
-	if wantErr != nil {
-		var g, w *decodeError
-		if !errors.As(gotErr, &g) || !errors.As(wantErr, &w) {
-			t.Fatalf("body %q: errors %T %T, want *decodeError", body, gotErr, wantErr)
-		}
-		if g.uid != w.uid || errorKind(g.msg) != errorKind(w.msg) {
-			t.Fatalf("body %q:\n decodeReview: uid %q %s\n typed decode: uid %q %s", body, g.uid, g.msg, w.uid, w.msg)
-		}
-		return
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("body %q:\n decodeReview %#v\n typed decode %#v", body, got, want)
-	}
-}
-
-func errorKind(msg string) string {
-	if strings.Contains(msg, "cannot use a JSON") {
-		return msg
-	}
-	if strings.HasPrefix(msg, notAReview) {
-		return notAReview + "<syntax error>"
-	}
-	return msg
-}
-
-// edgeCases are bodies written to hit one rule each.
-var edgeCases = []string{
+// EdgeCases are bodies written to hit one rule each of the decoder.
+var EdgeCases = []string{
 	``, ` `, `null`, `true`, `"x"`, `1`, `[]`, `{}`, `{} {}`, `{}x`, "\ufeff{}",
 	`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`,
 	`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE","object":null}}`,
@@ -97,39 +62,9 @@ var edgeCases = []string{
 	`{"x":-0.0e+0,"y":1E-7,"z":[true,false,null,{}]}`,
 }
 
-func TestDecodeReviewMatchesTypedDecode(t *testing.T) {
-	for _, c := range edgeCases {
-		sameDecode(t, []byte(c))
-	}
-	for _, body := range fixtureBodies(t) {
-		sameDecode(t, body)
-	}
-	n := 50000
-	if testing.Short() {
-		n = 5000
-	}
-	g := newReviewGen(1)
-	for range n {
-		sameDecode(t, g.review())
-	}
-}
-
-func TestDecodeReviewDepthLimit(t *testing.T) {
-	// The envelope is level 1; jsontext, like encoding/json, allows 10000
-	// levels in all.
-	for _, levels := range []int{maxDepth - 1, maxDepth} {
-		for _, where := range []string{`{"x":%s}`, `{"request":{"uid":"a","object":{"metadata":{"labels":{"a":%s}}}}}`} {
-			body := strings.Replace(where, "%s", strings.Repeat("[", levels)+strings.Repeat("]", levels), 1)
-			sameDecode(t, []byte(body))
-		}
-	}
-	if _, err := decodeReview([]byte(`{"x":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`)); err == nil {
-		t.Fatal("nesting beyond the limit accepted")
-	}
-}
-
-// fixtureBodies are the reviews the handler tests and the benchmarks send.
-func fixtureBodies(t testing.TB) [][]byte {
+// FixtureBodies are the reviews the handler tests send: pods and a
+// namespace built with k8s.io/api types, then a pod of each podgen shape.
+func FixtureBodies(t testing.TB) [][]byte {
 	bodies := [][]byte{
 		reviewBody(t, "pods", "CREATE", "shop", deploymentPod("shop", "web", "5d8f7c", nil), false),
 		reviewBody(t, "pods", "CREATE", "shop", deploymentPod("shop", "web", "5d8f7c", map[string]string{"istio.io/rev": "canary"}), true),
@@ -141,18 +76,44 @@ func fixtureBodies(t testing.TB) [][]byte {
 	return bodies
 }
 
-func FuzzDecodeReview(f *testing.F) {
-	for _, c := range edgeCases {
-		f.Add([]byte(c))
+// reviewBody wraps obj in an AdmissionReview request as kube-apiserver
+// sends it.
+func reviewBody(t testing.TB, resource, operation, namespace string, obj runtime.Object, dryRun bool) []byte {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, b := range fixtureBodies(f) {
-		f.Add(b)
+	r := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:       "uid-1",
+			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: resource},
+			Namespace: namespace,
+			Operation: admissionv1.Operation(operation),
+			Object:    runtime.RawExtension{Raw: raw},
+			DryRun:    &dryRun,
+		},
 	}
-	g := newReviewGen(2)
-	for range 200 {
-		f.Add(g.review())
+	body, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		sameDecode(t, body)
-	})
+	return body
+}
+
+func deploymentPod(ns, deployment, hash string, labels map[string]string) *corev1.Pod {
+	ctrl := true
+	l := map[string]string{"app": deployment, "pod-template-hash": hash}
+	for k, v := range labels {
+		l[k] = v
+	}
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: deployment + "-" + hash + "-", Namespace: ns, Labels: l,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deployment + "-" + hash, UID: "rs-uid", Controller: &ctrl}},
+		},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}},
+	}
 }

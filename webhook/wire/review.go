@@ -1,18 +1,21 @@
-package webhook
+// Package wire is the admission.k8s.io/v1 AdmissionReview wire format as
+// the router speaks it: DecodeReview reads the metadata a routing decision
+// needs from a request body, and WriteResponse encodes the answer, with
+// the request and response buffers they share. It knows nothing of
+// policy, handlers or metrics, and imports no other package of the router.
+package wire
 
 import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
-// review holds the parts of an AdmissionReview that a routing decision
+// Review holds the parts of an AdmissionReview that a routing decision
 // needs. Of the object only the metadata is read: a label-only mutation
 // has no use for the spec, and materialising it is most of the cost of a
 // decode (see docs/performance.md).
-type review struct {
+type Review struct {
 	UID         string
 	Group       string
 	Version     string
@@ -21,7 +24,7 @@ type review struct {
 	Namespace   string
 	Operation   string
 	DryRun      bool
-	Object      objectMeta
+	Object      ObjectMeta
 	// ObjectAPIVersion and ObjectKind are the object's own type fields,
 	// which the handler checks against the resource.
 	ObjectAPIVersion string
@@ -36,41 +39,34 @@ type review struct {
 	RawOldObject []byte
 }
 
-// objectMeta is the subset of ObjectMeta the router reads.
-type objectMeta struct {
+// ObjectMeta is the subset of metav1.ObjectMeta the router reads.
+type ObjectMeta struct {
 	Name            string
 	GenerateName    string
 	Namespace       string
 	Labels          map[string]string
 	Annotations     map[string]string
-	OwnerReferences []ownerReference
+	OwnerReferences []OwnerReference
 }
 
-type ownerReference struct {
+// OwnerReference is the subset of metav1.OwnerReference the router reads.
+type OwnerReference struct {
 	Kind       string
 	Name       string
 	Controller bool
 }
 
-// controller returns the controlling owner, the one whose kind names the
-// pod's workload, or nil.
-func (m *objectMeta) controller() *policy.Owner {
-	for _, o := range m.OwnerReferences {
-		if o.Controller {
-			return &policy.Owner{Kind: o.Kind, Name: o.Name}
-		}
-	}
-	return nil
-}
-
-// decodeError is a request the router cannot act on; its message goes back
-// to the caller, and uid is whatever could be read before the failure.
-type decodeError struct {
-	uid string
+// DecodeError is a request the router cannot act on; its message goes back
+// to the caller.
+type DecodeError struct {
+	// UID is whatever could be read before the failure, so the refusal
+	// can still name the request.
+	UID string
 	msg string
 }
 
-func (e *decodeError) Error() string { return e.msg }
+// Error returns the refusal as the caller sees it.
+func (e *DecodeError) Error() string { return e.msg }
 
 const (
 	notAReview    = "request body is not a valid AdmissionReview: "
@@ -78,7 +74,7 @@ const (
 	arenaCapacity = 512 // bytes of strings a typical pod review keeps
 )
 
-// decodeReview parses an admission.k8s.io/v1 AdmissionReview request in
+// DecodeReview parses an admission.k8s.io/v1 AdmissionReview request in
 // one pass over body with jsontext's tokenizer. It accepts and rejects
 // what a typed decode with k8s.io/api types and kube-apiserver's own
 // decoder (sigs.k8s.io/json: case-sensitive names) would in the fields
@@ -87,21 +83,21 @@ const (
 // read is not its business. Errors come in that decoder's order:
 // malformed JSON anywhere first, then a mistyped envelope field, then the
 // envelope checks, then a mistyped object field.
-func decodeReview(body []byte) (*review, error) {
+func DecodeReview(body []byte) (*Review, error) {
 	if len(body) == 0 {
-		return nil, &decodeError{msg: "request body is empty"}
+		return nil, &DecodeError{msg: "request body is empty"}
 	}
 	d := decoders.Get().(*reviewDecoder)
 	defer d.release()
 	d.start(body)
 	if err := d.document(); err != nil {
 		if err == io.EOF {
-			return nil, &decodeError{msg: notAReview + "unexpected end of JSON input"}
+			return nil, &DecodeError{msg: notAReview + "unexpected end of JSON input"}
 		}
-		return nil, &decodeError{msg: notAReview + strings.TrimPrefix(err.Error(), "jsontext: ")}
+		return nil, &DecodeError{msg: notAReview + strings.TrimPrefix(err.Error(), "jsontext: ")}
 	}
 	if d.envErr.set() {
-		return nil, &decodeError{msg: notAReview + d.envErr.text()}
+		return nil, &DecodeError{msg: notAReview + d.envErr.text()}
 	}
 	r := d.r
 	if d.apiVersion != "admission.k8s.io/v1" || d.kind != "AdmissionReview" {
@@ -109,23 +105,23 @@ func decodeReview(body []byte) (*review, error) {
 		if d.hasRequest {
 			uid = r.UID
 		}
-		return nil, &decodeError{uid: uid, msg: fmt.Sprintf("expected apiVersion admission.k8s.io/v1 and kind AdmissionReview, got %q %q", d.apiVersion, d.kind)}
+		return nil, &DecodeError{UID: uid, msg: fmt.Sprintf("expected apiVersion admission.k8s.io/v1 and kind AdmissionReview, got %q %q", d.apiVersion, d.kind)}
 	}
 	if !d.hasRequest {
-		return nil, &decodeError{msg: "AdmissionReview has no request"}
+		return nil, &DecodeError{msg: "AdmissionReview has no request"}
 	}
 	if r.UID == "" {
-		return nil, &decodeError{msg: "AdmissionReview request has no uid"}
+		return nil, &DecodeError{msg: "AdmissionReview request has no uid"}
 	}
 	if r.RawObject == nil { // absent or null
 		// DELETE carries no object; every other operation the router serves does.
 		if r.Operation == "DELETE" {
 			return r, nil
 		}
-		return nil, &decodeError{uid: r.UID, msg: "AdmissionReview request has no object"}
+		return nil, &DecodeError{UID: r.UID, msg: "AdmissionReview request has no object"}
 	}
 	if d.objErr.set() {
-		return nil, &decodeError{uid: r.UID, msg: notAnObject + d.objErr.text()}
+		return nil, &DecodeError{UID: r.UID, msg: notAnObject + d.objErr.text()}
 	}
 	return r, nil
 }
