@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/webhook"
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/policy"
@@ -88,38 +89,10 @@ func (c *Controller) Enqueue() { c.queue.AddAfter(queueKey, coalesce) }
 // Run runs passes until ctx ends. The policy and Istio state arrive as
 // snapshots, not events, so a slow poll brings the pass back too.
 func (c *Controller) Run(ctx context.Context) {
-	defer c.queue.ShutDown()
-	go func() {
-		t := time.NewTicker(10 * time.Second)
-		defer t.Stop()
-		for {
-			c.queue.Add(queueKey)
-			select {
-			case <-ctx.Done():
-				c.queue.ShutDown()
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	for {
-		key, quit := c.queue.Get()
-		if quit {
-			return
-		}
+	controller.RunPasses(ctx, c.queue, queueKey, 10*time.Second, c.o.Log, "migration", func(ctx context.Context) (time.Duration, error) {
 		r, err := c.Pass(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			c.o.Log.Warn("migration pass failed; retrying", zap.Error(err))
-			c.queue.AddRateLimited(key)
-		case r.RequeueAfter > 0:
-			c.queue.Forget(key)
-			c.queue.AddAfter(key, r.RequeueAfter)
-		default:
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+		return r.RequeueAfter, err
+	})
 }
 
 // Pass reads the world, steps the migration and writes what the step

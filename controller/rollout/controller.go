@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/webhook"
 	"github.com/canary-router/canary-router/webhook/istio"
@@ -98,38 +99,10 @@ func (c *Controller) Enqueue() { c.queue.Add(queueKey) }
 // Run runs passes until ctx ends; a slow tick brings a pass back when no
 // requeue does (a policy edit, an operator command).
 func (c *Controller) Run(ctx context.Context) {
-	defer c.queue.ShutDown()
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			c.queue.Add(queueKey)
-			select {
-			case <-ctx.Done():
-				c.queue.ShutDown()
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	for {
-		key, quit := c.queue.Get()
-		if quit {
-			return
-		}
+	controller.RunPasses(ctx, c.queue, queueKey, 5*time.Second, c.o.Log, "rollout", func(ctx context.Context) (time.Duration, error) {
 		r, err := c.Pass(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			c.o.Log.Warn("rollout pass failed; retrying", zap.Error(err))
-			c.queue.AddRateLimited(key)
-		case r.RequeueAfter > 0:
-			c.queue.Forget(key)
-			c.queue.AddAfter(key, r.RequeueAfter)
-		default:
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
+		return r.RequeueAfter, err
+	})
 }
 
 // Pass reads the world, steps the rollout and writes what the step asks,
