@@ -67,7 +67,9 @@ prometheus:
 	@bash test/tools/install-prometheus.sh
 
 ## demo: a local control plane, a stand-in Istio with revisions stable and canary,
-## the router installed from deploy/, and a canary raised from 10 to 50 percent;
+## the router installed from deploy/, a canary raised from 10 to 50 percent, then
+## two self-driving rollouts (0 -> 5 -> 25 -> 50 -> 100, and a bad canary rolled
+## back at 25; its PromQL gate uses Prometheus when on PATH, see `make prometheus`);
 ## DEMO_NONINTERACTIVE=1 exits at the end instead of waiting for Ctrl-C
 demo: tools build
 	@go build -o bin/demo ./test/demo

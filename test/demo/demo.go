@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"k8s.io/client-go/rest"
 
@@ -84,6 +85,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		_ = c.Stop()
 	}()
 	d.cluster = c
+	mon := startMonitoringBackground(ctx, dir)
+	defer mon.stop()
 
 	d.say("Installing a stand-in Istio with two revisions, stable (the default) and canary, registered with Istio's exact webhook selectors")
 	inj, err := fakeistio.Start(c.CA)
@@ -121,6 +124,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	if err := d.status(ctx, 0.50); err != nil {
+		return err
+	}
+	if err := d.rollouts(ctx, mon); err != nil {
 		return err
 	}
 	d.explain(r)
@@ -193,21 +199,14 @@ func (d *demo) waitCABundle(ctx context.Context) error {
 }
 
 func (d *demo) applyPolicy(ctx context.Context, stable, canary int) error {
-	doc := fmt.Sprintf(`apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: canary-router-policy
-  namespace: canary-router-system
-data:
-  policy.yaml: |
-    granularity: pod
-    seed: demo
-    targets:
-      - revision: stable
-        weight: %d
-      - revision: canary
-        weight: %d
-`, stable, canary)
+	return d.applyPolicyDoc(ctx, fmt.Sprintf("granularity: pod\nseed: demo\ntargets:\n  - revision: stable\n    weight: %d\n  - revision: canary\n    weight: %d\n", stable, canary))
+}
+
+// applyPolicyDoc applies policy.yaml as the policy ConfigMap, the way an
+// operator would, and shows the command.
+func (d *demo) applyPolicyDoc(ctx context.Context, policyYAML string) error {
+	doc := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: canary-router-policy\n  namespace: canary-router-system\ndata:\n  policy.yaml: |\n" +
+		"    " + strings.ReplaceAll(strings.TrimRight(policyYAML, "\n"), "\n", "\n    ") + "\n"
 	path := filepath.Join(d.o.dir, "policy.yaml")
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		return err
@@ -313,11 +312,17 @@ func (d *demo) kubectl(ctx context.Context, args ...string) ([]byte, error) {
 func deployment(w workload) *appsv1.Deployment {
 	labels := map[string]string{"app": w.name}
 	replicas := w.replicas
+	// A restart rolls in one round (all new pods, then the old ones go),
+	// not four of 25 percent: the demo restarts every workload several
+	// times and must stay short; fake pods cost nothing.
+	all, none := intstr.FromString("100%"), intstr.FromInt32(0)
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace, Name: w.name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &all, MaxUnavailable: &none}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},

@@ -36,6 +36,11 @@ func TestDemo(t *testing.T) {
 		"done: 4 workloads restarted in 2 batches",
 		"Warning: canary-router replaced istio-injection=enabled",
 		"export KUBECONFIG=",
+		"healthy rollout: Complete in",
+		"4 of 4 workloads and 50 of 50 pods on canary, 0 without a sidecar",
+		"now all 4 workloads and 50 of 50 pods on stable, 0 on canary, 0 without a sidecar",
+		"Phase:    Complete",
+		"Phase:    Aborted",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)

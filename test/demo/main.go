@@ -1,7 +1,9 @@
 // Command demo shows canary-router doing its job on a local control plane,
 // with no cluster of your own: stand-in Istio revisions stable and canary,
 // the router installed from deploy/, a few namespaces and Deployments, and
-// a canary raised from 10 to 50 percent. Run it with `make demo`.
+// a canary raised from 10 to 50 percent, then two rollouts the router
+// drives itself: a healthy one to 100 percent, and one whose canary turns
+// bad at 25 percent and is rolled back. Run it with `make demo`.
 package main
 
 import (

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/canary-router/canary-router/test/cluster"
+)
+
+// monitoring is the demo's bad-canary signal, as test/rollout plays it: a
+// stand-in for the istiods' monitoring port exporting
+// pilot_total_xds_rejects per revision, scraped every second by a real
+// Prometheus that the rollout's PromQL gate queries.
+type monitoring struct {
+	istiod  *httptest.Server
+	rejects atomic.Int64 // the canary's; the demo raises it to play a bad push
+	cmd     *exec.Cmd
+	addr    string
+	logPath string
+}
+
+// startMonitoring starts the stand-in istiod and Prometheus, and returns
+// once Prometheus has scraped it.
+func startMonitoring(ctx context.Context, dir string) (*monitoring, error) {
+	m := &monitoring{logPath: filepath.Join(dir, "logs", "prometheus.log")}
+	m.istiod = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# TYPE pilot_total_xds_rejects counter\n"+
+			"pilot_total_xds_rejects{app=\"istiod\",istio_io_rev=\"stable\",type=\"cds\"} 0\n"+
+			"pilot_total_xds_rejects{app=\"istiod\",istio_io_rev=\"canary\",type=\"cds\"} %d\n", m.rejects.Load())
+	}))
+	port, err := cluster.FreePort()
+	if err != nil {
+		m.stop()
+		return nil, err
+	}
+	m.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: istiod\n    static_configs:\n      - targets: [%q]\n",
+		strings.TrimPrefix(m.istiod.URL, "http://"))
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		m.stop()
+		return nil, err
+	}
+	logFile, err := os.Create(m.logPath)
+	if err != nil {
+		m.stop()
+		return nil, err
+	}
+	defer logFile.Close()
+	m.cmd = exec.Command("prometheus", "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+m.addr, "--query.lookback-delta=1m")
+	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
+	// Its own process group, so stop reaches it and a Ctrl-C meant for the
+	// demo does not kill it before the demo's deferred cleanup runs.
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := m.cmd.Start(); err != nil {
+		m.cmd = nil
+		m.stop()
+		return nil, fmt.Errorf("starting prometheus: %w", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if v, err := m.query(ctx, `sum(up{job="istiod"})`); err == nil && v == 1 {
+			return m, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	m.stop()
+	return nil, fmt.Errorf("prometheus never scraped the stand-in istiod (log: %s)", m.logPath)
+}
+
+func (m *monitoring) url() string { return "http://" + m.addr }
+
+func (m *monitoring) stop() {
+	if m.cmd != nil && m.cmd.Process != nil {
+		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = m.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		m.cmd = nil
+	}
+	m.istiod.Close()
+}
+
+// query returns the single value of an instant query.
+func (m *monitoring) query(ctx context.Context, expr string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url()+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data.Result) != 1 {
+		return 0, fmt.Errorf("no single sample (%v)", err)
+	}
+	s, _ := body.Data.Result[0].Value[1].(string)
+	var v float64
+	_, err = fmt.Sscan(s, &v)
+	return v, err
+}
+
+// monitoringStart is Prometheus starting in the background, so its start
+// overlaps the first part of the demo; mon stays nil without Prometheus
+// on PATH.
+type monitoringStart struct {
+	done chan struct{}
+	mon  *monitoring
+	err  error
+}
+
+func startMonitoringBackground(ctx context.Context, dir string) *monitoringStart {
+	s := &monitoringStart{done: make(chan struct{})}
+	if _, err := exec.LookPath("prometheus"); err != nil {
+		close(s.done)
+		return s
+	}
+	go func() {
+		defer close(s.done)
+		s.mon, s.err = startMonitoring(ctx, dir)
+	}()
+	return s
+}
+
+func (s *monitoringStart) wait() (*monitoring, error) {
+	<-s.done
+	return s.mon, s.err
+}
+
+func (s *monitoringStart) stop() {
+	if m, _ := s.wait(); m != nil {
+		m.stop()
+	}
+}
