@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
 	"github.com/canary-router/canary-router/webhook/policy"
@@ -172,29 +171,6 @@ func restarts(t *testing.T, ns string) map[string]int {
 		out[k]--
 	}
 	return out
-}
-
-// checkPods lists the live pods of namespaces: routed-vs-injected
-// mismatches (harness.RoutedPods), pods without a sidecar, and pods per
-// injected revision.
-func checkPods(t *testing.T, routed bool, namespaces ...string) (perRev map[string]int, mismatches, unmeshed int) {
-	t.Helper()
-	perRev = map[string]int{}
-	for _, ns := range namespaces {
-		pods := harness.Live(env.ListPods(t, ns, ""))
-		if routed {
-			_, m := harness.RoutedPods(t, pods)
-			mismatches += m
-		}
-		for i := range pods {
-			rev := fakeistio.InjectedRevision(&pods[i])
-			if rev == "" {
-				unmeshed++
-			}
-			perRev[rev]++
-		}
-	}
-	return perRev, mismatches, unmeshed
 }
 
 // cliPlan runs `canary-router migrate -o json` as the cluster admin: the

@@ -67,7 +67,7 @@ func TestKinds(t *testing.T) {
 	final := cliPlan(t)
 	reported := names(final.Reported)
 	skipped := names(final.Skipped)
-	perRev, _, unmeshed := checkPods(t, false, ns)
+	perRev, _, unmeshed := env.PodsByRevision(t, false, ns)
 	t.Logf("RESULT migrate-kinds: statefulset_migrated=%v daemonset_migrated=%v opted_out_restarted=%v reported=[%s] skipped=[%s] restarted=%d pods=%v unmeshed=%d",
 		stsMoved, dsMoved, optedMoved, strings.Join(reported, " "), strings.Join(skipped, " "), st.Restarted, perRev, unmeshed)
 	if !stsMoved || !dsMoved || optedMoved || st.Restarted != 2 {

@@ -92,7 +92,7 @@ func TestLeaderKilled(t *testing.T) {
 		dumpLogs(t)
 		t.Logf("status %+v\nplan now:\n%s", st, cli(t, "migrate"))
 	}
-	_, mismatches, unmeshed := checkPods(t, true, ns)
+	_, mismatches, unmeshed := env.PodsByRevision(t, true, ns)
 	t.Logf("RESULT migrate-leader: killed_at_batch=%d takeover=%s lease_duration=15s finished_after_kill=%s restarted=%d deployments=%d restarted_twice=%d mismatches=%d unmeshed=%d",
 		before.Batch.Index, takeover.Round(100*time.Millisecond), finished.Round(100*time.Millisecond), sum(r), len(r), twice, mismatches, unmeshed)
 	// A standby may take the Lease only LeaseDuration (15 s) after the dead
@@ -149,7 +149,7 @@ func TestNamespaceGranularity(t *testing.T) {
 			t.Errorf("%s: relabelled %v, restarted %d, policy moves it %v", ns, moved, r, want[ns])
 		}
 	}
-	perRev, _, unmeshed := checkPods(t, false, namespaces...)
+	perRev, _, unmeshed := env.PodsByRevision(t, false, namespaces...)
 	drift := len(cliPlan(t).Moves)
 	t.Logf("RESULT migrate-namespace: namespaces=20 canary=50%% moved_by_policy=%d relabelled=%d restarted=%d wrong=%d status_restarted=%d final_drift=%d pods=%v unmeshed=%d",
 		len(want), relabelled, restartedNS, wrong, st.Restarted, drift, perRev, unmeshed)

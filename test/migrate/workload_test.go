@@ -47,7 +47,7 @@ func TestWorkloadGranularity(t *testing.T) {
 			}
 		}
 	}
-	perRev, mismatches, unmeshed := checkPods(t, true, namespaces...)
+	perRev, mismatches, unmeshed := env.PodsByRevision(t, true, namespaces...)
 	drift := len(cliPlan(t).Moves)
 	t.Logf("RESULT migrate-workload: deployments=30 replicas=3 canary=30%% drifted=%d restarted=%d wrong=%d batches=%d batch_size=%d max_rolling=%d final_drift=%d mismatches=%d unmeshed=%d pods_stable=%d pods_canary=%d elapsed=%s",
 		len(want), restarted, wrong, st.Batches, batch, maxRolling, drift, mismatches, unmeshed, perRev["stable"], perRev["canary"], elapsed.Round(100*time.Millisecond))
@@ -69,7 +69,7 @@ func TestPodGranularity(t *testing.T) {
 	digest := writePolicy(t, policyDoc("pod", 25, "{batchSize: 2, interval: 0s, readinessTimeout: 2m}"))
 	st := waitPhase(t, digest, migrate.PhaseComplete, 3*time.Minute)
 	n := restarts(t, ns)["app-00"]
-	perRev, mismatches, unmeshed := checkPods(t, true, ns)
+	perRev, mismatches, unmeshed := env.PodsByRevision(t, true, ns)
 	t.Logf("RESULT migrate-pod: replicas=20 canary=25%% restarts=%d restarted=%d canary_pods=%d stable_pods=%d mismatches=%d unmeshed=%d",
 		n, st.Restarted, perRev["canary"], perRev["stable"], mismatches, unmeshed)
 	if n != 1 || perRev["canary"] != 5 || perRev["stable"] != 15 || mismatches != 0 || unmeshed != 0 {

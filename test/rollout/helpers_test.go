@@ -14,7 +14,6 @@ import (
 
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
-	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
 	"github.com/canary-router/canary-router/webhook/policy"
@@ -159,35 +158,15 @@ func resetPolicy(t *testing.T) {
 	}
 }
 
-// podsByRevision counts live pods per injected revision, routed-vs-
-// injected mismatches and pods without a sidecar.
-func podsByRevision(t *testing.T, namespaces ...string) (perRev map[string]int, mismatches, unmeshed int) {
-	t.Helper()
-	perRev = map[string]int{}
-	for _, ns := range namespaces {
-		pods := harness.Live(env.ListPods(t, ns, ""))
-		_, m := harness.RoutedPods(t, pods)
-		mismatches += m
-		for i := range pods {
-			rev := fakeistio.InjectedRevision(&pods[i])
-			if rev == "" {
-				unmeshed++
-			}
-			perRev[rev]++
-		}
-	}
-	return perRev, mismatches, unmeshed
-}
-
 // waitPods waits until every live pod in namespaces is injected by rev.
 func waitPods(t *testing.T, rev string, want int, timeout time.Duration, namespaces ...string) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(context.Background(), time.Second, timeout, true, func(context.Context) (bool, error) {
-		perRev, _, _ := podsByRevision(t, namespaces...)
+		perRev, _, _ := env.PodsByRevision(t, true, namespaces...)
 		return perRev[rev] == want && len(perRev) == 1, nil
 	})
 	if err != nil {
-		perRev, _, _ := podsByRevision(t, namespaces...)
+		perRev, _, _ := env.PodsByRevision(t, true, namespaces...)
 		t.Fatalf("pods by revision %v, want %d on %s", perRev, want, rev)
 	}
 }

@@ -12,13 +12,11 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
@@ -51,31 +49,11 @@ func setup(ctx context.Context, e *harness.Env) error {
 	if _, err := e.StartIstio(ctx, "stable", "stable", "canary"); err != nil {
 		return err
 	}
-	if err := e.CreateNamespaceObject(ctx, localrouter.Namespace, nil); err != nil {
-		return err
-	}
-	if _, err := c.Client.CoreV1().ServiceAccounts(localrouter.Namespace).Create(ctx,
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: localrouter.ServiceAccount}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	rbac, err := filepath.Abs(filepath.Join("..", "..", "deploy", "base", "rbac.yaml"))
+	id, err := e.SetUpManifestIdentity(ctx)
 	if err != nil {
 		return err
 	}
-	if out, err := c.Kubectl(ctx, "apply", "-f", rbac); err != nil {
-		return fmt.Errorf("applying %s: %v\n%s", rbac, err, out)
-	}
-	if env.saKubeconfig, _, err = localrouter.ServiceAccountKubeconfig(ctx, c, e.Dir); err != nil {
-		return err
-	}
-	env.certDir = filepath.Join(e.Dir, "certs")
-	certPEM, keyPEM, err := c.CA.IssueServing("canary-router", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
-	if err != nil {
-		return err
-	}
-	if err := cluster.WriteServingPair(env.certDir, certPEM, keyPEM); err != nil {
-		return err
-	}
+	env.saKubeconfig, env.certDir = id.Kubeconfig, id.CertDir
 	if err := e.WritePolicy(ctx, harness.PolicyYAML("workload", "rollout", 100, 0)); err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func TestHealthyPath(t *testing.T) {
 		}
 	}
 	waitPods(t, "canary", 24, 2*time.Minute, namespaces...)
-	perRev, mismatches, unmeshed := podsByRevision(t, namespaces...)
+	perRev, mismatches, unmeshed := env.PodsByRevision(t, true, namespaces...)
 	t.Logf("RESULT rollout-healthy: steps=4 phase=%s holds_seen=%d pods_canary=%d pods_stable=%d mismatches=%d unmeshed=%d elapsed=%s",
 		st.Phase, held, perRev["canary"], perRev["stable"], mismatches, unmeshed, elapsed.Round(100*time.Millisecond))
 	if held < 4 || mismatches != 0 || unmeshed != 0 {
@@ -65,7 +65,7 @@ func TestBadCanaryRollsBack(t *testing.T) {
 	tl := newTimeline()
 	writePolicy(t, planDoc("rollback", map[int]string{1: "2m"}, 5, 25, 50, 100))
 	waitRollout(t, tl, 5*time.Minute, func(s *rollout.State) bool { return s.Step == 1 && s.Phase == rollout.PhaseHolding })
-	moved, _, _ := podsByRevision(t, namespaces...)
+	moved, _, _ := env.PodsByRevision(t, true, namespaces...)
 	faultAt := time.Now()
 	env.istiod.rejects.Add(3)
 	st := waitRollout(t, tl, time.Minute, func(s *rollout.State) bool { return s.Phase != rollout.PhaseHolding })
@@ -77,7 +77,7 @@ func TestBadCanaryRollsBack(t *testing.T) {
 	st = waitRollout(t, tl, 3*time.Minute, func(s *rollout.State) bool { return s.Phase == rollout.PhaseAborted })
 	tl.print(t, "bad")
 	waitPods(t, "stable", 24, 2*time.Minute, namespaces...)
-	perRev, mismatches, unmeshed := podsByRevision(t, namespaces...)
+	perRev, mismatches, unmeshed := env.PodsByRevision(t, true, namespaces...)
 	bound := 2*time.Second + env.prom.scrapeInt + 10*time.Second
 	t.Logf("RESULT rollout-bad-canary: step=%d canary_pods_at_fault=%d fault_to_rollback=%s bound=%s phase=%s pods_stable=%d pods_canary=%d mismatches=%d unmeshed=%d reason=%q",
 		st.Step+1, moved["canary"], detect.Round(100*time.Millisecond), bound, st.Phase, perRev["stable"], perRev["canary"], mismatches, unmeshed, st.Reason)

@@ -61,7 +61,7 @@ func TestUnreadyCanaryRollsBack(t *testing.T) {
 	st = waitRollout(t, tl, 3*time.Minute, func(s *rollout.State) bool { return s.Phase == rollout.PhaseAborted })
 	tl.print(t, "unready")
 	waitPods(t, "stable", 24, 3*time.Minute, namespaces...)
-	perRev, mismatches, unmeshed := podsByRevision(t, namespaces...)
+	perRev, mismatches, unmeshed := env.PodsByRevision(t, true, namespaces...)
 	// The step's batch has its readiness timeout to turn ready; then the
 	// rollout acts within its own poll.
 	bound := 10*time.Second + timeout + 2*time.Second + 10*time.Second
