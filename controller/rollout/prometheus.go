@@ -140,9 +140,9 @@ func Queries(ctx context.Context, q Querier, p *policy.Prometheus, vars policy.Q
 func judge(v float64, lo, hi *float64) (Verdict, string) {
 	switch {
 	case lo != nil && v < *lo:
-		return VerdictFail, fmt.Sprintf("%g is below min %g", v, *lo)
+		return VerdictFail, fmt.Sprintf("%.4g is below min %g", v, *lo)
 	case hi != nil && v > *hi:
-		return VerdictFail, fmt.Sprintf("%g is above max %g", v, *hi)
+		return VerdictFail, fmt.Sprintf("%.4g is above max %g", v, *hi)
 	}
 	return VerdictPass, fmt.Sprintf("%g within bounds", v)
 }
