@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/promrun"
 )
 
 // monitoring is the demo's bad-canary signal, as test/rollout plays it: a
@@ -84,46 +83,14 @@ func startMonitoring(ctx context.Context, dir string) (*monitoring, error) {
 func (m *monitoring) url() string { return "http://" + m.addr }
 
 func (m *monitoring) stop() {
-	if m.cmd != nil && m.cmd.Process != nil {
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = m.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		m.cmd = nil
-	}
+	promrun.Stop(m.cmd)
+	m.cmd = nil
 	m.istiod.Close()
 }
 
 // query returns the single value of an instant query.
 func (m *monitoring) query(ctx context.Context, expr string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url()+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data.Result) != 1 {
-		return 0, fmt.Errorf("no single sample (%v)", err)
-	}
-	s, _ := body.Data.Result[0].Value[1].(string)
-	var v float64
-	_, err = fmt.Sscan(s, &v)
-	return v, err
+	return promrun.Scalar(ctx, m.url(), expr)
 }
 
 // monitoringStart is Prometheus starting in the background, so its start

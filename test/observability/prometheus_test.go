@@ -21,6 +21,7 @@ import (
 
 	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/harness"
+	"github.com/canary-router/canary-router/test/promrun"
 )
 
 // prometheus is a Prometheus server on loopback scraping the router every
@@ -88,20 +89,7 @@ scrape_configs:
 	return nil, fmt.Errorf("prometheus never scraped the router; log:\n%s", harness.TailFile(p.logPath, 3000))
 }
 
-func (p *prometheus) stop() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-}
+func (p *prometheus) stop() { promrun.Stop(p.cmd) }
 
 // sample is one element of an instant vector (or a scalar, with no
 // labels).

@@ -2,11 +2,9 @@ package rollout
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/harness"
+	"github.com/canary-router/canary-router/test/promrun"
 )
 
 // fakeIstiod stands in for the canary and stable istiods' monitoring
@@ -95,43 +94,11 @@ func (p *prometheus) start(ctx context.Context) error {
 func (p *prometheus) url() string { return "http://" + p.addr }
 
 func (p *prometheus) stop() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	promrun.Stop(p.cmd)
 	p.cmd = nil
 }
 
 // query returns the single value of an instant query.
 func (p *prometheus) query(ctx context.Context, expr string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url()+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data.Result) != 1 {
-		return 0, fmt.Errorf("no single sample (%v)", err)
-	}
-	var v float64
-	_, err = fmt.Sscan(body.Data.Result[0].Value[1].(string), &v)
-	return v, err
+	return promrun.Scalar(ctx, p.url(), expr)
 }
