@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/canary-router/canary-router/test/wiretest"
 )
 
 const testPolicy = `granularity: workload
@@ -49,30 +49,11 @@ func newFixture(t testing.TB, policyDoc string) *fixture {
 	return &fixture{admitter: a, store: store, metrics: m, reg: reg}
 }
 
-// reviewBody wraps obj in an admission.k8s.io/v1 AdmissionReview request.
-func reviewBody(t testing.TB, resource, operation, namespace string, obj runtime.Object, dryRun bool) []byte {
-	t.Helper()
-	raw, err := json.Marshal(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID:       "uid-1",
-			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: resource},
-			Namespace: namespace,
-			Operation: admissionv1.Operation(operation),
-			Object:    runtime.RawExtension{Raw: raw},
-			DryRun:    &dryRun,
-		},
-	}
-	body, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return body
-}
+// reviewBody and deploymentPod are shared with the wire format's tests.
+var (
+	reviewBody    = wiretest.ReviewBody
+	deploymentPod = wiretest.DeploymentPod
+)
 
 // post sends body to h and decodes the AdmissionReview it answers with; a
 // response that is not a well-formed AdmissionReview fails the test.
@@ -138,20 +119,4 @@ func onlyMetadataPaths(t *testing.T, patch []byte) {
 // /metadata/labelsX is neither.
 func metadataPath(path, base string) bool {
 	return path == base || strings.HasPrefix(path, base+"/")
-}
-
-func deploymentPod(ns, deployment, hash string, labels map[string]string) *corev1.Pod {
-	ctrl := true
-	l := map[string]string{"app": deployment, "pod-template-hash": hash}
-	for k, v := range labels {
-		l[k] = v
-	}
-	return &corev1.Pod{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: deployment + "-" + hash + "-", Namespace: ns, Labels: l,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deployment + "-" + hash, UID: "rs-uid", Controller: &ctrl}},
-		},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}},
-	}
 }

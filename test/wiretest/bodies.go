@@ -66,9 +66,9 @@ var EdgeCases = []string{
 // namespace built with k8s.io/api types, then a pod of each podgen shape.
 func FixtureBodies(t testing.TB) [][]byte {
 	bodies := [][]byte{
-		reviewBody(t, "pods", "CREATE", "shop", deploymentPod("shop", "web", "5d8f7c", nil), false),
-		reviewBody(t, "pods", "CREATE", "shop", deploymentPod("shop", "web", "5d8f7c", map[string]string{"istio.io/rev": "canary"}), true),
-		reviewBody(t, "namespaces", "UPDATE", "", deploymentPod("shop", "web", "1", nil), false),
+		ReviewBody(t, "pods", "CREATE", "shop", DeploymentPod("shop", "web", "5d8f7c", nil), false),
+		ReviewBody(t, "pods", "CREATE", "shop", DeploymentPod("shop", "web", "5d8f7c", map[string]string{"istio.io/rev": "canary"}), true),
+		ReviewBody(t, "namespaces", "UPDATE", "", DeploymentPod("shop", "web", "1", nil), false),
 	}
 	for _, s := range podgen.Shapes {
 		bodies = append(bodies, podgen.Review(podgen.Pod(s, 0), "uid-1"))
@@ -76,9 +76,9 @@ func FixtureBodies(t testing.TB) [][]byte {
 	return bodies
 }
 
-// reviewBody wraps obj in an AdmissionReview request as kube-apiserver
+// ReviewBody wraps obj in an AdmissionReview request as kube-apiserver
 // sends it.
-func reviewBody(t testing.TB, resource, operation, namespace string, obj runtime.Object, dryRun bool) []byte {
+func ReviewBody(t testing.TB, resource, operation, namespace string, obj runtime.Object, dryRun bool) []byte {
 	t.Helper()
 	raw, err := json.Marshal(obj)
 	if err != nil {
@@ -102,7 +102,9 @@ func reviewBody(t testing.TB, resource, operation, namespace string, obj runtime
 	return body
 }
 
-func deploymentPod(ns, deployment, hash string, labels map[string]string) *corev1.Pod {
+// DeploymentPod is a pod of Deployment deployment as its ReplicaSet
+// creates it: generateName, pod-template-hash and the controller owner.
+func DeploymentPod(ns, deployment, hash string, labels map[string]string) *corev1.Pod {
 	ctrl := true
 	l := map[string]string{"app": deployment, "pod-template-hash": hash}
 	for k, v := range labels {
