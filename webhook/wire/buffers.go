@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"io"
 	"sync"
 )
@@ -37,10 +38,19 @@ func PutBuffer(b *[]byte) {
 	}
 }
 
+// ErrTooLarge is ReadAll's answer to a body of more than MaxRequestBytes.
+var ErrTooLarge = fmt.Errorf("request body is larger than the %d-byte limit", MaxRequestBytes)
+
 // ReadAll is io.ReadAll into buf, grown to size first when the caller
-// knows it (Content-Length), so a body is read without reallocation.
+// knows it (Content-Length), so a body is read without reallocation. It
+// reads at most MaxRequestBytes: a body that declares more, or turns out
+// longer, is ErrTooLarge, read no further than one byte past the limit
+// (what http.MaxBytesReader does, without allocating one per request).
 func ReadAll(r io.Reader, buf []byte, size int64) ([]byte, error) {
-	if size > 0 && size < MaxRequestBytes && int(size) >= cap(buf) {
+	if size > MaxRequestBytes {
+		return buf, ErrTooLarge
+	}
+	if size > 0 && int(size) >= cap(buf) {
 		// One byte more, so the read that returns io.EOF needs no growth.
 		buf = make([]byte, 0, size+1)
 	}
@@ -48,8 +58,11 @@ func ReadAll(r io.Reader, buf []byte, size int64) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
+		n, err := r.Read(buf[len(buf):min(cap(buf), MaxRequestBytes+1)])
 		buf = buf[:len(buf)+n]
+		if len(buf) > MaxRequestBytes {
+			return buf, ErrTooLarge
+		}
 		if err == io.EOF {
 			return buf, nil
 		}

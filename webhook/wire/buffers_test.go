@@ -37,3 +37,33 @@ func TestReadAll(t *testing.T) {
 		t.Fatalf("error %v, want the reader's", err)
 	}
 }
+
+// countingReader is an endless body that counts what was read of it.
+type countingReader struct{ n int }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.n += len(p)
+	return len(p), nil
+}
+
+func TestReadAllLimit(t *testing.T) {
+	atLimit := strings.Repeat("x", MaxRequestBytes)
+	for _, size := range []int64{-1, MaxRequestBytes} {
+		if got, err := ReadAll(strings.NewReader(atLimit), nil, size); err != nil || len(got) != MaxRequestBytes {
+			t.Fatalf("body at the limit, size %d: %d bytes, %v", size, len(got), err)
+		}
+	}
+	for _, size := range []int64{-1, 10, MaxRequestBytes} {
+		c := &countingReader{}
+		if _, err := ReadAll(c, nil, size); err != ErrTooLarge {
+			t.Fatalf("endless body, size %d: error %v, want ErrTooLarge", size, err)
+		}
+		if c.n > MaxRequestBytes+1 {
+			t.Fatalf("endless body, size %d: read %d bytes, want at most the limit and one", size, c.n)
+		}
+	}
+	c := &countingReader{}
+	if _, err := ReadAll(c, nil, MaxRequestBytes+1); err != ErrTooLarge || c.n != 0 {
+		t.Fatalf("declared over the limit: error %v after reading %d bytes, want ErrTooLarge before reading", err, c.n)
+	}
+}

@@ -113,6 +113,14 @@ var jsonContentType = []string{"application/json"}
 func WriteResponse(w http.ResponseWriter, httpStatus int, resp *Response) {
 	buf := GetBuffer()
 	defer PutBuffer(buf)
+	WriteResponseWith(w, httpStatus, resp, buf)
+}
+
+// WriteResponseWith is WriteResponse encoding into buf, whose contents
+// it overwrites: the handler passes the request body's buffer once
+// nothing of resp aliases it (the decoder copies every string it keeps),
+// so one buffer serves a whole request.
+func WriteResponseWith(w http.ResponseWriter, httpStatus int, resp *Response, buf *[]byte) {
 	*buf = AppendReview((*buf)[:0], resp)
 	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(httpStatus)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Review holds the parts of an AdmissionReview that a routing decision
@@ -37,6 +38,40 @@ type Review struct {
 	// RawOldObject is the undecoded previous object on UPDATE, aliased
 	// like RawObject.
 	RawOldObject []byte
+}
+
+// Reviews and their label and annotation maps are recycled: at admission
+// rates they were most of the garbage a decode made.
+var (
+	reviews    = sync.Pool{New: func() any { return new(Review) }}
+	stringMaps sync.Pool
+)
+
+// maxPooledMap bounds the maps kept for reuse: clearing a map keeps its
+// memory, so one from a request with thousands of labels is dropped.
+const maxPooledMap = 64
+
+// newStringMap returns an empty map, recycled when one is at hand.
+func newStringMap() map[string]string {
+	if m, ok := stringMaps.Get().(map[string]string); ok {
+		return m
+	}
+	return make(map[string]string)
+}
+
+// Release hands r and its maps back for a later DecodeReview to reuse.
+// Call it at most once, when nothing reads r or its label and annotation
+// maps any more (strings read from r stay valid: they are copies). Not
+// calling it is fine: r is then garbage like any other value.
+func (r *Review) Release() {
+	for _, m := range [...]map[string]string{r.Object.Labels, r.Object.Annotations} {
+		if m != nil && len(m) <= maxPooledMap {
+			clear(m)
+			stringMaps.Put(m)
+		}
+	}
+	*r = Review{}
+	reviews.Put(r)
 }
 
 // ObjectMeta is the subset of metav1.ObjectMeta the router reads.

@@ -60,7 +60,7 @@ func (d *reviewDecoder) start(body []byte) {
 	d.body = body
 	d.in = *bytes.NewBuffer(body)
 	d.dec.Reset(&d.in, decodeOptions...)
-	d.r = new(Review)
+	d.r = reviews.Get().(*Review)
 	d.apiVersion, d.kind, d.hasRequest = "", "", false
 	d.envErr, d.objErr = typeError{}, typeError{}
 	d.arena = strings.Builder{}

@@ -97,7 +97,7 @@ func (d *reviewDecoder) stringMap(m *map[string]string, field string) error {
 		return err
 	}
 	if *m == nil {
-		*m = make(map[string]string)
+		*m = newStringMap()
 	}
 	for d.dec.PeekKind() != '}' {
 		k, err := d.dec.ReadValue()
