@@ -17,7 +17,10 @@ import (
 
 // compareConfig holds the compare command's flags.
 type compareConfig struct {
-	router      string
+	router string
+	// baseline is another router binary measured beside the router in
+	// workload granularity: an A/B of two builds in one run.
+	baseline    string
 	shapes      string
 	rounds      int
 	duration    time.Duration
@@ -37,6 +40,7 @@ type compareConfig struct {
 
 func (c *compareConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.router, "router", "bin/canary-router", "canary-router binary (make build)")
+	fs.StringVar(&c.baseline, "baseline", "", "another canary-router binary to measure beside the router in workload granularity, for an A/B of two builds in one run")
 	fs.StringVar(&c.shapes, "shapes", "4KB,6.5KB,64KB", "pod shapes, comma-separated")
 	fs.IntVar(&c.rounds, "rounds", 5, "rounds of a saturation and a fixed-rate phase per server")
 	fs.DurationVar(&c.duration, "duration", 2*time.Second, "length of each server's phase in a round")
@@ -219,8 +223,8 @@ func runShape(ctx context.Context, cfg *compareConfig, e *env, targets []*target
 }
 
 func line(p *phase) string {
-	s := fmt.Sprintf("%8.0f req/s  p50 %-8v p99 %-8v p99.9 %-8v cpu/req %v",
-		p.rps(), round(p.percentile(0.50)), round(p.percentile(0.99)), round(p.percentile(0.999)), round(p.cpuPerRequest()))
+	s := fmt.Sprintf("%8.0f req/s  p50 %-8v p99 %-8v p99.9 %-8v cpu/req %-8v load generator cpu/req %v",
+		p.rps(), round(p.percentile(0.50)), round(p.percentile(0.99)), round(p.percentile(0.999)), round(p.cpuPerRequest()), round(p.genPerRequest()))
 	if p.failures > 0 || p.lost > 0 {
 		s += fmt.Sprintf("  FAILED %d, NO RESPONSE %d: %v", p.failures, p.lost, p.failure)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -156,6 +157,10 @@ type phase struct {
 	elapsed        time.Duration
 	latencies      []time.Duration // sorted
 	serverCPU      time.Duration
+	// genCPU is the load generator's own CPU time over the phase: it
+	// shares the machine with the server, so what it spends per request
+	// bounds every server's throughput alike.
+	genCPU time.Duration
 }
 
 func (p *phase) rps() float64 { return float64(p.requests) / p.elapsed.Seconds() }
@@ -167,7 +172,7 @@ func (p *phase) merge(q *phase) *phase {
 	}
 	m := &phase{
 		requests: p.requests + q.requests, failures: p.failures + q.failures, lost: p.lost + q.lost,
-		failure: p.failure, elapsed: p.elapsed + q.elapsed, serverCPU: p.serverCPU + q.serverCPU,
+		failure: p.failure, elapsed: p.elapsed + q.elapsed, serverCPU: p.serverCPU + q.serverCPU, genCPU: p.genCPU + q.genCPU,
 		latencies: append(slices.Clone(p.latencies), q.latencies...),
 	}
 	if m.failure == nil {
@@ -183,6 +188,14 @@ func (p *phase) cpuPerRequest() time.Duration {
 		return 0
 	}
 	return p.serverCPU / time.Duration(p.requests)
+}
+
+// genPerRequest is the load generator's CPU time per answered request.
+func (p *phase) genPerRequest() time.Duration {
+	if p.requests == 0 {
+		return 0
+	}
+	return p.genCPU / time.Duration(p.requests)
 }
 
 func (p *phase) percentile(q float64) time.Duration {
@@ -224,16 +237,24 @@ func measure(t *target, load func(*recorder) time.Duration) (*phase, error) {
 	if err != nil {
 		return nil, err
 	}
+	gen0, err := processCPU(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
 	rec := &recorder{}
 	elapsed := load(rec)
 	cpu1, err := t.cpu()
 	if err != nil {
 		return nil, err
 	}
+	gen1, err := processCPU(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
 	slices.Sort(rec.latencies)
 	return &phase{
 		requests: len(rec.latencies), failures: rec.failures, lost: rec.lost, failure: rec.failure,
-		elapsed: elapsed, latencies: rec.latencies, serverCPU: cpu1 - cpu0,
+		elapsed: elapsed, latencies: rec.latencies, serverCPU: cpu1 - cpu0, genCPU: gen1 - gen0,
 	}, nil
 }
 

@@ -130,6 +130,7 @@ const (
 	granNamespace = "namespace"
 	granPodOne    = "pod, 1 unit"
 	granPodMany   = "pod, 10k units"
+	granBaseline  = "baseline"
 )
 
 // compareGranularities starts a router in namespace and one in pod
@@ -161,6 +162,15 @@ func (e *env) compareGranularities(ctx context.Context, cfg *compareConfig, work
 		{t: podTarget, w: newWorkload(podgen.Small, manyUnits), vsFloor: 0.85, vsWorkload: 0.95},
 	}
 	names := []string{granFloor, granWorkload, granNamespace, granPodOne, granPodMany}
+	if cfg.baseline != "" {
+		base, err := e.startPolicyRouter(ctx, cfg.baseline, "router-baseline", policyIn("workload"))
+		defer base.stop()
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, granTarget{t: &target{name: "router-baseline", url: base.url() + "?timeout=10s", echoUID: true, cpu: base.cpuTime}, w: spread})
+		names = append(names, granBaseline)
+	}
 	fmt.Fprintf(stdout, "granularities: 4KB saturation, %d rounds, %s\n", cfg.rounds, strings.Join(names, " / "))
 	sum := &granSummary{names: names, targets: targets}
 	c := newClient(e.roots, cfg.conns)
