@@ -18,7 +18,7 @@ func BenchmarkAdmitPodChecked(b *testing.B) {
 			pod := podgen.Pod(s, 0)
 			f.admitter.cluster.namespaces = fakeNamespaces{pod.Namespace: {
 				"canary-router.io/injection": "enabled", "kubernetes.io/metadata.name": pod.Namespace}}
-			benchHandler(b, f.admitter.PodHandler(), podgen.Review(pod, "uid-1"), checkRouted)
+			benchAdmit(b, f.admitter, podgen.Review(pod, "uid-1"), checkRouted)
 		})
 	}
 }

@@ -21,9 +21,10 @@ import (
 )
 
 // The in-process benchmarks behind docs/performance.md. Each admission
-// goes through the real http.Handler, from the request body to the encoded
-// response, with a request and a ResponseWriter reused across iterations
-// so that only the router's own work is measured.
+// runs the work an admission worker does for a request, from the request
+// body to the encoded response, on the benchmark's thread, so that only
+// the router's own work is measured; BenchmarkServeParallel adds the
+// real http.Handler around it.
 //
 // Besides wall time (ns/op), each reports cpu-ns/op: the CPU time of the
 // benchmark's thread per operation. On a machine shared with builds and
@@ -43,7 +44,7 @@ func BenchmarkAdmitPod(b *testing.B) {
 	for _, s := range podgen.Shapes {
 		b.Run(s.Name, func(b *testing.B) {
 			f := newFixture(b, testPolicy)
-			benchHandler(b, f.admitter.PodHandler(), benchBody(b, s), checkRouted)
+			benchAdmit(b, f.admitter, benchBody(b, s), checkRouted)
 		})
 	}
 }
@@ -70,7 +71,7 @@ func BenchmarkAdmitPodGranularity(b *testing.B) {
 					b.Fatal("pod view not synced")
 				}
 			}
-			benchHandler(b, f.admitter.PodHandler(), podgen.Review(pod, "uid-1"), checkRouted)
+			benchAdmit(b, f.admitter, podgen.Review(pod, "uid-1"), checkRouted)
 		})
 	}
 	b.Run("units=10k/4KB", func(b *testing.B) {
@@ -79,7 +80,7 @@ func BenchmarkAdmitPodGranularity(b *testing.B) {
 		for i := range bodies {
 			bodies[i] = podgen.Review(podgen.Pod(podgen.Small, i), "uid-1")
 		}
-		benchHandlers(b, f.admitter.PodHandler(), bodies, checkRouted)
+		benchAdmits(b, f.admitter, bodies, checkRouted)
 	})
 }
 
@@ -105,33 +106,45 @@ func podGranularityFixture(b *testing.B) (*fixture, *podview.View) {
 	return f, v
 }
 
-// BenchmarkAdmitPodFreshGoroutine serves each 4 KB admission on a new
-// goroutine, as net/http's HTTP/2 server does: it adds the goroutine's
-// start and the growth (copying) of its small initial stack, which the
-// depth of the handler's stack decides. Wall time only: the work runs on
-// other threads than the benchmark's.
-func BenchmarkAdmitPodFreshGoroutine(b *testing.B) {
-	f := newFixture(b, testPolicy)
-	h := f.admitter.PodHandler()
+// BenchmarkServeParallel serves 4 KB pod admissions through the real
+// http.Handler with every CPU busy: many goroutines at once, each request
+// on a goroutine of its own as net/http's HTTP/2 server runs it, so the
+// handoff to an admission worker (workers.go) and the goroutines' stacks
+// are on the path. ns/op is wall time per request over all CPUs, the
+// inverse of throughput; floor is the same load on BenchmarkFloor's
+// handler, and router/floor the in-process analogue of the load tool's
+// saturation ratio, without TLS and HTTP/2.
+func BenchmarkServeParallel(b *testing.B) {
 	body := benchBody(b, podgen.Small)
-	req, err := http.NewRequest(http.MethodPost, "https://router.test"+PathPods, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.ContentLength = int64(len(body))
-	rd := &rewindBody{}
-	w := &discardWriter{h: http.Header{}}
-	done := make(chan struct{})
-	b.ReportAllocs()
-	for b.Loop() {
-		go func() {
-			rd.Reset(body)
-			req.Body = rd
-			h.ServeHTTP(w, req)
-			done <- struct{}{}
-		}()
-		<-done
+	f := newFixture(b, testPolicy)
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"router", f.admitter.PodHandler()}, {"floor", floorHandler()}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				req, err := http.NewRequest(http.MethodPost, "https://router.test"+PathPods, nil)
+				if err != nil {
+					panic(err)
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.ContentLength = int64(len(body))
+				rd := &rewindBody{}
+				w := &discardWriter{h: http.Header{}}
+				done := make(chan struct{})
+				for pb.Next() {
+					go func() {
+						rd.Reset(body)
+						req.Body = rd
+						c.h.ServeHTTP(w, req)
+						done <- struct{}{}
+					}()
+					<-done
+				}
+			})
+		})
 	}
 }
 
@@ -143,8 +156,32 @@ var jsonContentType = []string{"application/json"}
 // body and writes a canned response, as the load tool's floor server does:
 // the cost of any handler at all.
 func BenchmarkFloor(b *testing.B) {
+	floor := floorHandler()
+	for _, s := range podgen.Shapes {
+		b.Run(s.Name, func(b *testing.B) {
+			body := benchBody(b, s)
+			req, err := http.NewRequest(http.MethodPost, "https://router.test"+PathPods, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.ContentLength = int64(len(body))
+			rd := &rewindBody{}
+			w := &discardWriter{h: http.Header{}}
+			b.SetBytes(int64(len(body)))
+			loop(b, func() {
+				rd.Reset(body)
+				req.Body = rd
+				floor.ServeHTTP(w, req)
+			})
+		})
+	}
+}
+
+// floorHandler reads the body and writes a canned response.
+func floorHandler() http.Handler {
 	canned := wire.AppendReview(nil, &wire.Response{UID: "uid-1", Allowed: true, Patch: []byte(`[{"op":"add","path":"/metadata/labels/istio.io~1rev","value":"stable"}]`)})
-	floor := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		buf := wire.GetBuffer()
 		body, _ := wire.ReadAll(req.Body, *buf, req.ContentLength)
 		*buf = body[:0]
@@ -152,11 +189,6 @@ func BenchmarkFloor(b *testing.B) {
 		w.Header()["Content-Type"] = jsonContentType
 		_, _ = w.Write(canned)
 	})
-	for _, s := range podgen.Shapes {
-		b.Run(s.Name, func(b *testing.B) {
-			benchHandler(b, floor, benchBody(b, s), checkRouted)
-		})
-	}
 }
 
 // BenchmarkDecidePod: the routing decision alone, for the benchmark pod.
@@ -178,42 +210,36 @@ func BenchmarkDecidePod(b *testing.B) {
 	})
 }
 
-// benchHandler serves body to h b.N times after checking one response.
-func benchHandler(b *testing.B, h http.Handler, body []byte, check func(testing.TB, []byte)) {
-	benchHandlers(b, h, [][]byte{body}, check)
+// benchAdmit runs a's pod admission of body b.N times, after checking
+// one response.
+func benchAdmit(b *testing.B, a *Admitter, body []byte, check func(testing.TB, []byte)) {
+	benchAdmits(b, a, [][]byte{body}, check)
 }
 
-// benchHandlers serves the bodies to h in turn, b.N requests in all, after
-// checking the response to the first.
-func benchHandlers(b *testing.B, h http.Handler, bodies [][]byte, check func(testing.TB, []byte)) {
-	req, err := http.NewRequest(http.MethodPost, "https://router.test"+PathPods, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	rd := &rewindBody{}
-	w := &discardWriter{h: http.Header{}}
+// benchAdmits runs a's pod admission of the bodies in turn, b.N in all,
+// after checking the response to the first: the CPU work an admission
+// worker does for one request (decode, decide, patch, encode the
+// response), on the benchmark's thread. Reading the body off the
+// connection and handing the work to a worker are the HTTP server's part,
+// measured with it (BenchmarkServeParallel, the load tool).
+func benchAdmits(b *testing.B, a *Admitter, bodies [][]byte, check func(testing.TB, []byte)) {
+	var out []byte
 	next := 0
-	serve := func() {
+	admit := func() {
 		body := bodies[next]
 		if next++; next == len(bodies) {
 			next = 0
 		}
-		req.ContentLength = int64(len(body))
-		rd.Reset(body)
-		req.Body = rd
-		w.code, w.buf = 0, w.buf[:0]
-		h.ServeHTTP(w, req)
+		code, resp := a.answer(body, resourcePods, a.admitPod)
+		if code != http.StatusOK {
+			b.Fatalf("HTTP %d: %s", code, resp.Message)
+		}
+		out = wire.AppendReview(out[:0], &resp)
 	}
-	w.keep = true
-	serve()
-	if w.code != http.StatusOK {
-		b.Fatalf("HTTP %d: %s", w.code, w.buf)
-	}
-	check(b, w.buf)
-	w.keep = false
+	admit()
+	check(b, out)
 	b.SetBytes(int64(len(bodies[0])))
-	loop(b, serve)
+	loop(b, admit)
 }
 
 // loop runs f for b's iterations on one locked OS thread and reports

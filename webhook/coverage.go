@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/canary-router/canary-router/webhook/istio"
@@ -67,7 +68,36 @@ func (a *Admitter) namespaceLabels(ns string) labels.Labels {
 			return labels.Set(l)
 		}
 	}
-	return labels.Set{policy.LabelOptIn: policy.OptInEnabled, "kubernetes.io/metadata.name": ns}
+	return selectedNamespace(ns)
+}
+
+// selectedNamespace is the labels of a namespace the pod webhook's
+// selector matched, known only by name: the opt-in label and the name
+// label the API server sets. A type of its own, so assuming them does
+// not build a map per request.
+type selectedNamespace string
+
+// Has implements labels.Labels.
+func (n selectedNamespace) Has(key string) bool {
+	_, ok := n.Lookup(key)
+	return ok
+}
+
+// Get implements labels.Labels.
+func (n selectedNamespace) Get(key string) string {
+	v, _ := n.Lookup(key)
+	return v
+}
+
+// Lookup implements labels.Labels.
+func (n selectedNamespace) Lookup(key string) (string, bool) {
+	switch key {
+	case policy.LabelOptIn:
+		return policy.OptInEnabled, true
+	case corev1.LabelMetadataName:
+		return string(n), true
+	}
+	return "", false
 }
 
 // injectionCheck is the promise's last line: a pod that did not opt out is

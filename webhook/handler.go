@@ -76,17 +76,18 @@ func (a *Admitter) handler(resource string, admit admitFunc) http.Handler {
 	})
 }
 
-// serve is the one HTTP adapter: limits, content type, decode, dispatch,
-// and a well-formed AdmissionReview for every outcome, panics included.
+// serve is the one HTTP adapter: limits, content type, the body, and a
+// well-formed AdmissionReview for every outcome, panics included. It does
+// the I/O on the request's goroutine and hands the CPU work (decode,
+// checks, decision) to a worker (see workers.go).
 func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource string, admit admitFunc) {
 	start := time.Now()
-	uid := ""
 	defer func() {
 		if p := recover(); p != nil {
-			a.log.Error("panic while handling an admission request", zap.String("uid", uid),
-				zap.String("resource", resource), zap.Any("panic", p), zap.StackSkip("stack", 1))
+			a.log.Error("panic while answering an admission request", zap.String("resource", resource),
+				zap.Any("panic", p), zap.StackSkip("stack", 1))
 			a.metrics.reject(resource, causeInternal)
-			resp := wire.Denied(uid, http.StatusInternalServerError, "canary-router: internal error while handling the request")
+			resp := wire.Denied("", http.StatusInternalServerError, "canary-router: internal error while handling the request")
 			wire.WriteResponse(w, http.StatusInternalServerError, &resp)
 		}
 	}()
@@ -97,42 +98,60 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 	}
 	buf := wire.GetBuffer()
 	defer wire.PutBuffer(buf)
-	body, err := wire.ReadAll(http.MaxBytesReader(w, req.Body, wire.MaxRequestBytes), *buf, req.ContentLength)
+	body, err := wire.ReadAll(req.Body, *buf, req.ContentLength)
 	// The review's raw objects alias body: the buffer goes back to the
 	// pool only when this function returns, after the response is written.
 	*buf = body[:0]
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.refuse(w, resource, "", http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("request body is larger than the %d-byte limit", wire.MaxRequestBytes))
+		if errors.Is(err, wire.ErrTooLarge) {
+			a.refuse(w, resource, "", http.StatusRequestEntityTooLarge, err.Error())
 			return
 		}
 		a.refuse(w, resource, "", http.StatusBadRequest, "reading request body: "+err.Error())
 		return
 	}
+	t := runOnWorker(a, body, resource, admit)
+	// The answer holds no part of body, so it is encoded over it.
+	wire.WriteResponseWith(w, t.code, &t.resp, buf)
+	if t.code == http.StatusOK {
+		a.metrics.observe(resource, start)
+	}
+	releaseTask(t)
+}
+
+// answer decodes body, checks it and decides it: the CPU work of one
+// admission, run on a worker. It never writes to the connection.
+func (a *Admitter) answer(body []byte, resource string, admit admitFunc) (code int, resp wire.Response) {
+	uid := ""
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("panic while handling an admission request", zap.String("uid", uid),
+				zap.String("resource", resource), zap.Any("panic", p), zap.StackSkip("stack", 1))
+			a.metrics.reject(resource, causeInternal)
+			code = http.StatusInternalServerError
+			resp = wire.Denied(uid, http.StatusInternalServerError, "canary-router: internal error while handling the request")
+		}
+	}()
 	r, err := wire.DecodeReview(body)
 	if err != nil {
 		var de *wire.DecodeError
 		if errors.As(err, &de) {
 			uid = de.UID
 		}
-		a.refuse(w, resource, uid, http.StatusBadRequest, err.Error())
-		return
+		return a.refusal(resource, uid, http.StatusBadRequest, err.Error())
 	}
 	uid = r.UID
 	if r.Group != "" || r.Version != "v1" || r.Resource != resource {
-		a.refuse(w, resource, uid, http.StatusBadRequest,
+		return a.refusal(resource, uid, http.StatusBadRequest,
 			fmt.Sprintf("this endpoint admits core/v1 %s, got %s/%s %s", resource, r.Group, r.Version, r.Resource))
-		return
 	}
+	// Nothing of the review outlives the decision: the answer's strings
+	// are copies, and no decision keeps a map it was given.
+	defer r.Release()
 	if msg := checkReview(r, resource); msg != "" {
-		a.refuse(w, resource, uid, http.StatusBadRequest, msg)
-		return
+		return a.refusal(resource, uid, http.StatusBadRequest, msg)
 	}
-	resp := admit(r)
-	wire.WriteResponse(w, http.StatusOK, &resp)
-	a.metrics.observe(resource, start)
+	return http.StatusOK, admit(r)
 }
 
 // checkRequest returns a non-zero HTTP status for a request that is not an
@@ -188,11 +207,16 @@ func checkReview(r *wire.Review, resource string) string {
 
 // refuse answers a request the router cannot act on.
 func (a *Admitter) refuse(w http.ResponseWriter, resource, uid string, code int, msg string) {
+	code, resp := a.refusal(resource, uid, code, msg)
+	wire.WriteResponse(w, code, &resp)
+}
+
+// refusal is the answer to a request the router cannot act on.
+func (a *Admitter) refusal(resource, uid string, code int, msg string) (int, wire.Response) {
 	a.metrics.reject(resource, causeBadRequest)
 	a.log.Info("refusing malformed admission request", zap.String("uid", uid),
 		zap.String("resource", resource), zap.Int("code", code), zap.String("reason", msg))
-	resp := wire.Denied(uid, int32(code), msg)
-	wire.WriteResponse(w, code, &resp)
+	return code, wire.Denied(uid, int32(code), msg)
 }
 
 // requestLog returns a logger carrying the request's identity; built only

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -59,6 +60,15 @@ var (
 // response that is not a well-formed AdmissionReview fails the test.
 func post(t *testing.T, h http.Handler, body []byte, contentType string) (int, *admissionv1.AdmissionResponse) {
 	t.Helper()
+	code, resp, err := serveReview(h, body, contentType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, resp
+}
+
+// serveReview is post for any goroutine: the failure is returned.
+func serveReview(h http.Handler, body []byte, contentType string) (int, *admissionv1.AdmissionResponse, error) {
 	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -67,12 +77,12 @@ func post(t *testing.T, h http.Handler, body []byte, contentType string) (int, *
 	h.ServeHTTP(rec, req)
 	var out admissionv1.AdmissionReview
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		t.Fatalf("response is not JSON: %v: %q", err, rec.Body.String())
+		return 0, nil, fmt.Errorf("response is not JSON: %v: %q", err, rec.Body.String())
 	}
 	if out.APIVersion != "admission.k8s.io/v1" || out.Kind != "AdmissionReview" || out.Response == nil {
-		t.Fatalf("response is not an AdmissionReview: %s", rec.Body.String())
+		return 0, nil, fmt.Errorf("response is not an AdmissionReview: %s", rec.Body.String())
 	}
-	return rec.Code, out.Response
+	return rec.Code, out.Response, nil
 }
 
 // applyPatch applies resp's patch to obj the way kube-apiserver does and

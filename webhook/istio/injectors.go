@@ -41,6 +41,8 @@ type injector struct {
 	config   string
 	revision string
 	hook     Webhook
+	// name is "<config>/<webhook>", as a Verdict names it.
+	name string
 }
 
 // Verdict says what Istio would do with a pod, by the selectors of its
@@ -79,7 +81,7 @@ func buildInjectors(configs []Config) (out []injector, known bool) {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for _, c := range sorted {
 		for _, h := range c.Webhooks {
-			out = append(out, injector{config: c.Name, revision: c.Rev, hook: h})
+			out = append(out, injector{config: c.Name, revision: c.Rev, hook: h, name: c.Name + "/" + h.Name})
 		}
 	}
 	return out, known
@@ -96,7 +98,7 @@ func (s *State) InjectedBy(nsLabels, podLabels labels.Labels) Verdict {
 	for i := range s.injectors {
 		in := &s.injectors[i]
 		if matches(in.hook.NamespaceSelector, nsLabels) && matches(in.hook.ObjectSelector, podLabels) {
-			return Verdict{Known: true, Revision: in.revision, Webhook: in.config + "/" + in.hook.Name, Live: s.RevisionLive(in.revision)}
+			return Verdict{Known: true, Revision: in.revision, Webhook: in.name, Live: s.RevisionLive(in.revision)}
 		}
 	}
 	return Verdict{Known: true}
