@@ -92,6 +92,15 @@ func (a *Admitter) admitPod(r *wire.Review) wire.Response {
 	return wire.Patched(r.UID, p.bytes(), warnings)
 }
 
+// Values of the decision's podView: why a pod that should have been
+// balanced was placed by draw.
+const (
+	podViewNotSynced = "not-synced"
+	// podViewFull: the cap on units holding reservations was reached
+	// (podview.Options.MaxReservingUnits), and the pod's unit holds none.
+	podViewFull = "reservations-full"
+)
+
 // balance places a pod-granularity pod by the live pod counts of its
 // controller. Without a synced pod view the draw in d stands, and the
 // decision annotation says why.
@@ -102,7 +111,10 @@ func (a *Admitter) balance(r *wire.Review, ns string, snap *Snapshot, rt *routes
 	k := podview.Key{Namespace: ns, Kind: owner.Kind, Name: owner.Name}
 	choice, preferred, ok := a.cluster.pods.Place(k, snap.Policy, rt.down, draw, !r.DryRun)
 	if !ok {
-		return d, decisionNote{podView: "not-synced"}
+		if a.cluster.pods.Synced() {
+			return d, decisionNote{podView: podViewFull}
+		}
+		return d, decisionNote{podView: podViewNotSynced}
 	}
 	b := snap.Policy.BalancedDecision(choice, preferred)
 	b.Warnings, b.Gateway = d.Warnings, d.Gateway

@@ -20,6 +20,9 @@ type IstioState interface {
 // podview.View.Place).
 type PodPlacer interface {
 	Place(k podview.Key, p *policy.Policy, down []bool, draw uint64, reserve bool) (choice, preferred int, ok bool)
+	// Synced tells why Place declined: before the first list of pods, or
+	// (once synced) because the cap on reserving units was reached.
+	Synced() bool
 }
 
 var (

@@ -24,10 +24,12 @@ func (f fixedState) Current() *istio.State { return f.s }
 // fakePlacer records Place calls and answers with fixed results.
 type fakePlacer struct {
 	choice, preferred int
-	ok                bool
+	ok, synced        bool
 	calls             []podview.Key
 	reserved          []bool
 }
+
+func (f *fakePlacer) Synced() bool { return f.synced }
 
 func (f *fakePlacer) Place(k podview.Key, _ *policy.Policy, _ []bool, _ uint64, reserve bool) (int, int, bool) {
 	f.calls = append(f.calls, k)
@@ -215,6 +217,12 @@ func TestPodGranularityBalances(t *testing.T) {
 	_, rev, d = admitPodResult(t, f, pod, false)
 	if rev == "" || d.Reason != "policy" || d.PodView != "not-synced" {
 		t.Errorf("decision %+v, want a draw that says the pod view is not synced", d)
+	}
+
+	f = gated(t, podPolicy, cluster("canary-router", "stable", "canary"), &fakePlacer{ok: false, synced: true})
+	_, rev, d = admitPodResult(t, f, pod, false)
+	if rev == "" || d.Reason != "policy" || d.PodView != "reservations-full" {
+		t.Errorf("decision %+v, want a draw that says the reserving units are at their cap", d)
 	}
 
 	f = gated(t, podPolicy, cluster("canary-router", "stable"), &fakePlacer{choice: 0, preferred: 1, ok: true})
