@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,14 +22,19 @@ import (
 
 const (
 	routedNamespace = "perf-routed"
-	floorNamespace  = "perf-floor"
-	plainNamespace  = "perf-plain"
+	// routedNSNamespace is the router's namespace in namespace
+	// granularity, as the router left it: routed to stable, so pods are
+	// admitted unchanged and Istio injects by the namespace's label.
+	routedNSNamespace = "perf-routed-namespace"
+	floorNamespace    = "perf-floor"
+	plainNamespace    = "perf-plain"
 )
 
 // apiserverConfig holds the apiserver command's flags.
 type apiserverConfig struct {
-	router  string
-	pods    int
+	router        string
+	granularities string
+	pods          int
 	rounds  int
 	workers int
 	md      string
@@ -39,7 +45,8 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("apiserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.router, "router", "bin/canary-router", "canary-router binary (make build)")
-	fs.IntVar(&cfg.pods, "pods", 1000, "pods created in each namespace (1 to 10000)")
+	fs.StringVar(&cfg.granularities, "granularities", "workload,pod,namespace", "router granularities measured in turn, each against its own interleaved floor and no-webhook runs (namespace last: its router relabels the namespaces it manages)")
+	fs.IntVar(&cfg.pods, "pods", 1000, "pods created in each namespace per granularity (1 to 10000)")
 	fs.IntVar(&cfg.rounds, "rounds", 10, "batches per namespace, alternating which namespace goes first")
 	fs.IntVar(&cfg.workers, "workers", 16, "concurrent creates")
 	fs.StringVar(&cfg.md, "md", "", "also write the summary as Markdown to this file")
@@ -52,7 +59,13 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := os.Stat(cfg.router); err != nil {
 		return fmt.Errorf("--router: %w (run make build)", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	grans := strings.Split(cfg.granularities, ",")
+	for _, g := range grans {
+		if g != "workload" && g != "pod" && g != "namespace" {
+			return fmt.Errorf("--granularities: unknown granularity %q (workload, pod, namespace)", g)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
 
 	e, err := startBench(ctx, stderr, cfg.router, true)
@@ -60,7 +73,7 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer e.stop()
-	router, fl := e.router, e.floor
+	fl := e.floor
 	if err := e.registerWebhook(ctx, "floor-webhook", fl.port, floorLabel); err != nil {
 		return err
 	}
@@ -78,37 +91,22 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := setUpNamespaces(ctx, client); err != nil {
 		return err
 	}
-	cpus := []func() (time.Duration, error){
-		func() (time.Duration, error) { return processCPU(apiPID) }, router.cpuTime, fl.cpuTime,
-	}
-	// Warm up every path (connections, caches) before measuring.
-	for _, ns := range perfNamespaces {
-		if _, err := createPods(ctx, client, ns.name, 50, cfg.workers, 1_000_000, cpus); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "apiserver: %d pods per namespace in %d rounds, %d concurrent creates\n", cfg.pods, cfg.rounds, cfg.workers)
-	res := make([]batch, len(perfNamespaces))
-	per := cfg.pods / cfg.rounds
-	for r := 0; r < cfg.rounds; r++ {
-		n := per
-		if r == cfg.rounds-1 {
-			n = cfg.pods - per*(cfg.rounds-1)
-		}
-		// Rotate which namespace goes first, so none always follows another.
-		for k := range perfNamespaces {
-			i := (r + k) % len(perfNamespaces)
-			ns := perfNamespaces[i]
-			b, err := createPods(ctx, client, ns.name, n, cfg.workers, (r+1)*100_000, cpus)
-			if err != nil {
+	sum := podSummary{args: args}
+	for gi, g := range grans {
+		if g != "workload" || gi > 0 {
+			e.router.stop()
+			if e.router, err = e.startRouterWith(ctx, cfg.router, policyIn(g)); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "  round %2d %-12s %4d pods in %-8v %6.1f pods/s p99 %-10v apiserver CPU/pod %v\n",
-				r+1, ns.name, n, b.elapsed.Round(time.Millisecond), b.rate(), b.p99(), b.cpuPerPod(0))
-			res[i].add(b)
 		}
+		res, err := createInTurn(ctx, client, cfg, g, []func() (time.Duration, error){
+			func() (time.Duration, error) { return processCPU(apiPID) }, e.router.cpuTime, e.floor.cpuTime,
+		}, stdout)
+		if err != nil {
+			return err
+		}
+		sum.runs = append(sum.runs, granularityRun{granularity: g, results: res})
 	}
-	sum := podSummary{args: args, results: res}
 	fmt.Fprint(stdout, "\n"+sum.text())
 	if cfg.md != "" {
 		return os.WriteFile(cfg.md, []byte(sum.markdown()), 0o644)
@@ -116,20 +114,68 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+// createInTurn creates cfg.pods pods in each namespace of
+// perfNamespacesFor(g) in rounds, rotating which goes first, after a
+// warm-up of every path (connections, caches); cpus read the apiserver's,
+// the router's and the floor's CPU time.
+func createInTurn(ctx context.Context, client kubernetes.Interface, cfg apiserverConfig, g string, cpus []func() (time.Duration, error), stdout io.Writer) ([]batch, error) {
+	nss := perfNamespacesFor(g)
+	for _, ns := range nss {
+		if _, err := createPods(ctx, client, ns, 50, cfg.workers, 1_000_000, cpus); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(stdout, "apiserver, router in %s granularity: %d pods per namespace in %d rounds, %d concurrent creates\n", g, cfg.pods, cfg.rounds, cfg.workers)
+	res := make([]batch, len(nss))
+	per := cfg.pods / cfg.rounds
+	for r := 0; r < cfg.rounds; r++ {
+		n := per
+		if r == cfg.rounds-1 {
+			n = cfg.pods - per*(cfg.rounds-1)
+		}
+		for k := range nss {
+			i := (r + k) % len(nss)
+			b, err := createPods(ctx, client, nss[i], n, cfg.workers, (r+1)*100_000, cpus)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(stdout, "  round %2d %-22s %4d pods in %-8v %6.1f pods/s p99 %-10v apiserver CPU/pod %v\n",
+				r+1, nss[i].name, n, b.elapsed.Round(time.Millisecond), b.rate(), b.p99(), b.cpuPerPod(0))
+			res[i].add(b)
+		}
+	}
+	return res, nil
+}
+
 // perfNamespace is one way pods are created in the measurement.
 type perfNamespace struct {
 	name string
-	// label selects the namespace for a webhook ("" for none).
-	label string
-	what  string
+	// labels select the namespace for a webhook (none for no webhook).
+	labels map[string]string
+	// labelled says pods come back with istio.io/rev set by a webhook.
+	labelled bool
+	what     string
 }
 
-// perfNamespaces: the router's pod webhook, the no-decode floor's (what
-// any mutating webhook costs the apiserver), and no webhook.
-var perfNamespaces = []perfNamespace{
-	{routedNamespace, routerLabel, "with the router's pod webhook"},
-	{floorNamespace, floorLabel, "with the floor webhook (canned patch, no decoding)"},
-	{plainNamespace, "", "without a webhook (same apiserver, namespace not selected)"},
+// perfNamespaces: the router's pod webhook (in workload or pod
+// granularity), the router's in namespace granularity, the no-decode
+// floor's (what any mutating webhook costs the apiserver), and no webhook.
+var (
+	routedPerf   = perfNamespace{routedNamespace, map[string]string{routerLabel: "enabled"}, true, "with the router's pod webhook"}
+	routedNSPerf = perfNamespace{routedNSNamespace, map[string]string{routerLabel: "enabled", "istio.io/rev": "stable"}, false,
+		"with the router's pod webhook, in a namespace it routed"}
+	floorPerf      = perfNamespace{floorNamespace, map[string]string{floorLabel: "enabled"}, true, "with the floor webhook (canned patch, no decoding)"}
+	plainPerf      = perfNamespace{plainNamespace, nil, false, "without a webhook (same apiserver, namespace not selected)"}
+	perfNamespaces = []perfNamespace{routedPerf, routedNSPerf, floorPerf, plainPerf}
+)
+
+// perfNamespacesFor is what one granularity's run creates pods in: the
+// router's namespace, the floor's and the plain one, in that order.
+func perfNamespacesFor(g string) []perfNamespace {
+	if g == "namespace" {
+		return []perfNamespace{routedNSPerf, floorPerf, plainPerf}
+	}
+	return []perfNamespace{routedPerf, floorPerf, plainPerf}
 }
 
 // setUpNamespaces creates the namespaces, each with the pods'
@@ -137,10 +183,7 @@ var perfNamespaces = []perfNamespace{
 // here), labelled for their webhook.
 func setUpNamespaces(ctx context.Context, client kubernetes.Interface) error {
 	for _, p := range perfNamespaces {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.name}}
-		if p.label != "" {
-			ns.Labels = map[string]string{p.label: "enabled"}
-		}
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.name, Labels: p.labels}}
 		if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 			return err
 		}
@@ -195,12 +238,12 @@ func (b *batch) at(q float64) time.Duration {
 	return b.latencies[min(len(b.latencies)-1, int(q*float64(len(b.latencies))))].Round(10 * time.Microsecond)
 }
 
-// createPods creates n Deployment-shaped pods in ns with workers
-// concurrent creates and checks each one: pods in a namespace a webhook
-// selects must come back labelled istio.io/rev, the others must not. It
+// createPods creates n Deployment-shaped pods in p's namespace with
+// workers concurrent creates and checks each one: pods must come back
+// labelled istio.io/rev if and only if p says a webhook labels them. It
 // reads the CPU time of each process in cpus before and after.
-func createPods(ctx context.Context, client kubernetes.Interface, ns string, n, workers, seq int, cpus []func() (time.Duration, error)) (*batch, error) {
-	routed := ns != plainNamespace
+func createPods(ctx context.Context, client kubernetes.Interface, p perfNamespace, n, workers, seq int, cpus []func() (time.Duration, error)) (*batch, error) {
+	ns, routed := p.name, p.labelled
 	cpu0, err := readCPUs(cpus)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
@@ -135,8 +136,14 @@ func (b *bench) stop() {
 // startRouter runs `canary-router serve` as it runs in a cluster, with
 // externally issued certs and loadPolicy from a file.
 func (e *env) startRouter(ctx context.Context, bin string) (*server, error) {
+	return e.startRouterWith(ctx, bin, loadPolicy)
+}
+
+// startRouterWith is startRouter under policyDoc; the webhook
+// registration, if there is one already, is pointed at the new router.
+func (e *env) startRouterWith(ctx context.Context, bin, policyDoc string) (*server, error) {
 	policy := filepath.Join(e.dir, "policy.yaml")
-	if err := os.WriteFile(policy, []byte(loadPolicy), 0o644); err != nil {
+	if err := os.WriteFile(policy, []byte(policyDoc), 0o644); err != nil {
 		return nil, err
 	}
 	port, err := cluster.FreePort()
@@ -198,7 +205,16 @@ func (e *env) registerWebhook(ctx context.Context, name string, port int, label 
 			AdmissionReviewVersions: []string{"v1"},
 		}},
 	}
-	_, err := e.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{})
+	mwcs := e.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	_, err := mwcs.Create(ctx, mwc, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		var old *admissionregv1.MutatingWebhookConfiguration
+		if old, err = mwcs.Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return err
+		}
+		mwc.ResourceVersion = old.ResourceVersion
+		_, err = mwcs.Update(ctx, mwc, metav1.UpdateOptions{})
+	}
 	return err
 }
 
