@@ -35,9 +35,9 @@ type apiserverConfig struct {
 	router        string
 	granularities string
 	pods          int
-	rounds  int
-	workers int
-	md      string
+	rounds        int
+	workers       int
+	md            string
 }
 
 func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
