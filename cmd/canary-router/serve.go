@@ -118,6 +118,7 @@ func (c *serveConfig) run(ctx context.Context, _ []string, _, stderr io.Writer) 
 
 // runServe wires the router and runs it until ctx ends.
 func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
+	log.Info("garbage collector target", zap.Int("gcPercent", tuneGC()))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := webhook.NewMetrics(reg, version)
