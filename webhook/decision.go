@@ -19,8 +19,9 @@ type decisionNote struct {
 	// avoided is the target the policy chose but that was unavailable
 	// (reason fallback), and cause why.
 	avoided, cause string
-	// balancedOver is the controller whose pods the choice balanced.
-	balancedOver string
+	// balancedKind and balancedName are the controller whose pods the
+	// choice balanced.
+	balancedKind, balancedName string
 	// podView says why a pod that should have been balanced was drawn.
 	podView string
 }
@@ -31,7 +32,12 @@ type decisionNote struct {
 // and, when they apply, the tag's revision, the target fallen back from,
 // and what a balanced choice was balanced against.
 func decisionAnnotation(n decisionNote, snap *Snapshot) string {
-	b := make([]byte, 0, 160)
+	return string(appendDecision(make([]byte, 0, 160), n, snap))
+}
+
+// appendDecision appends the decision annotation's text to b: the
+// admission path writes it into the patch through a buffer on its stack.
+func appendDecision(b []byte, n decisionNote, snap *Snapshot) []byte {
 	b = append(b, `{"revision":`...)
 	b = wire.AppendJSONString(b, n.revision)
 	b = append(b, `,"reason":`...)
@@ -40,7 +46,13 @@ func decisionAnnotation(n decisionNote, snap *Snapshot) string {
 	b = appendOptional(b, "tagRevision", n.tagRevision)
 	b = appendOptional(b, "avoided", n.avoided)
 	b = appendOptional(b, "cause", n.cause)
-	b = appendOptional(b, "balancedOver", n.balancedOver)
+	if n.balancedKind != "" {
+		b = append(b, `,"balancedOver":"`...)
+		b = wire.AppendJSONChars(b, n.balancedKind)
+		b = append(b, '/')
+		b = wire.AppendJSONChars(b, n.balancedName)
+		b = append(b, '"')
+	}
 	b = appendOptional(b, "podView", n.podView)
 	b = append(b, `,"generation":`...)
 	b = strconv.AppendInt(b, snap.Generation, 10)
@@ -52,8 +64,14 @@ func decisionAnnotation(n decisionNote, snap *Snapshot) string {
 		b = append(b, `,"step":`...)
 		b = strconv.AppendInt(b, int64(snap.Rollout.Step), 10)
 	}
-	b = append(b, '}')
-	return string(b)
+	return append(b, '}')
+}
+
+// setDecision sets the decision annotation on p, rendered without an
+// intermediate string.
+func (p *patchBuilder) setDecision(n decisionNote, snap *Snapshot) {
+	var scratch [256]byte
+	p.setAnnotationBytes(policy.AnnotationDecision, appendDecision(scratch[:0], n, snap))
 }
 
 // DecisionAnnotation renders the decision annotation for an object the

@@ -70,6 +70,6 @@ func (a *Admitter) admitNamespace(r *wire.Review) wire.Response {
 	case policy.NamespaceOptIn:
 		p.setLabel(policy.LabelOptIn, "enabled")
 	}
-	p.setAnnotation(policy.AnnotationDecision, decisionAnnotation(note, snap))
+	p.setDecision(note, snap)
 	return wire.Patched(r.UID, p.bytes(), warnings)
 }

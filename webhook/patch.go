@@ -42,25 +42,42 @@ func (p *patchBuilder) removeLabel(key string) {
 	p.buf = append(p.buf, `"}`...)
 }
 
+// setAnnotationBytes is setAnnotation for a value held as bytes.
+func (p *patchBuilder) setAnnotationBytes(key string, value []byte) {
+	p.setOp("/metadata/annotations", &p.hasAnnotations, key)
+	p.buf = wire.AppendJSONBytes(p.buf, value)
+	p.closeOp(&p.hasAnnotations)
+}
+
 func (p *patchBuilder) set(mapPath string, has *bool, key, value string) {
+	p.setOp(mapPath, has, key)
+	p.buf = wire.AppendJSONString(p.buf, value)
+	p.closeOp(has)
+}
+
+// setOp opens an "add" of key into the map at mapPath, up to its value:
+// the map itself, holding key, when the object has none yet (*has).
+func (p *patchBuilder) setOp(mapPath string, has *bool, key string) {
 	p.open()
+	p.buf = append(p.buf, `{"op":"add","path":"`...)
+	p.buf = append(p.buf, mapPath...)
 	if !*has {
-		*has = true
-		p.buf = append(p.buf, `{"op":"add","path":"`...)
-		p.buf = append(p.buf, mapPath...)
 		p.buf = append(p.buf, `","value":{`...)
 		p.buf = wire.AppendJSONString(p.buf, key)
 		p.buf = append(p.buf, ':')
-		p.buf = wire.AppendJSONString(p.buf, value)
-		p.buf = append(p.buf, "}}"...)
 		return
 	}
-	p.buf = append(p.buf, `{"op":"add","path":"`...)
-	p.buf = append(p.buf, mapPath...)
 	p.buf = append(p.buf, '/')
 	p.buf = appendPointerToken(p.buf, key)
 	p.buf = append(p.buf, `","value":`...)
-	p.buf = wire.AppendJSONString(p.buf, value)
+}
+
+// closeOp closes what setOp opened; the map now exists.
+func (p *patchBuilder) closeOp(has *bool) {
+	if !*has {
+		*has = true
+		p.buf = append(p.buf, '}')
+	}
 	p.buf = append(p.buf, '}')
 }
 

@@ -2,14 +2,19 @@ package webhook
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/canary-router/canary-router/webhook/wire"
 )
 
 func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "canary", `a"b\c`, "tab\there", "nul\x00", "ü-ñ-日本", "bad\xffutf8", "\u2028", "<>&"} {
+	for _, s := range []string{"", "canary", `a"b\c`, "tab\there", "nul\x00", "ü-ñ-日本", "bad\xffutf8", "\u2028", "<>&", "cut\xe6\x97", "end\xf0",
+		strings.Repeat("x", 31) + "日本語" + strings.Repeat("\x80", 40) + "\u2028" + strings.Repeat("é", 20)} {
 		got := wire.AppendJSONString(nil, s)
+		if b := wire.AppendJSONBytes(nil, []byte(s)); string(b) != string(got) {
+			t.Errorf("%q: AppendJSONBytes gives %s, AppendJSONString %s", s, b, got)
+		}
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatalf("%q encodes to invalid JSON %s: %v", s, got, err)

@@ -88,7 +88,7 @@ func (a *Admitter) admitPod(r *wire.Review) wire.Response {
 	note.tagRevision = rt.tagRevision(d.Revision)
 	p := newPatch(&r.Object)
 	p.setLabel(policy.LabelIstioRev, d.Revision)
-	p.setAnnotation(policy.AnnotationDecision, decisionAnnotation(note, snap))
+	p.setDecision(note, snap)
 	return wire.Patched(r.UID, p.bytes(), warnings)
 }
 
@@ -118,7 +118,7 @@ func (a *Admitter) balance(r *wire.Review, ns string, snap *Snapshot, rt *routes
 	}
 	b := snap.Policy.BalancedDecision(choice, preferred)
 	b.Warnings, b.Gateway = d.Warnings, d.Gateway
-	return b, decisionNote{balancedOver: owner.Kind + "/" + owner.Name}
+	return b, decisionNote{balancedKind: owner.Kind, balancedName: owner.Name}
 }
 
 // explainPod counts what the decisions metric does not show (gateways,
@@ -199,7 +199,7 @@ func (a *Admitter) logPodDecision(r *wire.Review, ns string, d *policy.PodDecisi
 	if ce := a.log.Check(zap.DebugLevel, "pod decision"); ce != nil {
 		ce.Write(zap.String("uid", r.UID), zap.String("namespace", ns), zap.String("unit", d.Unit),
 			zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)),
-			zap.String("avoided", d.Avoided), zap.String("balancedOver", note.balancedOver))
+			zap.String("avoided", d.Avoided), zap.String("balancedOver", note.balancedKind+"/"+note.balancedName))
 	}
 }
 

@@ -13,6 +13,29 @@ func AppendJSONString(dst []byte, s string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONBytes is AppendJSONString for a value held as bytes. It
+// hands them to AppendJSONChars in pieces of up to 32 bytes, cut between
+// runes: a conversion that small, to a string that does not escape, is
+// made on the stack, so no copy of the value is allocated.
+func AppendJSONBytes(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	for len(b) > 0 {
+		n := min(len(b), 32)
+		// Back off to a rune's first byte, so that no valid UTF-8
+		// sequence is split; bytes that are all continuations are
+		// invalid wherever they are cut.
+		for k := n; k > n-utf8.UTFMax && k > 0 && k < len(b); k-- {
+			if utf8.RuneStart(b[k]) {
+				n = k
+				break
+			}
+		}
+		dst = AppendJSONChars(dst, string(b[:n]))
+		b = b[n:]
+	}
+	return append(dst, '"')
+}
+
 // AppendJSONChars appends the escaped characters of s: quote, backslash
 // and control bytes; <, > and & (encoding/json's HTML-safe default);
 // U+2028 and U+2029; and invalid UTF-8 as U+FFFD.
