@@ -46,8 +46,8 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.router, "router", "bin/canary-router", "canary-router binary (make build)")
 	fs.StringVar(&cfg.granularities, "granularities", "workload,pod,namespace", "router granularities measured in turn, each against its own interleaved floor and no-webhook runs (namespace last: its router relabels the namespaces it manages)")
-	fs.IntVar(&cfg.pods, "pods", 1000, "pods created in each namespace per granularity (1 to 10000)")
-	fs.IntVar(&cfg.rounds, "rounds", 10, "batches per namespace, alternating which namespace goes first")
+	fs.IntVar(&cfg.pods, "pods", 2700, "pods created in each namespace per granularity (1 to 10000)")
+	fs.IntVar(&cfg.rounds, "rounds", 9, "batches per namespace, rotating which namespace goes first (a multiple of 3 gives each namespace each place equally often)")
 	fs.IntVar(&cfg.workers, "workers", 16, "concurrent creates")
 	fs.StringVar(&cfg.md, "md", "", "also write the summary as Markdown to this file")
 	if err := fs.Parse(args); err != nil {
@@ -121,7 +121,7 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func createInTurn(ctx context.Context, client kubernetes.Interface, cfg apiserverConfig, g string, cpus []func() (time.Duration, error), stdout io.Writer) ([]batch, error) {
 	nss := perfNamespacesFor(g)
 	for _, ns := range nss {
-		if _, err := createPods(ctx, client, ns, 50, cfg.workers, 1_000_000, cpus); err != nil {
+		if _, err := createPods(ctx, client, ns, 100, cfg.workers, 1_000_000, cpus); err != nil {
 			return nil, err
 		}
 	}
@@ -199,7 +199,9 @@ func setUpNamespaces(ctx context.Context, client kubernetes.Interface) error {
 
 // batch is the outcome of creating pods in one namespace.
 type batch struct {
-	elapsed   time.Duration
+	elapsed time.Duration
+	// rates are the pods a second of each batch added, in round order.
+	rates     []float64
 	latencies []time.Duration
 	// cpu is the CPU time each measured process used meanwhile
 	// (apiserver, router, floor).
@@ -207,6 +209,7 @@ type batch struct {
 }
 
 func (b *batch) add(o *batch) {
+	b.rates = append(b.rates, o.rate())
 	b.elapsed += o.elapsed
 	b.latencies = append(b.latencies, o.latencies...)
 	slices.Sort(b.latencies)

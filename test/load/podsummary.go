@@ -26,7 +26,18 @@ const (
 	withNone
 )
 
-func (g *granularityRun) ratio(a, b int) float64 { return g.results[a].rate() / g.results[b].rate() }
+// ratio is the median over rounds of a's throughput over b's in the
+// same round: batches of one round run back to back, so a pause of the
+// shared machine or of the apiserver (a compaction, a collection) moves
+// one round's ratio, not the result, as it moves a ratio of totals.
+func (g *granularityRun) ratio(a, b int) float64 {
+	ra, rb := g.results[a].rates, g.results[b].rates
+	var rs []float64
+	for k := range min(len(ra), len(rb)) {
+		rs = append(rs, ra[k]/rb[k])
+	}
+	return median(rs)
+}
 
 func (g *granularityRun) p99Ratio(a, b int) float64 {
 	return float64(g.results[a].p99()) / float64(g.results[b].p99())
@@ -73,7 +84,7 @@ func (s *podSummary) markdown() string {
 			g.ratio(withRouter, withFloor), g.p99Ratio(withRouter, withFloor), g.verdict(),
 			g.ratio(withRouter, withNone), g.ratio(withFloor, withNone))
 	}
-	b.WriteString("\nEach granularity is its own run: the router restarted under that policy, its pods created in rounds interleaved with the floor's and the plain namespace's. " +
+	b.WriteString("\nEach granularity is its own run: the router restarted under that policy, its pods created in rounds interleaved with the floor's and the plain namespace's; ratios are medians of per-round ratios. " +
 		"CPU per pod is each process's CPU time while that namespace's pods were created, divided by their number; the router's includes its informers, which see every pod. " +
 		"In namespace granularity the router's namespace is one it routed (`istio.io/rev` on the namespace), so pods are admitted unchanged. " +
 		"Istio's injector configs are registered with a stand-in injector behind them, which the apiserver calls for the router's and the floor's pods alike.\n")
