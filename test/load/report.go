@@ -50,7 +50,7 @@ func report(args []string, stdout, stderr io.Writer) error {
 	var b strings.Builder
 	b.WriteString(beginGenerated + "\n\n")
 	b.WriteString(machine(*loadStart))
-	fmt.Fprintf(&b, "\n### In process: one admission through the handler\n\nCommand: `%s`\n\n%s", *benchCmd, table)
+	fmt.Fprintf(&b, "\n### In process: one admission's work, and the handler under parallel load\n\nCommand: `%s`\n\n%s", *benchCmd, table)
 	for _, part := range []struct{ title, file string }{
 		{"Over HTTP/2 and TLS: router and floor, interleaved", *loadFile},
 		{"Through a real control plane: pod creation with and without the router", *e2eFile},
