@@ -47,7 +47,7 @@ func apiserverRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&cfg.router, "router", "bin/canary-router", "canary-router binary (make build)")
 	fs.StringVar(&cfg.granularities, "granularities", "workload,pod,namespace", "router granularities measured in turn, each against its own interleaved floor and no-webhook runs (namespace last: its router relabels the namespaces it manages)")
 	fs.IntVar(&cfg.pods, "pods", 2700, "pods created in each namespace per granularity (1 to 10000)")
-	fs.IntVar(&cfg.rounds, "rounds", 9, "batches per namespace, rotating which namespace goes first (a multiple of 3 gives each namespace each place equally often)")
+	fs.IntVar(&cfg.rounds, "rounds", 45, "batches per namespace, rotating which namespace goes first (a multiple of 3 gives each namespace each place equally often)")
 	fs.IntVar(&cfg.workers, "workers", 16, "concurrent creates")
 	fs.StringVar(&cfg.md, "md", "", "also write the summary as Markdown to this file")
 	if err := fs.Parse(args); err != nil {
