@@ -140,14 +140,14 @@ func (a *Admitter) answer(body []byte, resource string, admit admitFunc) (code i
 		}
 		return a.refusal(resource, uid, http.StatusBadRequest, err.Error())
 	}
+	// Nothing of the review outlives the answer: its strings are copies,
+	// and no decision keeps a map it was given.
+	defer r.Release()
 	uid = r.UID
 	if r.Group != "" || r.Version != "v1" || r.Resource != resource {
 		return a.refusal(resource, uid, http.StatusBadRequest,
 			fmt.Sprintf("this endpoint admits core/v1 %s, got %s/%s %s", resource, r.Group, r.Version, r.Resource))
 	}
-	// Nothing of the review outlives the decision: the answer's strings
-	// are copies, and no decision keeps a map it was given.
-	defer r.Release()
 	if msg := checkReview(r, resource); msg != "" {
 		return a.refusal(resource, uid, http.StatusBadRequest, msg)
 	}
