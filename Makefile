@@ -105,7 +105,7 @@ BENCH_CMD := go test -run '^$$' -bench . -benchmem -count 5 ./webhook/ ./webhook
 ## bench: in-process benchmarks (admission, decoder, pod placement), router vs no-decode
 ## floor over HTTP/2 and TLS in each granularity with a 60 s pod-granularity drift run,
 ## and pod creation through a real control plane with and without the router in each granularity; writes the
-## results and the load average into docs/performance.md (about 10 minutes; not part of `make test`)
+## results and the load average into docs/performance.md (about 13 minutes; not part of `make test`)
 bench: build tools
 	@mkdir -p $(BENCH_OUT) && cat /proc/loadavg > $(BENCH_OUT)/loadavg-start
 	go build -o bin/canary-router-load ./test/load
