@@ -10,8 +10,11 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/test/harness"
@@ -56,7 +59,27 @@ func setup(ctx context.Context, e *harness.Env) error {
 		return fmt.Errorf("registering canary-router: %w", err)
 	}
 	env.router = r
-	return nil
+	return waitWebhookInForce(ctx, c.Client)
+}
+
+// waitWebhookInForce waits until kube-apiserver calls the router's
+// webhooks: it picks a new webhook configuration up from its own informer,
+// a moment after the create returns, and a namespace the first test made
+// in that moment went unconverted. A server-side dry run of an
+// istio-injection namespace shows when the router answers.
+func waitWebhookInForce(ctx context.Context, client kubernetes.Interface) error {
+	probe := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "webhook-probe", Labels: map[string]string{"istio-injection": "enabled"}}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := client.CoreV1().Namespaces().Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil && got.Labels["canary-router.io/injection"] == "enabled" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the router's webhooks not in force after 30s (last: %v, labels %v)", err, got.GetLabels())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func loopbackIPs() []net.IP { return []net.IP{net.ParseIP("127.0.0.1")} }
