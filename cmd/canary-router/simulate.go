@@ -103,7 +103,11 @@ func loadPolicy(path string) (*policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := policy.Parse(data)
+	doc, _, err := policy.Document(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	p, err := policy.Parse(doc)
 	var verr policy.ValidationError
 	if errors.As(err, &verr) {
 		lines := make([]string, len(verr))

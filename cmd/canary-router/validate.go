@@ -48,7 +48,8 @@ func (c *validateConfig) check(files []string) error {
 	return nil
 }
 
-// run checks policy files offline with the same parser and messages the
+// run checks policy files (a policy, or the policy ConfigMap's manifest)
+// offline with the same parser and messages the
 // router uses, so a CI pipeline can refuse a bad edit before it is
 // applied. It exits 1 when any file is invalid.
 func (c *validateConfig) run(_ context.Context, files []string, stdout, stderr io.Writer) int {
@@ -89,6 +90,10 @@ func (c *validateConfig) run(_ context.Context, files []string, stdout, stderr i
 // validateOne reads and parses one policy file.
 func validateOne(file string) validateFile {
 	data, err := os.ReadFile(file)
+	if err == nil {
+		// A ConfigMap manifest is the file GitOps repositories hold.
+		data, _, err = policy.Document(data)
+	}
 	if err == nil {
 		_, err = policy.Parse(data)
 	}
