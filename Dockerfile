@@ -11,7 +11,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
+# The release, as in the file VERSION (make build reads it; this default
+# is for the labels below, and deploy/version_test.go keeps it equal).
+ARG VERSION=v0.1.0
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
 RUN GOOS=${TARGETOS} GOARCH=${TARGETARCH} make build VERSION=${VERSION}
@@ -25,6 +27,14 @@ RUN GOOS=${TARGETOS} GOARCH=${TARGETARCH} make build VERSION=${VERSION}
 # apiserver, with the service-account CA. test/tools/image checks that this
 # stage and `make image` agree on user, entrypoint, cmd and ports.
 FROM scratch
+ARG VERSION=v0.1.0
+ARG REVISION=unknown
+# The labels `make image` sets (test/tools/image checks they agree).
+LABEL org.opencontainers.image.title="canary-router" \
+      org.opencontainers.image.description="Percentage-based Istio control-plane canaries" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/canary-router/canary-router"
 COPY --from=build --chmod=0755 /src/bin/canary-router /canary-router
 USER 65532:65532
 EXPOSE 9443 8081

@@ -59,4 +59,20 @@ func TestDockerfileMatchesMakeImage(t *testing.T) {
 	if strings.Contains(string(target), "-entrypoint") {
 		t.Error("make image sets -entrypoint: the Dockerfile's is the binary's path alone")
 	}
+	// Both images carry the same OCI labels: every key make image sets is
+	// a LABEL of the final stage, with the same value where it is fixed.
+	labels := regexp.MustCompile(`-label "?(org\.opencontainers\.image\.[a-z]+)=([^"\n\\]*)`).FindAllStringSubmatch(string(target), -1)
+	if len(labels) < 4 {
+		t.Fatalf("make image sets %d OCI labels, want at least title, description, version and revision", len(labels))
+	}
+	for _, l := range labels {
+		key, value := l[1], strings.TrimSpace(l[2])
+		if !strings.Contains(final, key+"=") {
+			t.Errorf("Dockerfile final stage lacks LABEL %s", key)
+			continue
+		}
+		if !strings.Contains(value, "$") && !strings.Contains(final, key+`="`+value+`"`) {
+			t.Errorf("Dockerfile LABEL %s differs from make image's %q", key, value)
+		}
+	}
 }
