@@ -1,9 +1,20 @@
 # canary-router build, test and demo entry points.
 SHELL := bash
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The release: one variable, in the file VERSION. The binary reports it, `make
+# image` tags the image with it, and the manifests, the Helm chart's
+# appVersion and the Dockerfile name the same tag (deploy/version_test.go
+# holds them to it). Override for a build of your own: make image VERSION=v0.2.0-rc.1
+VERSION ?= $(shell cat VERSION 2>/dev/null || echo dev)
 # The same flags build the binary here and in the Dockerfile: static,
 # reproducible paths, version stamped.
 GO_BUILD_FLAGS := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+# Every go command here (build, vet, unit tests, fuzzing, the e2e suites'
+# own builds and the control plane's in test/tools/build.sh) compiles with
+# the same settings, so they share one build cache: a package compiled by
+# `make unit` is reused by `make build` and the suites, instead of being
+# compiled again for a different cgo or path setting.
+export CGO_ENABLED := 0
+export GOFLAGS := -trimpath
 TOOLS_DIR := $(CURDIR)/_bin
 export CANARY_ROUTER_BIN_DIR := $(TOOLS_DIR)
 
@@ -13,17 +24,23 @@ all: build
 
 ## build: the static canary-router binary in bin/
 build:
-	CGO_ENABLED=0 go build $(GO_BUILD_FLAGS) -o bin/canary-router ./cmd/canary-router
+	go build $(GO_BUILD_FLAGS) -o bin/canary-router ./cmd/canary-router
 
 ## tools: the test control plane (etcd, kube-apiserver, kube-controller-manager,
 ## kube-scheduler, kubectl, kwok), kubelet and helm built from Go modules into _bin/; skipped when up to date
 tools:
-	@bash test/tools/build.sh $(TOOLS_DIR)
+	@bash test/tools/build.sh $(TOOLS_DIR) all
+
+## control-plane: only what the demo runs (etcd, kube-apiserver, kube-controller-manager,
+## kube-scheduler, kubectl, kwok) into _bin/; skipped when up to date
+.PHONY: control-plane
+control-plane:
+	@bash test/tools/build.sh $(TOOLS_DIR) control-plane
 
 .PHONY: image pause-image
-# The image `make image` builds: override IMAGE_REPO for your registry and
-# IMAGE_TAG for a release (the manifests and the Helm chart name
-# ghcr.io/canary-router/canary-router:v<chart appVersion>).
+# The image `make image` builds: override IMAGE_REPO for your registry
+# (the manifests and the Helm chart name
+# ghcr.io/canary-router/canary-router:$(VERSION)).
 IMAGE_REPO ?= ghcr.io/canary-router/canary-router
 IMAGE_TAG ?= $(VERSION)
 IMAGE_ARCHIVE ?= bin/canary-router-image.tar
@@ -50,7 +67,7 @@ image: build $(IMAGE_TOOL)
 ## pause-image: the pod sandbox image for the real-node tests (test/node), from a tiny
 ## static Go binary, tagged registry.k8s.io/pause:3.6 (containerd 1.6's sandbox image)
 pause-image: $(IMAGE_TOOL)
-	@cd test/tools/image && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(CURDIR)/bin/pause ./pause
+	@cd test/tools/image && go build -ldflags "-s -w" -o $(CURDIR)/bin/pause ./pause
 	@$(IMAGE_TOOL) -binary bin/pause -path /pause -user 65535:65535 -tag registry.k8s.io/pause:3.6 \
 	  -created $(SOURCE_DATE_EPOCH) -label org.opencontainers.image.title=pause -o bin/pause-image.tar
 
@@ -71,7 +88,7 @@ prometheus:
 ## two self-driving rollouts (0 -> 5 -> 25 -> 50 -> 100, and a bad canary rolled
 ## back at 25; its PromQL gate uses Prometheus when on PATH, see `make prometheus`);
 ## DEMO_NONINTERACTIVE=1 exits at the end instead of waiting for Ctrl-C
-demo: tools build
+demo: control-plane build
 	@go build -o bin/demo ./test/demo
 	@bin/demo
 
@@ -83,10 +100,13 @@ unit:
 	go test -short -count=1 ./...
 	cd test/tools/image && go vet ./... && go test -count=1 ./...
 
+# The suites run bin/canary-router, built once before any of them starts,
+# so no suite compiles the router while its set-up clock runs.
+TEST_BINARY_ENV := CANARY_ROUTER_TEST_BINARY=$(CURDIR)/bin/canary-router
 ## e2e: end-to-end tests against a real kube-apiserver, etcd, controller manager and kwok,
 ## the Helm chart (test/helm) and the router's image on a real kubelet node (test/node, as root)
-e2e: tools prometheus node-tools
-	go test -count=1 -timeout 25m -v ./test/...
+e2e: tools prometheus node-tools build
+	$(TEST_BINARY_ENV) go test -count=1 -timeout 25m -v ./test/...
 
 .PHONY: manifests
 ## manifests: render deploy/install.yaml (the default overlay) with the built kubectl's kustomize

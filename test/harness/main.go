@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,10 +31,18 @@ import (
 	"github.com/canary-router/canary-router/test/localrouter"
 )
 
-// setupTimeout bounds a suite's set-up: control plane, router build and
-// the suite's own Setup. Nothing started under it outlives it; processes
-// run until the suite ends.
+// setupTimeout bounds a suite's set-up once everything it runs is built:
+// the control plane's start and the suite's own Setup. Compiling is never
+// under it (a first run on an empty build cache compiles about 1 GB of
+// packages, in minutes that depend on the machine, not on the router):
+// the router is built, or taken from $CANARY_ROUTER_TEST_BINARY, before
+// the clock starts. Nothing started under it outlives it; processes run
+// until the suite ends.
 const setupTimeout = 5 * time.Minute
+
+// setupLogBytes is how much of each component's log a failed set-up
+// prints.
+const setupLogBytes = 4000
 
 // Suite describes one end-to-end test package.
 type Suite struct {
@@ -69,6 +78,8 @@ type Env struct {
 
 	cleanups []func()
 	logs     []failureLog
+	// keepDir leaves Dir in place for inspection after a failed set-up.
+	keepDir bool
 }
 
 // failureLog is a log file whose tail is printed when the suite fails.
@@ -95,17 +106,36 @@ func Main(m *testing.M, s Suite) int {
 	e := &Env{Name: s.Name}
 	defer e.teardown()
 	if err := e.setup(s); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", s.Name, err)
+		fmt.Fprintf(os.Stderr, "%s: set-up failed: %v\n", s.Name, err)
+		e.printLogs()
+		if e.Dir != "" {
+			e.keepDir = true
+			fmt.Fprintf(os.Stderr, "%s: kept %s for inspection (control plane logs in %s)\n",
+				s.Name, e.Dir, filepath.Join(e.Dir, "cluster", "logs"))
+		}
 		return 1
 	}
 	code := m.Run()
 	if code != 0 {
-		for _, l := range e.logs {
-			path := l.path()
-			fmt.Fprintf(os.Stderr, "--- last %s log (%s):\n%s\n", l.what, path, TailFile(path, l.n))
-		}
+		e.printLogs()
 	}
 	return code
+}
+
+// printLogs prints the tail of every log the suite registered, then of
+// each control-plane component's log.
+func (e *Env) printLogs() {
+	for _, l := range e.logs {
+		path := l.path()
+		fmt.Fprintf(os.Stderr, "--- last %s log (%s):\n%s\n", l.what, path, TailFile(path, l.n))
+	}
+	if e.Dir == "" {
+		return
+	}
+	paths, _ := filepath.Glob(filepath.Join(e.Dir, "cluster", "logs", "*"))
+	for _, path := range paths {
+		fmt.Fprintf(os.Stderr, "--- last %s log (%s):\n%s\n", filepath.Base(path), path, TailFile(path, setupLogBytes))
+	}
 }
 
 func (e *Env) setup(s Suite) error {
@@ -114,24 +144,28 @@ func (e *Env) setup(s Suite) error {
 			return fmt.Errorf("%s not on PATH: %s", tool, s.ToolsHint)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
 	dir, err := os.MkdirTemp("", "canary-router-"+s.Name+"-")
 	if err != nil {
 		return err
 	}
 	e.Dir = dir
+	began := time.Now()
+	if e.Bin, err = localrouter.Build(dir); err != nil {
+		return err
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		fmt.Printf("%s: router built in %s (before the set-up clock)\n", s.Name, d.Round(time.Millisecond))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
 	if !s.NoControlPlane {
 		began := time.Now()
-		c, err := cluster.Start(ctx, cluster.Options{Workloads: s.Workloads, Log: os.Stdout})
+		c, err := cluster.Start(ctx, cluster.Options{Workloads: s.Workloads, Log: os.Stdout, Dir: filepath.Join(dir, "cluster")})
 		if err != nil {
 			return fmt.Errorf("starting the control plane: %w", err)
 		}
 		e.Cluster = c
 		fmt.Printf("%s: control plane ready in %s\n", s.Name, time.Since(began).Round(time.Millisecond))
-	}
-	if e.Bin, err = localrouter.Build(dir); err != nil {
-		return err
 	}
 	if s.Setup != nil {
 		return s.Setup(ctx, e)
@@ -148,7 +182,7 @@ func (e *Env) teardown() {
 	if e.Cluster != nil {
 		_ = e.Cluster.Stop()
 	}
-	if e.Dir != "" {
+	if e.Dir != "" && !e.keepDir {
 		_ = os.RemoveAll(e.Dir)
 	}
 }

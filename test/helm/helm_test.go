@@ -25,6 +25,7 @@ import (
 
 	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/fakeistio"
+	"github.com/canary-router/canary-router/test/localrouter"
 )
 
 const (
@@ -174,20 +175,15 @@ func binDir(t *testing.T) string {
 	return repoPath(t, "_bin")
 }
 
-// routerBinary builds canary-router from this checkout, or uses
-// $CANARY_ROUTER_TEST_BINARY.
+// routerBinary is the canary-router binary the suites share
+// (localrouter.Build: $CANARY_ROUTER_TEST_BINARY, or a build with make's
+// flags).
 func routerBinary(t *testing.T) string {
-	if b := os.Getenv("CANARY_ROUTER_TEST_BINARY"); b != "" {
-		return b
+	b, err := localrouter.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "canary-router")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/canary-router")
-	cmd.Dir = repoPath(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/canary-router: %v\n%s", err, b)
-	}
-	return out
+	return b
 }
 
 func repoPath(t *testing.T, elem ...string) string {

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 func setup(_ context.Context, e *harness.Env) error {
 	bins.dir, bins.router = e.Dir, e.Bin
 	bins.load = filepath.Join(e.Dir, "canary-router-load")
-	build := exec.Command("go", "build", "-o", bins.load, "../load")
+	build := exec.Command("go", "build", "-trimpath", "-o", bins.load, "../load")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building ../load: %v\n%s", err, b)
