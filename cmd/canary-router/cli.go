@@ -98,9 +98,7 @@ func newRoot(ctx context.Context, name string, stdout, stderr io.Writer) *cobra.
 		// A bare "canary-router" is a usage error, as before cobra: a
 		// script that forgot the command must not pass.
 		RunE: func(c *cobra.Command, _ []string) error {
-			c.SetOut(stderr)
-			_ = c.Usage()
-			return exitStatus(exitUsage)
+			return usageError{missingCommand(c)}
 		},
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -133,9 +131,7 @@ func (e entry) build(ctx context.Context, stdout, stderr io.Writer) *cobra.Comma
 		// NoArgs names it.
 		c.Args = cobra.NoArgs
 		c.RunE = func(c *cobra.Command, _ []string) error {
-			c.SetOut(stderr)
-			_ = c.Usage()
-			return exitStatus(exitUsage)
+			return usageError{missingCommand(c)}
 		}
 		return c
 	}
@@ -163,8 +159,10 @@ func execute(ctx context.Context, name string, args []string, stdout, stderr io.
 // executeRoot is execute with the command tree given.
 func executeRoot(root *cobra.Command, args []string, stderr io.Writer) int {
 	// Added by ExecuteC otherwise, too late for singleDashLongFlags.
+	root.SetHelpCommand(helpCommand(root))
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
+	strictCompletion(root)
 	root.SetArgs(singleDashLongFlags(root, args))
 	cmd, err := root.ExecuteC()
 	var status exitStatus

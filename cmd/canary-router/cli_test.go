@@ -76,6 +76,11 @@ func TestUsageErrors(t *testing.T) {
 		{"bad value", `invalid value "xml" for flag --output`, []string{"status", "-o", "xml"}},
 		{"extra argument", `unexpected argument "extra"`, []string{"uninstall", "extra"}},
 		{"several problems on one line", "--port 0: must be between 1 and 65535; --log-format", []string{"serve", "--port=0", "--log-format=xml"}},
+		{"no command", "a command is required: one of completion, init, migrate, rollout", nil},
+		{"bare group", "a command is required: one of abort, pause, promote, resume, retry, status", []string{"rollout"}},
+		{"unknown shell", `unknown shell "tcsh": one of bash, fish, powershell, zsh`, []string{"completion", "tcsh"}},
+		{"unknown help topic", `unknown help topic "frobnicate"`, []string{"help", "frobnicate"}},
+		{"negative fleet", "--replicas -3", []string{"simulate", "--policy", "p.yaml", "--replicas", "-3"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -87,10 +92,10 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	// A bare canary-router is a usage error, as before cobra.
+	// Help on a known topic still answers on stdout with 0.
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), nil, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "Usage:") {
-		t.Errorf("no command: exit %d, stderr %q", code, stderr.String())
+	if code := run(context.Background(), []string{"help", "status"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Usage:") {
+		t.Errorf("help status: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 }
 
@@ -211,7 +216,7 @@ func TestGroupCommand(t *testing.T) {
 		{[]string{"group", "--help"}, 0, "Usage:", ""},
 		{[]string{"group", "sub", "-h"}, 0, "canary-router group sub [flags]", ""},
 		{[]string{"group", "sub"}, 0, "dev\n", ""},
-		{[]string{"group"}, 2, "", "Usage:"},
+		{[]string{"group"}, 2, "", "canary-router group: a command is required: one of sub; run 'canary-router group --help'"},
 		{[]string{"group", "nope"}, 2, "", `canary-router group: unknown command "nope" for "canary-router group"; run 'canary-router group --help'`},
 		{[]string{"group", "sub", "-nope"}, 2, "", "flag provided but not defined: -n"},
 	}

@@ -196,5 +196,8 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	}
 	zc.Level = zap.NewAtomicLevelAt(lvl)
 	zc.Sampling = nil
+	// An error here is a condition to act on (a bad kubeconfig, a lost
+	// lease), said in its message; a Go stack trace only buries it.
+	zc.DisableStacktrace = true
 	return zc.Build()
 }

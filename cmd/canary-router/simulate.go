@@ -49,6 +49,10 @@ func (c *simulateConfig) check(args []string) error {
 	if c.policyFile == "" {
 		return errors.New("--policy: required")
 	}
+	if c.workloads == "" && (c.namespaces < 1 || c.replicas < 1 || c.deployments < 0) {
+		return fmt.Errorf("--namespaces %d, --replicas %d, --deployments %d: the generated fleet needs at least 1 namespace and 1 replica, and 0 or more Deployments",
+			c.namespaces, c.replicas, c.deployments)
+	}
 	return noArgs(args)
 }
 
