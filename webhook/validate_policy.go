@@ -128,7 +128,10 @@ func editWarnings(old, cur *policy.Policy) []string {
 	if old.Seed != cur.Seed {
 		w = append(w, fmt.Sprintf("seed changed from %q to %q: every sticky namespace and workload choice is reshuffled when its pods are next created", old.Seed, cur.Seed))
 	}
-	if old.Granularity != cur.Granularity {
+	// Between pod and workload granularity only how new pods are drawn
+	// changes; to or from namespace granularity, namespace labels are
+	// involved, which is what the README warns about.
+	if old.Granularity != cur.Granularity && (old.Granularity == policy.GranularityNamespace || cur.Granularity == policy.GranularityNamespace) {
 		w = append(w, fmt.Sprintf("granularity changed from %s to %s: existing namespaces keep their labels; see the README before switching", old.Granularity, cur.Granularity))
 	}
 	before := map[string]float64{}

@@ -23,7 +23,8 @@ func writePlanText(w io.Writer, policyRef string, plan migrate.Plan, granularity
 		_ = tw.Flush()
 	}
 	batches := plan.Batches()
-	fmt.Fprintf(w, "\nRestarts: %d workloads in %d batches; nothing else restarts.\n", len(plan.Moves), len(batches))
+	fmt.Fprintf(w, "\nRestarts: %d %s in %d %s; nothing else restarts.\n",
+		len(plan.Moves), plural(len(plan.Moves), "workload", "workloads"), len(batches), plural(len(batches), "batch", "batches"))
 	if len(plan.Pending) > 0 {
 		keys := make([]string, 0, len(plan.Pending))
 		for k := range plan.Pending {
@@ -74,8 +75,9 @@ func writeMigrationStatus(w io.Writer, st migrate.Status, ctl migrate.Control) {
 		fmt.Fprintln(w, "Migration: none recorded (enable it with a migration: block in the policy, or run canary-router migrate --apply)")
 		return
 	}
-	fmt.Fprintf(w, "Migration: %s, policy digest %s: %d of %d workloads done, %d restarted, %d batches completed, %d skipped, %d reported\n",
-		st.Phase, st.Digest, st.Done, st.Total, st.Restarted, st.Batches, st.Skipped, st.Reported)
+	fmt.Fprintf(w, "Migration: %s, policy digest %s: %d of %d %s done, %d restarted, %d %s completed, %d skipped, %d reported\n",
+		st.Phase, st.Digest, st.Done, st.Total, plural(st.Total, "workload", "workloads"), st.Restarted,
+		st.Batches, plural(st.Batches, "batch", "batches"), st.Skipped, st.Reported)
 	if ctl.Paused {
 		fmt.Fprintf(w, "  paused: %s (canary-router migrate resume)\n", orNone(ctl.PauseReason))
 	}

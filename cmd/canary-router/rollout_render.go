@@ -53,7 +53,10 @@ func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst
 	if mig == "" {
 		mig = "not started"
 	}
-	fmt.Fprintf(w, "Migration: %s, %d of %d workloads done", mig, mst.Done, mst.Total)
+	// The migration's counts are those of the plan for the weights in
+	// force (this step's moves), not of the whole rollout: say so, or
+	// "1 of 1" reads wrong after four workloads moved over three steps.
+	fmt.Fprintf(w, "Migration: %s, this step's plan: %d of %d %s moved", mig, mst.Done, mst.Total, plural(mst.Total, "workload", "workloads"))
 	if mctl.Paused {
 		fmt.Fprintf(w, ", paused: %s", mctl.PauseReason)
 	}
@@ -65,7 +68,7 @@ func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  GATE\tVERDICT\tVALUE\tFAILURES\tDETAIL")
 	for _, g := range st.Gates {
-		fmt.Fprintf(tw, "  %s\t%s\t%g\t%d/%d\t%s\n", g.Name, g.Verdict, g.Value, st.Failures[g.Name], g.FailureLimit+1, g.Message)
+		fmt.Fprintf(tw, "  %s\t%s\t%.4g\t%d/%d\t%s\n", g.Name, g.Verdict, g.Value, st.Failures[g.Name], g.FailureLimit+1, g.Message)
 	}
 	_ = tw.Flush()
 }

@@ -56,7 +56,7 @@ func TestRolloutStatusRender(t *testing.T) {
 		Failures: map[string]int{"xds-rejects": 2}}
 	writeRolloutStatus(&b, st, rollout.Control{Action: "retry", RequestID: "x"}, migrate.Status{Phase: migrate.PhaseComplete, Done: 4, Total: 4}, migrate.Control{})
 	for _, want := range []string{"Phase:    Paused", "Step:     2 (last passed: 1)", "Weights:  1-24=75 1-25=25",
-		"Reason:   gate xds-rejects failed", "Pending:  retry", "Migration: Complete, 4 of 4", "xds-rejects  fail     7      2/2"} {
+		"Reason:   gate xds-rejects failed", "Pending:  retry", "Migration: Complete, this step's plan: 4 of 4 workloads moved", "xds-rejects  fail     7      2/2"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("missing %q in\n%s", want, b.String())
 		}

@@ -27,7 +27,7 @@ type timeline struct {
 }
 
 func (d *demo) newTimeline(steps int) *timeline {
-	fmt.Fprintf(d.out, "\n    %7s  %-9s  %-20s  %-11s  %-5s  %-28s  %s\n", "TIME", "STEP", "WEIGHTS", "PHASE", "MOVED", "ON CANARY", "GATES")
+	fmt.Fprintf(d.out, "\n    %7s  %-9s  %-20s  %-11s  %-5s  %-38s  %s\n", "TIME", "STEP", "WEIGHTS", "PHASE", "MOVED", "ON CANARY", "GATES")
 	return &timeline{d: d, start: time.Now(), steps: steps}
 }
 
@@ -92,9 +92,9 @@ func (tl *timeline) observe(ctx context.Context, st *rollout.State, mst migrate.
 	if st.Phase != rollout.PhaseProgressing && st.Phase != rollout.PhaseRollingBack {
 		moved = fmt.Sprint(mst.Restarted)
 	}
-	fmt.Fprintf(tl.d.out, "    %6.1fs  %-9s  %-20s  %-11s  %-5s  %-28s  %s\n",
+	fmt.Fprintf(tl.d.out, "    %6.1fs  %-9s  %-20s  %-11s  %-5s  %-38s  %s\n",
 		time.Since(tl.start).Seconds(), fmt.Sprintf("%d of %d", st.Step+1, tl.steps), rollout.FormatWeights(st.Weights), st.Phase,
-		moved, fmt.Sprintf("%d/%d workloads, %d/%d pods", c.workloadsOn["canary"], len(workloads), c.podsOn["canary"], c.pods),
+		moved, onCanary(c),
 		strings.Join(gates, " "))
 	if st.Reason != "" {
 		fmt.Fprintf(tl.d.out, "    %7s  reason: %s\n", "", st.Reason)
@@ -162,4 +162,20 @@ func (d *demo) waitAllOn(ctx context.Context, rev string, timeout time.Duration)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// onCanary is the ON CANARY column: workloads and pods on the canary out
+// of the demo's replicas. Mid-restart a Deployment runs old and new pods
+// side by side; those beyond the replicas show as "rolling", so the count
+// never reads as more pods than the demo has (25/85 was 50 pods rolling).
+func onCanary(c counts) string {
+	want := 0
+	for _, w := range workloads {
+		want += int(w.replicas)
+	}
+	s := fmt.Sprintf("%d/%d workloads, %d/%d pods", c.workloadsOn["canary"], len(workloads), c.podsOn["canary"], want)
+	if extra := c.pods - want; extra > 0 {
+		s += fmt.Sprintf(" +%d rolling", extra)
+	}
+	return s
 }
