@@ -13,7 +13,7 @@ import (
 	"github.com/canary-router/canary-router/webhook/rollout"
 )
 
-// Namespace labels status groups namespaces by (DESIGN section 3).
+// Namespace labels status groups namespaces by (README.md, "Policy reference").
 const (
 	labelIstioRev       = "istio.io/rev"
 	labelIstioInjection = "istio-injection"

@@ -85,7 +85,7 @@ func PodCreate() admissionregv1.RuleWithOperations {
 }
 
 // InjectedRevision reads which revision injected a pod the way Istio
-// records it (DESIGN section 1): annotation istio.io/rev, else the
+// records it (docs/istio.md): annotation istio.io/rev, else the
 // revision in sidecar.istio.io/status, else the pod label; no status
 // annotation means not injected.
 func InjectedRevision(p *corev1.Pod) string {

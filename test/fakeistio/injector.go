@@ -1,6 +1,6 @@
 // Package fakeistio stands in for Istio's control plane in tests and the
 // demo: sidecar injectors registered with the exact webhook selectors
-// Istio's charts render (DESIGN section 1), which mark each pod the way
+// Istio's charts render (docs/istio.md), which mark each pod the way
 // Istio records an injection, and istiod Services whose EndpointSlices
 // say whether a revision is healthy.
 package fakeistio

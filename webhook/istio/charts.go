@@ -6,7 +6,7 @@ import "k8s.io/apimachinery/pkg/labels"
 // charts (>= 1.10) render into an injector config that matches value (a
 // revision, or a tag): rev.namespace and rev.object, plus namespace and
 // object when the config is the default revision or the `default` tag
-// (DESIGN section 1). Tests and tools use it to stand in for a live
+// (docs/istio.md). Tests and tools use it to stand in for a live
 // config without a cluster.
 func ChartWebhooks(value string, withDefault bool) []Webhook {
 	sel := func(s string) labels.Selector {

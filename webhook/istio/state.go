@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// Labels Istio puts on its injector configs (DESIGN section 1).
+// Labels Istio puts on its injector configs (docs/istio.md).
 const (
 	// LabelRev names the revision an injector config serves, or the
 	// revision a tag points to.

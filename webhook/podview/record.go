@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Keys the view reads (DESIGN section 1).
+// Keys the view reads (docs/istio.md).
 const (
 	// labelRev is the revision the router (or a user) routed the pod to.
 	labelRev = "istio.io/rev"

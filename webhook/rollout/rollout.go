@@ -1,6 +1,6 @@
 // Package rollout summarises a control-plane rollout from live pod counts:
 // per revision, the pods routed to it (pod label istio.io/rev), the pods it
-// injected (as Istio records it, DESIGN section 1), the pods that ran on
+// injected (as Istio records it, docs/istio.md), the pods that ran on
 // something other than what they were routed to, and the observed share
 // next to the policy's target.
 //
