@@ -21,7 +21,7 @@ var yamlBlock = regexp.MustCompile("(?ms)^[ \\t]*```ya?ml\\n(.*?)^[ \\t]*```")
 var holdsPolicy = regexp.MustCompile(`(?m)^\s*targets:|policy\.yaml:`)
 
 // TestShippedExamplesValidate runs `canary-router validate` over every file
-// in deploy/policy and every YAML block in README.md and docs/ that holds a
+// in deploy/policy and docs/examples and every YAML block in README.md and docs/ that holds a
 // policy: an example a user copies must pass the validator the README
 // recommends for CI.
 func TestShippedExamplesValidate(t *testing.T) {
@@ -30,6 +30,8 @@ func TestShippedExamplesValidate(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example policies in deploy/policy (%v)", err)
 	}
+	examples, _ := filepath.Glob(filepath.Join(root, "docs", "examples", "*.yaml"))
+	files = append(files, examples...)
 	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	pages = append(pages, filepath.Join(root, "README.md"), filepath.Join(root, "deploy", "README.md"))
 	dir := t.TempDir()
