@@ -21,7 +21,7 @@ func TestHelmChartValues(t *testing.T) {
 		"--set", "extraArgs[0]=--injector-probe-interval=2s",
 		"--set", "replicas=3")
 	objs := objectsByKey(t, out)
-	dep := objs["apps/v1/Deployment/canary-router-system/canary-router"]
+	dep := objs["apps/v1 Deployment canary-router-system/canary-router"]
 	if dep == nil {
 		t.Fatalf("no Deployment rendered; keys: %v", sortedUnion(objs, nil))
 	}
@@ -50,12 +50,12 @@ func TestHelmChartValues(t *testing.T) {
 	if last := args[len(args)-1]; last != "--injector-probe-interval=2s" {
 		t.Errorf("extraArgs: last argument %v, want --injector-probe-interval=2s after the chart's own", last)
 	}
-	if objs["policy/v1/PodDisruptionBudget/canary-router-system/canary-router"] == nil {
+	if objs["policy/v1 PodDisruptionBudget canary-router-system/canary-router"] == nil {
 		t.Error("3 replicas render no PodDisruptionBudget")
 	}
 
 	one := objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--set", "replicas=1"))
-	if one["policy/v1/PodDisruptionBudget/canary-router-system/canary-router"] != nil {
+	if one["policy/v1 PodDisruptionBudget canary-router-system/canary-router"] != nil {
 		t.Error("1 replica renders a PodDisruptionBudget with minAvailable 1, which blocks every node drain")
 	}
 	// The schema refuses an extra argument that is not a flag.
