@@ -57,10 +57,14 @@ type Options struct {
 	Pods            PodCounts
 	Health          HealthSource
 	Querier         Querier
-	Status          StatusIO
-	Now             func() time.Time
-	Registerer      prometheus.Registerer
-	Log             *zap.Logger
+	// PrometheusAllowed is the router's allowlist of Prometheus URLs
+	// (serve --prometheus-allowed-url); a plan's URL not on it is never
+	// queried and its gates are unknown.
+	PrometheusAllowed []string
+	Status            StatusIO
+	Now               func() time.Time
+	Registerer        prometheus.Registerer
+	Log               *zap.Logger
 }
 
 // Controller walks the rollout: a level-triggered loop over one workqueue
@@ -125,7 +129,7 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 		in.Migration = c.migration(data, prev, now)
 		if prev == nil || Due(prev, plan, ctl, now) {
 			rolling := prev == nil || prev.Phase != PhaseHolding || in.Migration.State != MigrationDone
-			in.Gates = c.measure(ctx, base.Policy, rolling)
+			in.Gates = c.measure(ctx, base.Policy, rolling, prev)
 		}
 	}
 	res := Step(in, prev)
@@ -235,7 +239,7 @@ func (c *Controller) migration(data map[string]string, st *State, now time.Time)
 const skipSettle = 30 * time.Second
 
 // measure runs every gate of the plan.
-func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool) []GateResult {
+func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool, prev *State) []GateResult {
 	plan := p.Rollout
 	state := c.o.Istio()
 	var stable []string
@@ -244,7 +248,15 @@ func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool
 			stable = append(stable, t.Revision)
 		}
 	}
-	in := BuiltinInput{Canary: plan.Canary, Istio: state, Stable: stable, Gates: plan.Gates, Rolling: rolling}
+	idle := prev != nil
+	if prev != nil {
+		for _, t := range prev.Weights {
+			if t.Revision == plan.Canary && t.Weight > 0 {
+				idle = false
+			}
+		}
+	}
+	in := BuiltinInput{Canary: plan.Canary, Istio: state, Stable: stable, Gates: plan.Gates, Rolling: rolling, Idle: idle}
 	if c.o.Pods != nil {
 		in.Pods, in.PodsSynced = c.o.Pods.Revisions(), c.o.Pods.Synced()
 	}
@@ -261,7 +273,7 @@ func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool
 		if len(stable) > 0 {
 			vars.Stable = webrollout.Expected(stable[0], resolve)
 		}
-		out = append(out, Queries(ctx, c.o.Querier, plan.Gates.Prometheus, vars)...)
+		out = append(out, Queries(ctx, c.o.Querier, plan.Gates.Prometheus, vars, c.o.PrometheusAllowed)...)
 	}
 	return out
 }

@@ -285,6 +285,11 @@ func (m *machine) move() {
 		m.setPhase(PhaseHolding, "")
 		m.st.HoldStarted = m.in.Now
 		m.event(false, "StepMigrated", fmt.Sprintf("step %d migrated; holding", m.st.Step+1))
+		// This pass's measurement was taken while the migration ran, when
+		// pod health is not judged: no step, however short its hold,
+		// completes before a measurement of its own hold (Due asks for
+		// one at once).
+		return
 	}
 	end, ok := m.holdEnd()
 	if !ok || m.in.Now.Before(end) || m.in.Gates == nil || m.in.Migration.State != MigrationDone {
