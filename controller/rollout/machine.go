@@ -127,6 +127,7 @@ func (m *machine) enter(i int, reason, msg string) {
 	m.setPhase(PhaseProgressing, "")
 	m.st.StepStarted, m.st.HoldStarted, m.st.Promoted = m.in.Now, time.Time{}, time.Time{}
 	m.st.AutoResume, m.st.ByOperator = false, false
+	m.st.UnknownSince = time.Time{}
 	m.st.Failures = nil
 	m.event(false, reason, fmt.Sprintf("%s: step %d of %d, weights %s", msg, i+1, len(m.plan.Steps), FormatWeights(m.st.Weights)))
 }
@@ -234,13 +235,15 @@ func (m *machine) run() {
 			return
 		}
 		m.measure()
-		if failed, _ := m.verdict(); failed != "" {
+		if failed, unknown := m.verdict(); failed != "" {
 			m.fail(failed)
 		} else if m.allPass() {
 			// Resumed only when every gate passes again: a gate failing
 			// within its limit keeps counting while the rollout waits.
 			m.resume("RolloutResumed", "every gate measured and passing again")
 			m.move()
+		} else if unknown != "" {
+			m.unknownFor(unknown)
 		}
 	case PhaseProgressing, PhaseHolding:
 		if m.in.Gates != nil {
@@ -248,6 +251,19 @@ func (m *machine) run() {
 		}
 		m.progress()
 	}
+}
+
+// unknownFor turns a wait for data into a stop once the gates have been
+// unknown for longer than the plan's maxUnknown: the rollout stays
+// paused until an operator resumes or retries it.
+func (m *machine) unknownFor(unknown string) {
+	if !m.st.AutoResume || m.in.Now.Sub(m.st.UnknownSince) < m.plan.Gates.MaxUnknown {
+		return
+	}
+	m.st.AutoResume = false
+	m.setPhase(PhasePaused, fmt.Sprintf("gates unknown for more than %s (gates.maxUnknown); resume or retry decides: %s",
+		m.plan.Gates.MaxUnknown, unknown))
+	m.event(true, "RolloutPaused", m.st.Reason)
 }
 
 func (m *machine) allPass() bool {
@@ -266,7 +282,9 @@ func (m *machine) progress() {
 	} else if unknown != "" && m.in.Gates != nil {
 		// Never advance, nor hold on, without data: a hold counts only
 		// time with every gate measured and passing.
+		m.st.UnknownSince = m.in.Now
 		m.pause(unknown, true)
+		m.unknownFor(unknown)
 		return
 	}
 	if m.in.Migration.State == MigrationFailed {

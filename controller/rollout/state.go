@@ -95,6 +95,9 @@ type State struct {
 	// operator set (PausedKey): it ends when they clear it.
 	AutoResume bool `json:"autoResume,omitempty"`
 	ByOperator bool `json:"byOperator,omitempty"`
+	// UnknownSince is when the gates turned unknown; past the plan's
+	// maxUnknown the pause stops waiting for data (AutoResume false).
+	UnknownSince time.Time `json:"unknownSince,omitzero"`
 	// StepStarted is when the step's weights came into force; HoldStarted
 	// when its migration completed (zero before); Promoted when an
 	// operator ended the hold.
