@@ -30,6 +30,7 @@ const pollEvery = 2 * time.Second
 // StatusIO reads and merges keys of the status object (the one the
 // migration keeps its progress in) and records Events on it.
 type StatusIO interface {
+	// Load returns nil data (and no error) when the object does not exist.
 	Load(ctx context.Context) (map[string]string, error)
 	Save(ctx context.Context, data map[string]string) error
 	Event(warning bool, reason, message string)
@@ -73,6 +74,10 @@ type Controller struct {
 	o       Options
 	queue   workqueue.TypedRateLimitingInterface[string]
 	metrics *metrics
+	// last is the last state this process read or wrote, kept across
+	// leadership terms: the leader's own memory that a rollout ran, so a
+	// status object deleted under it reads as lost, not as a new rollout.
+	last *State
 }
 
 // New returns a Controller; Run starts it.
@@ -94,6 +99,7 @@ func (c *Controller) With(o Options) *Controller {
 	o.Registerer = nil
 	n := New(o)
 	n.metrics = c.metrics
+	n.last = c.last
 	return n
 }
 
@@ -125,7 +131,10 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 	prev, ctl := Decode(data)
 	now := c.o.Now()
 	in := Input{Policy: base.Policy, Now: now, Control: ctl}
-	if plan := base.Policy.Rollout; plan != nil {
+	if prev == nil && base.Policy.Rollout != nil {
+		in.Lost = c.lost(data, base.Policy)
+	}
+	if plan := base.Policy.Rollout; plan != nil && in.Lost == nil {
 		in.Migration = c.migration(data, prev, now)
 		if prev == nil || Due(prev, plan, ctl, now) {
 			rolling := prev == nil || prev.Phase != PhaseHolding || in.Migration.State != MigrationDone
@@ -151,10 +160,18 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 	if res.ResumeMigration && data[migrate.PausedKey] == "true" {
 		write[migrate.PausedKey], write[migrate.PauseReasonKey] = "false", ""
 	}
+	if res.PauseMigration != "" {
+		write[migrate.PausedKey], write[migrate.PauseReasonKey] = "true", res.PauseMigration
+	}
 	if len(write) > 0 {
 		if err := c.o.Status.Save(ctx, write); err != nil {
 			return res, fmt.Errorf("writing the status object: %w", err)
 		}
+	}
+	c.last = nil
+	if res.State != nil {
+		st := res.State.clone()
+		c.last = &st
 	}
 	c.metrics.observe(base.Policy, res.State, res.Events)
 	for _, e := range res.Events {
@@ -171,6 +188,45 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// lost tells a rollout whose state is gone from one never started, when
+// the status object holds no readable state for a plan: an unreadable
+// state key, weights in force without a state, this process's memory of
+// the same rollout, or this replica still routing by its weights each
+// show it ran. With none of them (a new plan, or a status object deleted
+// while no replica remembered) it is a new rollout.
+func (c *Controller) lost(data map[string]string, p *policy.Policy) *Lost {
+	id := p.RolloutID()
+	var why string
+	var l Lost
+	overlay := webhook.DecodeOverlay(data[WeightsKey])
+	eff := c.o.Effective()
+	switch {
+	case data[StateKey] != "":
+		why = "the rollout state in the status object is unreadable"
+	case data[WeightsKey] != "":
+		why = "the status object holds weights in force but no rollout state"
+	case c.last != nil && c.last.ID == id:
+		why = "the rollout state disappeared from the status object"
+		if data == nil {
+			why = "the status object was deleted"
+		}
+	case eff != nil && eff.Rollout != nil && eff.Rollout.ID == id:
+		why = "the status object holds no rollout state, yet this replica routes by its weights"
+	default:
+		return nil
+	}
+	l.Why = why
+	switch {
+	case c.last != nil && c.last.ID == id:
+		l.Weights, l.Attempt = c.last.Weights, c.last.Attempt
+	case overlay != nil && overlay.ID == id:
+		l.Weights, l.Attempt = overlay.Weights, overlay.Attempt
+	case eff != nil && eff.Rollout != nil && eff.Rollout.ID == id:
+		l.Weights, l.Attempt = eff.Rollout.Weights, eff.Rollout.Attempt
+	}
+	return &l
 }
 
 // migration reads the migration's outcome for the weights in force. It

@@ -27,6 +27,9 @@ type fakeStatus struct {
 
 func (f *fakeStatus) Load(context.Context) (map[string]string, error) { return maps.Clone(f.data), nil }
 func (f *fakeStatus) Save(_ context.Context, d map[string]string) error {
+	if f.data == nil {
+		f.data = map[string]string{} // the writer creates a deleted object
+	}
 	maps.Copy(f.data, d)
 	f.store.SetOverlay(webhook.DecodeOverlay(f.data[WeightsKey]))
 	return nil

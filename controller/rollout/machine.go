@@ -38,6 +38,21 @@ type Input struct {
 	Gates     []GateResult
 	Migration Migration
 	Control   Control
+	// Lost, with no previous state, says the state of this rollout was
+	// lost (Lost): the rollout stops instead of starting again.
+	Lost *Lost
+}
+
+// Lost describes a rollout whose state the status object no longer
+// holds, though something shows it ran: the unreadable key, weights in
+// force without a state, or the leader's own memory of it.
+type Lost struct {
+	// Why says what showed the loss.
+	Why string
+	// Weights are the weights in force as last known; nil: unknown (the
+	// policy's targets route).
+	Weights []policy.Target
+	Attempt int
 }
 
 // Event is an Event to record on the status object.
@@ -59,8 +74,10 @@ type Result struct {
 	// workloads they move (it follows the effective policy on its own).
 	WeightsChanged  bool
 	ResumeMigration bool
-	Events          []Event
-	RequeueAfter    time.Duration
+	// PauseMigration, when set, pauses the migration with this reason.
+	PauseMigration string
+	Events         []Event
+	RequeueAfter   time.Duration
 }
 
 // Step advances the rollout by one pass. It is pure: the controller feeds
@@ -71,6 +88,12 @@ func Step(in Input, prev *State) Result {
 		return Result{}
 	}
 	m := machine{in: in, plan: in.Policy.Rollout}
+	if prev == nil && in.Lost != nil {
+		m.stateLost(in.Lost)
+		m.res.State = &m.st
+		m.st.setCondition(in.Now, "Progressing", false, string(m.st.Phase), m.st.Reason)
+		return m.res
+	}
 	if prev == nil || prev.ID != in.Policy.RolloutID() {
 		// No rollout yet, or the canary or the targets changed: a new
 		// rollout from step 0.
@@ -130,6 +153,36 @@ func (m *machine) enter(i int, reason, msg string) {
 	m.st.UnknownSince = time.Time{}
 	m.st.Failures = nil
 	m.event(false, reason, fmt.Sprintf("%s: step %d of %d, weights %s", msg, i+1, len(m.plan.Steps), FormatWeights(m.st.Weights)))
+}
+
+// stateLost stops a rollout whose state is gone, at the weights last
+// known to be in force, and stops the migration: memory loss must not
+// become action (a restart from step 0 would move every workload the
+// earlier steps moved, and an Aborted bad canary would start again). The
+// step is the one whose weights those are; resume continues there, retry
+// starts over.
+func (m *machine) stateLost(l *Lost) {
+	w := l.Weights
+	if len(w) == 0 {
+		w = m.in.Policy.Targets
+	}
+	step := -1
+	for i, s := range m.plan.Steps {
+		if slices.Equal(s.Weights, w) {
+			step = i
+		}
+	}
+	where := "weights matching no step: resume enters step 1"
+	if step >= 0 {
+		where = fmt.Sprintf("the weights of step %d", step+1)
+	}
+	m.st = State{ID: m.in.Policy.RolloutID(), Attempt: l.Attempt, Step: max(step, 0), LastPassed: -1,
+		LastRequest: m.in.Control.RequestID, StepStarted: m.in.Now}
+	m.setWeights(w)
+	m.setPhase(PhasePaused, fmt.Sprintf("state lost: %s; routing stays at %s (%s) and the migration is paused until an operator resumes or retries",
+		l.Why, FormatWeights(w), where))
+	m.res.PauseMigration = "rollout state lost"
+	m.event(true, "RolloutStateLost", m.st.Reason)
 }
 
 // request acts once on the operator's last one-shot command.

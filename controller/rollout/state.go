@@ -133,8 +133,8 @@ const (
 )
 
 // Decode reads the status object's data; a missing or unreadable state
-// is no state (the rollout starts at step 0 and the weights in force come
-// from the plan).
+// is no state. The controller then tells a lost state (the rollout stops,
+// Controller.lost) from a rollout never started (it starts at step 0).
 func Decode(data map[string]string) (*State, Control) {
 	ctl := Control{Paused: data[PausedKey] == "true", PauseReason: data[PauseReasonKey]}
 	if req := data[RequestKey]; req != "" {

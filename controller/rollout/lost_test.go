@@ -1,0 +1,92 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
+)
+
+// TestStateLostMidHoldStops: the status object deleted (or its state
+// garbled) while step 2 holds puts the rollout in Paused "state lost" at
+// step 2's weights with the migration paused and an Event; it never starts
+// again from step 0. Resume continues at step 2; retry starts over.
+func TestStateLostMidHoldStops(t *testing.T) {
+	doc := head + "rollout:\n  interval: 10s\n  steps: [{canary: 10, hold: 30s}, {canary: 50, hold: 10m}, {canary: 100}]\n"
+	restartedFromZero := 0
+	for _, how := range []string{"deleted", "garbled", "key removed", "deleted, new leader"} {
+		t.Run(how, func(t *testing.T) {
+			store := webhook.NewStore(time.Now, nil, nil)
+			if _, err := store.Apply([]byte(doc), "test"); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+			status := &fakeStatus{data: map[string]string{}, store: store}
+			health := fakeHealth{map[string]ProxyHealth{"1-24": {Pods: 8, Ready: 8}, "1-25": {Pods: 2, Ready: 2}}}
+			o := Options{Base: store.Base, Effective: store.Load, Istio: func() *istio.State { return istioState("1-24", "1-25") },
+				Pods: fakePods{}, Health: health, Status: status, Now: func() time.Time { return now }, Registerer: prometheus.NewRegistry()}
+			c := New(o)
+			pass := func(after time.Duration) *State {
+				t.Helper()
+				now = now.Add(after)
+				if _, err := c.Pass(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				st, _ := Decode(status.data)
+				return st
+			}
+			pass(0)
+			status.migrated()
+			pass(time.Second)
+			pass(time.Second)
+			st := pass(30 * time.Second) // step 1's hold passed: step 2
+			status.migrated()
+			pass(time.Second)
+			if st = pass(time.Second); st.Step != 1 || st.Phase != PhaseHolding {
+				t.Fatalf("not holding step 2: %+v", st)
+			}
+			events := len(status.events)
+			switch how {
+			case "deleted":
+				status.data = nil
+				store.SetOverlay(nil) // what the OverlayWatcher does on every replica
+			case "deleted, new leader":
+				status.data = nil
+				o.Registerer = nil
+				c = New(o) // a process that never saw the state; only its store still routes by it
+			case "garbled":
+				status.data[StateKey] = "{garbled"
+			case "key removed":
+				delete(status.data, StateKey)
+			}
+			st = pass(time.Second)
+			if st == nil || st.Phase != PhasePaused || st.Step != 1 || st.Weights[1].Weight != 50 {
+				restartedFromZero++
+				t.Fatalf("after the state was lost (%s): %+v", how, st)
+			}
+			if store.Load().Policy.Targets[1].Weight != 50 {
+				t.Fatalf("routing moved to %+v", store.Load().Policy.Targets)
+			}
+			if status.data[migrate.PausedKey] != "true" {
+				t.Fatalf("migration not paused: %q", status.data[migrate.PausedKey])
+			}
+			if len(status.events) == events || status.events[len(status.events)-1].Reason != "RolloutStateLost" {
+				t.Fatalf("no RolloutStateLost event: %+v", status.events[events:])
+			}
+			if st = pass(time.Minute); st.Phase != PhasePaused || st.Step != 1 {
+				t.Fatalf("a lost rollout moved on its own: %+v", st)
+			}
+			status.data[RequestKey] = ActionResume + "/r1"
+			if st = pass(time.Second); st.Phase != PhaseProgressing || st.Step != 1 || status.data[migrate.PausedKey] != "false" {
+				t.Fatalf("resume: %+v, migration paused %q", st, status.data[migrate.PausedKey])
+			}
+		})
+	}
+	fmt.Printf("RESULT state-lost-mid-hold cases=4 restarted-from-step-0=%d\n", restartedFromZero)
+}
