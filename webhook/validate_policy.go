@@ -131,6 +131,11 @@ func editWarnings(old, cur *policy.Policy) []string {
 	if old.Granularity != cur.Granularity {
 		w = append(w, fmt.Sprintf("granularity changed from %s to %s: existing namespaces keep their labels; see the README before switching", old.Granularity, cur.Granularity))
 	}
+	if old.Rollout != nil && cur.Rollout == nil && len(old.Rollout.Steps) > 0 {
+		last := old.Rollout.Steps[len(old.Rollout.Steps)-1].Weights
+		w = append(w, fmt.Sprintf("rollout block removed: if the rollout completed, routing stays at its final weights (%s) until targets say the same; "+
+			"if it did not, targets route again and the migration moves workloads to them", formatTargets(last)))
+	}
 	before := map[string]float64{}
 	for _, t := range old.Targets {
 		before[t.Revision] = t.Weight
@@ -166,4 +171,12 @@ func (v *PolicyValidator) missingTargets(p *policy.Policy) []string {
 		}
 	}
 	return w
+}
+
+func formatTargets(ts []policy.Target) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = fmt.Sprintf("%s=%g", t.Revision, t.Weight)
+	}
+	return strings.Join(parts, " ")
 }

@@ -74,5 +74,7 @@ func (r *rolloutLeader) Run(ctx context.Context) {
 
 func (r *rolloutLeader) planned() bool {
 	s := r.store.Base()
-	return s != nil && s.Policy.Rollout != nil
+	// A completed rollout whose block was removed still routes by its
+	// weights until the targets agree: the controller must run to see that.
+	return s != nil && s.Policy.Rollout != nil || r.store.Load() != nil && r.store.Load().Rollout != nil
 }

@@ -90,3 +90,69 @@ func TestStateLostMidHoldStops(t *testing.T) {
 	}
 	fmt.Printf("RESULT state-lost-mid-hold cases=4 restarted-from-step-0=%d\n", restartedFromZero)
 }
+
+// TestRolloutBlockRemovedAfterComplete: removing the block of a completed
+// rollout keeps routing at its final weights until the targets agree, so
+// the migration moves nothing back; once they agree the state goes.
+func TestRolloutBlockRemovedAfterComplete(t *testing.T) {
+	plan := head + "rollout:\n  interval: 10s\n  steps: [{canary: 100, hold: 0s}]\n"
+	store := webhook.NewStore(time.Now, nil, nil)
+	if _, err := store.Apply([]byte(plan), "test"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	status := &fakeStatus{data: map[string]string{}, store: store}
+	health := fakeHealth{map[string]ProxyHealth{"1-25": {Pods: 4, Ready: 4}}}
+	c := New(Options{Base: store.Base, Effective: store.Load, Istio: func() *istio.State { return istioState("1-24", "1-25") },
+		Pods: fakePods{}, Health: health, Status: status, Now: func() time.Time { return now }, Registerer: prometheus.NewRegistry()})
+	pass := func() *State {
+		t.Helper()
+		now = now.Add(time.Second)
+		if _, err := c.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := Decode(status.data)
+		return st
+	}
+	pass()
+	status.migrated()
+	pass()
+	if st := pass(); st.Phase != PhaseComplete {
+		t.Fatalf("not complete: %+v", st)
+	}
+	canaryWeight := func() float64 { return store.Load().Policy.Targets[1].Weight }
+	// The block removed; the targets still say 1-24 at 100 (head).
+	if _, err := store.Apply([]byte(head), "test"); err != nil {
+		t.Fatal(err)
+	}
+	movedBack := 0
+	if canaryWeight() != 100 {
+		movedBack++
+		t.Errorf("routing went back to the targets the moment the block was removed: %+v", store.Load().Policy.Targets)
+	}
+	events := len(status.events)
+	pass()
+	pass()
+	if canaryWeight() != 100 || status.data[WeightsKey] == "" {
+		movedBack++
+		t.Errorf("after the leader's passes routing is %+v", store.Load().Policy.Targets)
+	}
+	var removedEvents int
+	for _, e := range status.events[events:] {
+		if e.Reason == "RolloutBlockRemoved" {
+			removedEvents++
+		}
+	}
+	if removedEvents != 1 {
+		t.Errorf("%d RolloutBlockRemoved events, want 1: %+v", removedEvents, status.events[events:])
+	}
+	// The targets agree: the completed weights are the policy's own now.
+	agree := "granularity: workload\ntargets: [{revision: \"1-24\", weight: 0}, {revision: \"1-25\", weight: 100}]\n"
+	if _, err := store.Apply([]byte(agree), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if st := pass(); st != nil || status.data[WeightsKey] != "" || canaryWeight() != 100 {
+		t.Errorf("with the targets agreeing: state %+v, weights key %q, routing %+v", st, status.data[WeightsKey], store.Load().Policy.Targets)
+	}
+	fmt.Printf("RESULT rollout-block-removed-after-complete routing-moved-back=%d blockRemovedEvents=%d\n", movedBack, removedEvents)
+}

@@ -84,8 +84,11 @@ type Result struct {
 // it from informers, Prometheus and the status object, and a unit test
 // drives every transition with a fake clock and fake gate results.
 func Step(in Input, prev *State) Result {
-	if in.Policy == nil || in.Policy.Rollout == nil {
+	if in.Policy == nil {
 		return Result{}
+	}
+	if in.Policy.Rollout == nil {
+		return removed(in, prev)
 	}
 	m := machine{in: in, plan: in.Policy.Rollout}
 	if prev == nil && in.Lost != nil {
@@ -115,6 +118,41 @@ func Step(in Input, prev *State) Result {
 	m.res.RequeueAfter = m.requeue()
 	m.st.setCondition(in.Now, "Progressing", m.st.Phase == PhaseProgressing || m.st.Phase == PhaseHolding, string(m.st.Phase), m.st.Reason)
 	return m.res
+}
+
+// removed handles a policy whose rollout block is gone. A completed
+// rollout keeps routing at its final weights until the policy's targets
+// say the same: removing the block is how an operator tidies up after a
+// rollout, and sending routing back to stale targets (often the old
+// revision at 100) would make the migration restart every workload back.
+// Once the targets agree, or name other revisions (a new policy, not a
+// tidy-up), the state goes and the targets route.
+func removed(in Input, prev *State) Result {
+	if prev == nil || prev.Phase != PhaseComplete || slices.Equal(prev.Weights, in.Policy.Targets) ||
+		!sameRevisions(prev.Weights, in.Policy.Targets) {
+		return Result{}
+	}
+	st := prev.clone()
+	res := Result{State: &st}
+	if !st.Retained {
+		st.Retained = true
+		res.Events = append(res.Events, Event{Warning: true, Reason: "RolloutBlockRemoved",
+			Message: fmt.Sprintf("the rollout block was removed after Complete: routing stays at the completed weights %s until targets say the same (they say %s), so no workload is moved back",
+				FormatWeights(st.Weights), FormatWeights(in.Policy.Targets))})
+	}
+	return res
+}
+
+func sameRevisions(a, b []policy.Target) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Revision != b[i].Revision {
+			return false
+		}
+	}
+	return true
 }
 
 // machine is one pass of Step.

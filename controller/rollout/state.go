@@ -111,6 +111,10 @@ type State struct {
 	Failures     map[string]int `json:"failures,omitempty"`
 	// LastTransition is when Phase last changed.
 	LastTransition time.Time `json:"lastTransition"`
+	// Retained marks a Complete rollout whose block was removed while the
+	// targets still disagreed with its final weights: those weights keep
+	// routing until the targets agree.
+	Retained bool `json:"retained,omitempty"`
 	// LastRequest is the id of the last operator command acted on.
 	LastRequest string             `json:"lastRequest,omitempty"`
 	Conditions  []metav1.Condition `json:"conditions,omitempty"`
