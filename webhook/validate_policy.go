@@ -32,9 +32,13 @@ type RevisionLister interface {
 type PolicyValidator struct {
 	Namespace string
 	Name      string
-	// Revisions, when set, lets the validator warn about targets that do
-	// not exist yet.
+	// Revisions, when set, lets the validator warn about targets (and a
+	// gatewayRevision) that do not exist yet.
 	Revisions RevisionLister
+	// PrometheusAllowed is the router's allowlist of Prometheus URLs
+	// (serve --prometheus-allowed-url): a policy whose rollout gates name
+	// another is refused. Empty allows none.
+	PrometheusAllowed []string
 }
 
 // PolicyHandler serves the validating webhook for the policy ConfigMap.
@@ -69,6 +73,9 @@ func (v *PolicyValidator) admit(r *wire.Review) wire.Response {
 	p, err := policy.Parse([]byte(doc))
 	if err != nil {
 		return invalid(r.UID, where, fieldMessages(err))
+	}
+	if p.Rollout != nil && p.Rollout.Gates.Prometheus != nil && !policy.PrometheusURLAllowed(p.Rollout.Gates.Prometheus.URL, v.PrometheusAllowed) {
+		return invalid(r.UID, where, []string{"rollout.gates.prometheus.url: " + policy.PrometheusNotAllowed(p.Rollout.Gates.Prometheus.URL, v.PrometheusAllowed)})
 	}
 	var warnings []string
 	if r.Operation == "UPDATE" {
@@ -168,6 +175,11 @@ func (v *PolicyValidator) missingTargets(p *policy.Policy) []string {
 		}
 		if exists, synced := v.Revisions.Exists(t.Revision); synced && !exists {
 			w = append(w, fmt.Sprintf("targets[%d].revision: no Istio revision or tag named %q exists yet (no injector webhook configuration labelled istio.io/rev or istio.io/tag=%s)", i, t.Revision, t.Revision))
+		}
+	}
+	if g := p.GatewayRevision; g != "" {
+		if exists, synced := v.Revisions.Exists(g); synced && !exists {
+			w = append(w, fmt.Sprintf("gatewayRevision: no Istio revision or tag named %q exists (no injector webhook configuration labelled istio.io/rev or istio.io/tag=%s): every gateway pod would be refused, an ingress outage", g, g))
 		}
 	}
 	return w

@@ -31,6 +31,8 @@ type rolloutLeader struct {
 	log          *zap.Logger
 	// ctl holds the registered metrics across leadership terms.
 	ctl *rollout.Controller
+	// promAllowed is serve --prometheus-allowed-url.
+	promAllowed []string
 }
 
 func newRolloutLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
@@ -63,7 +65,7 @@ func (r *rolloutLeader) Run(ctx context.Context) {
 	}
 	o := rollout.Options{Base: r.store.Base, Effective: r.store.Load, Istio: r.state, Pods: r.pods, Health: health,
 		// The plan's timeout bounds each query; this bounds a hung connection.
-		Querier: &rollout.HTTPQuerier{Client: &http.Client{Timeout: time.Minute}},
+		Querier: &rollout.HTTPQuerier{Client: &http.Client{Timeout: time.Minute}}, PrometheusAllowed: r.promAllowed,
 		Status: &rollout.KubeStatus{Client: r.kube.client, Namespace: r.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"})},
 		Log: r.log}

@@ -63,9 +63,10 @@ func rolloutPolicy(mon *monitoring, steps []int, holds map[int]string, readiness
 		fmt.Fprintf(&b, `    prometheus:
       url: %s
       timeout: 1s
+      istiod: {scrapeInterval: 1s}
       queries:
         - name: xds-rejects
-          query: sum(increase(pilot_total_xds_rejects{app="istiod",istio_io_rev="{{ .Revision }}"}[20s])) or vector(0)
+          query: sum(increase(pilot_total_xds_rejects{app="istiod",istio_io_rev="{{ .Revision }}"}[20s])) or (0 * max(up{app="istiod",istio_io_rev="{{ .Revision }}"} == 1))
           max: 0
 `, mon.url())
 	}

@@ -39,9 +39,10 @@ func planDoc(onFailure string, holds map[int]string, canary ...int) string {
     prometheus:
       url: %s
       timeout: 1s
+      istiod: {scrapeInterval: 1s}
       queries:
         - name: xds-rejects
-          query: sum(increase(pilot_total_xds_rejects{istio_io_rev="{{ .Revision }}"}[20s])) or vector(0)
+          query: sum(increase(pilot_total_xds_rejects{istio_io_rev="{{ .Revision }}"}[20s])) or (0 * max(up{app="istiod",istio_io_rev="{{ .Revision }}"} == 1))
           max: 0
 `, env.prom.url())
 	return b.String()
