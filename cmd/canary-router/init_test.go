@@ -52,7 +52,7 @@ func TestChooseStarter(t *testing.T) {
 		{name: "one revision and a non-default tag", configs: []istio.Config{rev("1-30"), tag("prod", "1-30")}, want: "1-30"},
 		{name: "several revisions, no default", configs: []istio.Config{rev("1-24"), rev("1-25"), tag("prod", "1-24")},
 			wantErr: []string{"several revisions", "1-24, 1-25", "prod -> 1-24", "--revision <revision>", "none is suggested"},
-			notErr: []string{"init --revision 1-24"}},
+			notErr:  []string{"init --revision 1-24"}},
 		// The new revision sorts first; the suggestion follows the pods.
 		{name: "several revisions: suggests the one injecting most pods", configs: []istio.Config{rev("canary"), rev("stable")},
 			pods:    map[string]int{"stable": 40, "canary": 2},
