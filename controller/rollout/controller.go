@@ -137,7 +137,11 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 	if plan := base.Policy.Rollout; plan != nil && in.Lost == nil {
 		in.Migration = c.migration(data, prev, now)
 		if prev == nil || Due(prev, plan, ctl, now) {
-			rolling := prev == nil || prev.Phase != PhaseHolding || in.Migration.State != MigrationDone
+			// Pods are judged whenever the step's migration is done, in a
+			// pause too: a pause for missing pod data that measured
+			// "not judged" would resume, find no data in the hold, and
+			// pause again, round and round.
+			rolling := prev == nil || prev.Phase == PhaseProgressing || in.Migration.State != MigrationDone
 			in.Gates = c.measure(ctx, base.Policy, rolling, prev)
 		}
 	}

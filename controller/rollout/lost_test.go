@@ -156,3 +156,43 @@ func TestRolloutBlockRemovedAfterComplete(t *testing.T) {
 	}
 	fmt.Printf("RESULT rollout-block-removed-after-complete routing-moved-back=%d blockRemovedEvents=%d\n", movedBack, removedEvents)
 }
+
+// TestNoCanaryPodsPausesWithoutFlapping: a step whose hold sees no canary
+// pods pauses, stays paused (no resume/pause round trip while the data
+// stays missing) and stops for an operator after maxUnknown.
+func TestNoCanaryPodsPausesWithoutFlapping(t *testing.T) {
+	doc := head + "rollout:\n  interval: 10s\n  steps: [{canary: 10, hold: 1m}, {canary: 100}]\n  gates: {maxUnknown: 2m}\n"
+	store := webhook.NewStore(time.Now, nil, nil)
+	if _, err := store.Apply([]byte(doc), "test"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	status := &fakeStatus{data: map[string]string{}, store: store}
+	c := New(Options{Base: store.Base, Effective: store.Load, Istio: func() *istio.State { return istioState("1-24", "1-25") },
+		Pods: fakePods{}, Health: fakeHealth{map[string]ProxyHealth{"1-24": {Pods: 8, Ready: 8}}}, Status: status,
+		Now: func() time.Time { return now }, Registerer: prometheus.NewRegistry()})
+	var st *State
+	pass := func(after time.Duration) {
+		t.Helper()
+		now = now.Add(after)
+		if _, err := c.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st, _ = Decode(status.data)
+	}
+	pass(0)
+	status.migrated()
+	for range 30 {
+		pass(5 * time.Second)
+	}
+	resumed := 0
+	for _, e := range status.events {
+		if e.Reason == "RolloutResumed" {
+			resumed++
+		}
+	}
+	if st.Step != 0 || st.Phase != PhasePaused || st.AutoResume || resumed != 0 {
+		t.Fatalf("after 150s with no canary pods: step %d %s auto=%v, %d resumes; reason %q", st.Step+1, st.Phase, st.AutoResume, resumed, st.Reason)
+	}
+	fmt.Printf("RESULT no-canary-pods passes=30 step=%d phase=%s resumes=%d stoppedForOperator=%v\n", st.Step+1, st.Phase, resumed, !st.AutoResume)
+}
