@@ -66,7 +66,9 @@ func TestOperatorCommands(t *testing.T) {
 		t.Errorf("the operator could plan a migration (reads the policy):\n%s", out)
 	}
 	tl := newTimeline()
-	writePolicy(t, planDoc("pause", map[int]string{0: "manual", 1: "manual"}, 10, 50, 100))
+	// 25, not 10, percent first: at 10 none of the four workloads is on
+	// the canary, and a step with no canary pods to judge never completes.
+	writePolicy(t, planDoc("pause", map[int]string{0: "manual", 1: "manual"}, 25, 50, 100))
 	holding := func(step int) func(*rollout.State) bool {
 		return func(s *rollout.State) bool { return s.Step == step && s.Phase == rollout.PhaseHolding }
 	}
@@ -100,7 +102,9 @@ func TestRestartMidHold(t *testing.T) {
 	managedNamespace(t, "restart-a")
 	createDeployments(t, "restart-a", 6, 2)
 	tl := newTimeline()
-	writePolicy(t, planDoc("pause", map[int]string{1: "10m"}, 10, 50, 100))
+	// 25, not 10, percent first: at 10 none of the six workloads is on the
+	// canary, and a step with no canary pods to judge never completes.
+	writePolicy(t, planDoc("pause", map[int]string{1: "10m"}, 25, 50, 100))
 	before := waitRollout(t, tl, 3*time.Minute, func(s *rollout.State) bool { return s.Step == 1 && s.Phase == rollout.PhaseHolding })
 	rs := replicaSets(t, "restart-a")
 	for _, how := range []string{"restart", "kill"} {
