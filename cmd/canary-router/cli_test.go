@@ -76,6 +76,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad value", `invalid value "xml" for flag --output`, []string{"status", "-o", "xml"}},
 		{"extra argument", `unexpected argument "extra"`, []string{"uninstall", "extra"}},
 		{"several problems on one line", "--port 0: must be between 1 and 65535; --log-format", []string{"serve", "--port=0", "--log-format=xml"}},
+		{"prometheus allowlist entry not a URL", `--prometheus-allowed-url "prometheus:9090": must be an http or https URL`,
+			[]string{"serve", "--prometheus-allowed-url=http://prometheus.monitoring:9090", "--prometheus-allowed-url=prometheus:9090"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
