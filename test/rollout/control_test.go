@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
@@ -141,3 +142,41 @@ func replicaSets(t *testing.T, ns string) int {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// The status object deleted mid-hold: the rollout stops at the step in
+// force (Paused, "state lost", the migration paused), never starts again
+// from step 1, and moves no workload; an operator's resume carries on.
+func TestStatusObjectDeletedMidHold(t *testing.T) {
+	resetPolicy(t)
+	managedNamespace(t, "memory-a")
+	createDeployments(t, "memory-a", 4, 2)
+	tl := newTimeline()
+	writePolicy(t, planDoc("pause", map[int]string{1: "10m"}, 25, 50, 100))
+	waitRollout(t, tl, 3*time.Minute, func(s *rollout.State) bool { return s.Step == 1 && s.Phase == rollout.PhaseHolding })
+	rs := replicaSets(t, "memory-a")
+	at := time.Now()
+	if err := env.Cluster.Client.CoreV1().ConfigMaps(localrouter.Namespace).Delete(harness.Context(t, 10*time.Second),
+		migrate.StatusConfigMap, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitRollout(t, tl, time.Minute, func(s *rollout.State) bool { return s.Phase == rollout.PhasePaused })
+	stoppedAfter := time.Since(at)
+	time.Sleep(10 * time.Second) // leader passes and migration re-plans
+	data, err := statusData(harness.Context(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ = rollout.Decode(data)
+	restarted := replicaSets(t, "memory-a") - rs
+	t.Logf("RESULT rollout-status-deleted-mid-hold: phase=%s step=%d restarted_from_step_1=%v workloads_restarted=%d migration_paused=%s stopped_after=%s reason=%q",
+		st.Phase, st.Step+1, st.Step == 0, restarted, data[migrate.PausedKey], stoppedAfter.Round(100*time.Millisecond), st.Reason)
+	if st.Phase != rollout.PhasePaused || st.Step != 1 || !strings.Contains(st.Reason, "state lost") || restarted != 0 || data[migrate.PausedKey] != "true" {
+		t.Errorf("after the status object was deleted: %+v, %d workloads restarted, migration paused %q", st, restarted, data[migrate.PausedKey])
+	}
+	cli(t, "rollout", "resume")
+	st = waitRollout(t, tl, 2*time.Minute, func(s *rollout.State) bool { return s.Phase == rollout.PhaseHolding })
+	tl.print(t, "lost")
+	if st.Step != 1 {
+		t.Errorf("resume went to step %d, want 2", st.Step+1)
+	}
+}
