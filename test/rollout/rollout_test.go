@@ -88,7 +88,10 @@ func blockRemovedAfterComplete(t *testing.T, namespaces []string) {
 // the canary goes back to stable.
 func TestBadCanaryRollsBack(t *testing.T) {
 	resetPolicy(t)
-	namespaces := []string{"bad-a", "bad-b"}
+	// Names whose workloads put some on the canary at 5 percent (the
+	// router's hashing): a step with no canary pods to judge never
+	// completes, and bad-a/bad-b have none there.
+	namespaces := []string{"fault-a", "fault-b"}
 	for _, ns := range namespaces {
 		managedNamespace(t, ns)
 		createDeployments(t, ns, 6, 2)
