@@ -124,7 +124,7 @@ func (d *demo) healthyRollout(ctx context.Context, mon *monitoring) error {
 }
 
 func (d *demo) badRollout(ctx context.Context, mon *monitoring) error {
-	d.say("Back to stable for a second run: the rollout block removed, the policy's own weights (stable 100) route again and the migration moves every workload back")
+	d.say("Back to stable for a second run. The rollout block removed while the targets still say stable 100: the router keeps the completed weights (canary 100) instead of restarting every workload back")
 	readiness := time.Minute
 	if mon == nil {
 		readiness = unreadyTimeout
@@ -132,7 +132,25 @@ func (d *demo) badRollout(ctx context.Context, mon *monitoring) error {
 	if err := d.applyPolicyDoc(ctx, rolloutPolicy(mon, nil, nil, readiness)); err != nil {
 		return err
 	}
+	time.Sleep(3 * time.Second) // leader passes and a migration re-plan
+	held, err := d.count(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "    3s later: %d of %d pods still on canary: nothing moved back\n", held.podsOn["canary"], held.pods)
+	if held.podsOn["canary"] != held.pods {
+		return fmt.Errorf("removing the completed rollout's block moved pods: %v", held.podsOn)
+	}
+	d.say("The targets say the completed weights (canary 100): the router drops its own, then the targets go back to stable 100 and the migration moves every workload back")
+	agree := strings.Replace(rolloutPolicy(mon, nil, nil, readiness), "weight: 100\n  - revision: canary\n    weight: 0\n",
+		"weight: 0\n  - revision: canary\n    weight: 100\n", 1)
+	if err := d.applyPolicyDoc(ctx, agree); err != nil {
+		return err
+	}
 	if err := d.waitRolloutCleared(ctx); err != nil {
+		return err
+	}
+	if err := d.applyPolicyDoc(ctx, rolloutPolicy(mon, nil, nil, readiness)); err != nil {
 		return err
 	}
 	if _, err := d.waitAllOn(ctx, "stable", 2*time.Minute); err != nil {
