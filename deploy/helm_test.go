@@ -170,6 +170,28 @@ func TestHelmChartLintAndImage(t *testing.T) {
 	}
 }
 
+// TestHelmChartPrometheusAllowlist: prometheus.allowedURLs reaches the
+// router as one --prometheus-allowed-url per entry, and the schema
+// refuses what is not an http(s) URL.
+func TestHelmChartPrometheusAllowlist(t *testing.T) {
+	out := helmRun(t, "template", "canary-router", chartDir,
+		"--set", "prometheus.allowedURLs={http://prometheus.monitoring:9090,https://thanos.example:443}")
+	for _, want := range []string{"- --prometheus-allowed-url=http://prometheus.monitoring:9090\n", "- --prometheus-allowed-url=https://thanos.example:443\n"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("rendered Deployment lacks %q", want)
+		}
+	}
+	if bytes.Contains(helmRun(t, "template", "canary-router", chartDir), []byte("--prometheus-allowed-url")) {
+		t.Error("the default renders an allowed Prometheus URL")
+	}
+	bin := helmBin(t)
+	cmd := exec.Command(bin, "template", "canary-router", chartDir, "--set", "prometheus.allowedURLs={file:///etc/passwd}")
+	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	if err := cmd.Run(); err == nil {
+		t.Error("the schema accepted a non-http URL in prometheus.allowedURLs")
+	}
+}
+
 func sortedUnion(a, b map[string]map[string]any) []string {
 	seen := map[string]bool{}
 	for k := range a {

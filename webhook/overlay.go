@@ -76,15 +76,41 @@ func DecodeOverlay(s string) *Overlay {
 // `canary-router status` and the migrate CLI read the weights in force
 // through it, as the router does.
 func (o *Overlay) Apply(p *policy.Policy) (*policy.Policy, bool) {
-	if o == nil || p == nil || p.Rollout == nil || o.ID != p.RolloutID() {
+	if o == nil || p == nil {
+		return p, false
+	}
+	if p.Rollout == nil {
+		// A completed rollout's weights outlive its block, over the same
+		// revisions, until the leader sees the targets agree and removes
+		// them (controller/rollout): removing the block must not send
+		// routing, and so the migration, back to stale targets.
+		if o.Phase != "Complete" || !sameRevisions(o.Weights, p.Targets) {
+			return p, false
+		}
+		return p.WithWeights(o.Weights)
+	}
+	if o.ID != p.RolloutID() {
 		return p, false
 	}
 	return p.WithWeights(o.Weights)
 }
 
+func sameRevisions(a, b []policy.Target) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Revision != b[i].Revision {
+			return false
+		}
+	}
+	return true
+}
+
 // withOverlay returns the snapshot routing by o's weights, or base itself
-// when o does not apply: no overlay, a policy without a rollout block (an
-// operator who deletes the block takes routing back), or weights of
+// when o does not apply: no overlay, a policy without a rollout block
+// (an operator who deletes the block takes routing back, except from a
+// completed rollout: see Apply), or weights of
 // another rollout or another set of targets (the policy changed under a
 // stale status; the leader writes new weights on its next pass).
 //

@@ -71,6 +71,17 @@ func TestStoreOverlay(t *testing.T) {
 	if got, _ := s.Apply([]byte(noPlan), "test"); got.Rollout != nil {
 		t.Fatal("overlay applied to a policy without a rollout block")
 	}
+	// Except from a completed rollout: its weights route until the
+	// targets agree (the leader then removes them), over the same
+	// revisions only.
+	s.SetOverlay(&Overlay{ID: "1-25:1-24,1-25", Step: 1, Phase: "Complete", Weights: w(0, 100)})
+	if got := s.Load(); got.Rollout == nil || got.Policy.Targets[1].Weight != 100 {
+		t.Fatalf("a completed rollout's weights dropped with its block: %+v", got.Policy.Targets)
+	}
+	other := "granularity: workload\ntargets: [{revision: \"1-24\", weight: 100}, {revision: \"1-26\", weight: 0}]\n"
+	if got, _ := s.Apply([]byte(other), "test"); got.Rollout != nil {
+		t.Fatal("a completed rollout's weights applied to other revisions")
+	}
 	if applied < 4 {
 		t.Fatalf("onApply ran %d times", applied)
 	}

@@ -35,9 +35,16 @@ func NewOverlayWatcher(client kubernetes.Interface, store *Store, namespace, nam
 	_, _ = w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    w.apply,
 		UpdateFunc: func(_, obj any) { w.apply(obj) },
-		// A deleted status object ends the overlay: the policy's own
-		// weights route until the leader writes it again.
-		DeleteFunc: func(any) { w.store.SetOverlay(nil) },
+		// A deleted status object keeps the weights in force: dropping
+		// them would route, and migrate, by the policy's own weights (often
+		// the old revision at 100) on every replica before the leader has
+		// even noticed; the leader stops the rollout as "state lost" and
+		// writes them back (controller/rollout).
+		DeleteFunc: func(any) {
+			if w.store.currentOverlay() != nil {
+				w.log.Warn("the status object was deleted; routing keeps the rollout's weights in force until the leader writes them again")
+			}
+		},
 	})
 	return w
 }
@@ -59,8 +66,11 @@ func (w *OverlayWatcher) apply(obj any) {
 	}
 	o := DecodeOverlay(cm.Data[OverlayKey])
 	if o == nil && cm.Data[OverlayKey] != "" {
-		w.log.Warn("rollout weights in the status object are unreadable; the policy's own weights route",
+		// Garbled, not removed: keep what routes now, as for a deleted
+		// object, rather than act on the damage.
+		w.log.Warn("rollout weights in the status object are unreadable; the weights in force stay until the leader rewrites them",
 			zap.String("configmap", cm.Namespace+"/"+cm.Name), zap.String("key", OverlayKey))
+		return
 	}
 	w.store.SetOverlay(o)
 }

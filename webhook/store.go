@@ -117,6 +117,13 @@ func (s *Store) SetOverlay(o *Overlay) {
 	}
 }
 
+// currentOverlay is the overlay last set.
+func (s *Store) currentOverlay() *Overlay {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overlay
+}
+
 // Base returns the operator's policy as applied, without a rollout's
 // overlay: what `status` compares with the ConfigMap.
 func (s *Store) Base() *Snapshot {

@@ -32,9 +32,13 @@ type RevisionLister interface {
 type PolicyValidator struct {
 	Namespace string
 	Name      string
-	// Revisions, when set, lets the validator warn about targets that do
-	// not exist yet.
+	// Revisions, when set, lets the validator warn about targets (and a
+	// gatewayRevision) that do not exist yet.
 	Revisions RevisionLister
+	// PrometheusAllowed is the router's allowlist of Prometheus URLs
+	// (serve --prometheus-allowed-url): a policy whose rollout gates name
+	// another is refused. Empty allows none.
+	PrometheusAllowed []string
 }
 
 // PolicyHandler serves the validating webhook for the policy ConfigMap.
@@ -69,6 +73,9 @@ func (v *PolicyValidator) admit(r *wire.Review) wire.Response {
 	p, err := policy.Parse([]byte(doc))
 	if err != nil {
 		return invalid(r.UID, where, fieldMessages(err))
+	}
+	if p.Rollout != nil && p.Rollout.Gates.Prometheus != nil && !policy.PrometheusURLAllowed(p.Rollout.Gates.Prometheus.URL, v.PrometheusAllowed) {
+		return invalid(r.UID, where, []string{"rollout.gates.prometheus.url: " + policy.PrometheusNotAllowed(p.Rollout.Gates.Prometheus.URL, v.PrometheusAllowed)})
 	}
 	var warnings []string
 	if r.Operation == "UPDATE" {
@@ -134,6 +141,11 @@ func editWarnings(old, cur *policy.Policy) []string {
 	if old.Granularity != cur.Granularity && (old.Granularity == policy.GranularityNamespace || cur.Granularity == policy.GranularityNamespace) {
 		w = append(w, fmt.Sprintf("granularity changed from %s to %s: existing namespaces keep their labels; see the README before switching", old.Granularity, cur.Granularity))
 	}
+	if old.Rollout != nil && cur.Rollout == nil && len(old.Rollout.Steps) > 0 {
+		last := old.Rollout.Steps[len(old.Rollout.Steps)-1].Weights
+		w = append(w, fmt.Sprintf("rollout block removed: if the rollout completed, routing stays at its final weights (%s) until targets say the same; "+
+			"if it did not, targets route again and the migration moves workloads to them", formatTargets(last)))
+	}
 	before := map[string]float64{}
 	for _, t := range old.Targets {
 		before[t.Revision] = t.Weight
@@ -168,5 +180,18 @@ func (v *PolicyValidator) missingTargets(p *policy.Policy) []string {
 			w = append(w, fmt.Sprintf("targets[%d].revision: no Istio revision or tag named %q exists yet (no injector webhook configuration labelled istio.io/rev or istio.io/tag=%s)", i, t.Revision, t.Revision))
 		}
 	}
+	if g := p.GatewayRevision; g != "" {
+		if exists, synced := v.Revisions.Exists(g); synced && !exists {
+			w = append(w, fmt.Sprintf("gatewayRevision: no Istio revision or tag named %q exists (no injector webhook configuration labelled istio.io/rev or istio.io/tag=%s): every gateway pod would be refused, an ingress outage", g, g))
+		}
+	}
 	return w
+}
+
+func formatTargets(ts []policy.Target) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = fmt.Sprintf("%s=%g", t.Revision, t.Weight)
+	}
+	return strings.Join(parts, " ")
 }

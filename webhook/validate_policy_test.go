@@ -27,7 +27,12 @@ func policyConfigMap(name, doc string, hasKey bool) *corev1.ConfigMap {
 }
 
 func TestPolicyValidator(t *testing.T) {
-	v := &PolicyValidator{Namespace: "canary-router-system", Name: "canary-router-policy", Revisions: fakeRevisions{"stable": true, "canary": true}}
+	v := &PolicyValidator{Namespace: "canary-router-system", Name: "canary-router-policy", Revisions: fakeRevisions{"stable": true, "canary": true},
+		PrometheusAllowed: []string{"http://prometheus.monitoring:9090"}}
+	promPlan := func(url string) string {
+		return "granularity: pod\ntargets: [{revision: stable, weight: 100}, {revision: canary, weight: 0}]\n" +
+			"rollout:\n  steps: [{canary: 100}]\n  gates:\n    prometheus:\n      url: " + url + "\n      queries: [{name: q, query: x, max: 0}]\n"
+	}
 	base := "granularity: pod\nseed: s1\ntargets: [{revision: stable, weight: 90}, {revision: canary, weight: 10}]\n"
 	cases := []struct {
 		name      string
@@ -57,6 +62,10 @@ func TestPolicyValidator(t *testing.T) {
 			obj:       policyConfigMap("canary-router-policy", "granularity: pod\nseed: s1\ntargets: [{revision: canary, weight: 100}]\n", true),
 			old:       policyConfigMap("canary-router-policy", base, true),
 			wantAllow: true, wantWarn: []string{"targets[0] (canary): weight jumps from 10 to 100", "target stable removed"}},
+		{name: "removed rollout block warns", operation: "UPDATE",
+			obj:       policyConfigMap("canary-router-policy", "granularity: pod\ntargets: [{revision: stable, weight: 100}, {revision: canary, weight: 0}]\n", true),
+			old:       policyConfigMap("canary-router-policy", "granularity: pod\ntargets: [{revision: stable, weight: 100}, {revision: canary, weight: 0}]\nrollout: {steps: [{canary: 100}]}\n", true),
+			wantAllow: true, wantWarn: []string{"rollout block removed: if the rollout completed, routing stays at its final weights (stable=0 canary=100)"}},
 		{name: "unknown revision warns", operation: "CREATE",
 			obj:       policyConfigMap("canary-router-policy", "granularity: pod\ntargets: [{revision: stable, weight: 50}, {revision: 1-26, weight: 50}]\n", true),
 			wantAllow: true, wantWarn: []string{`targets[1].revision: no Istio revision or tag named "1-26"`}},
@@ -66,6 +75,16 @@ func TestPolicyValidator(t *testing.T) {
 		{name: "pod to namespace granularity warns", operation: "UPDATE",
 			obj: policyConfigMap("canary-router-policy", strings.Replace(base, "pod", "namespace", 1), true), old: policyConfigMap("canary-router-policy", base, true),
 			wantAllow: true, wantWarn: []string{"granularity changed from pod to namespace"}},
+		{name: "gatewayRevision naming no revision warns", operation: "CREATE",
+			obj:       policyConfigMap("canary-router-policy", base+"gatewayRevision: stabel\n", true),
+			wantAllow: true, wantWarn: []string{`gatewayRevision: no Istio revision or tag named "stabel" exists`}},
+		{name: "gatewayRevision naming a revision is quiet", operation: "CREATE",
+			obj: policyConfigMap("canary-router-policy", base+"gatewayRevision: stable\n", true), wantAllow: true},
+		{name: "allowed Prometheus URL", operation: "CREATE",
+			obj: policyConfigMap("canary-router-policy", promPlan("http://prometheus.monitoring:9090/"), true), wantAllow: true},
+		{name: "unlisted Prometheus URL refused", operation: "CREATE",
+			obj:     policyConfigMap("canary-router-policy", promPlan("http://169.254.169.254:80"), true),
+			wantMsg: []string{`rollout.gates.prometheus.url: prometheus URL "http://169.254.169.254:80" is not allowed: the router allows only http://prometheus.monitoring:9090`}},
 		{name: "small edit is quiet", operation: "UPDATE",
 			obj:       policyConfigMap("canary-router-policy", "granularity: pod\nseed: s1\ntargets: [{revision: stable, weight: 75}, {revision: canary, weight: 25}]\n", true),
 			old:       policyConfigMap("canary-router-policy", base, true),

@@ -81,6 +81,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown shell", `unknown shell "tcsh": one of bash, fish, powershell, zsh`, []string{"completion", "tcsh"}},
 		{"unknown help topic", `unknown help topic "frobnicate"`, []string{"help", "frobnicate"}},
 		{"negative fleet", "--replicas -3", []string{"simulate", "--policy", "p.yaml", "--replicas", "-3"}},
+		{"prometheus allowlist entry not a URL", `--prometheus-allowed-url "prometheus:9090": must be an http or https URL`,
+			[]string{"serve", "--prometheus-allowed-url=http://prometheus.monitoring:9090", "--prometheus-allowed-url=prometheus:9090"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

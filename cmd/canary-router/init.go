@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
@@ -106,7 +107,15 @@ func runInit(ctx context.Context, client kubernetes.Interface, c initConfig, std
 	if warn != "" {
 		fmt.Fprintln(stderr, "warning:", warn)
 	}
-	s, err := chooseStarter(state, c.revision)
+	var pods map[string]int
+	if c.revision == "" && len(state.Revisions()) > 1 {
+		// Only needed for the suggestion when several revisions leave no
+		// choice; a failed count only loses the suggestion.
+		if pods, err = injectedPods(ctx, client); err != nil {
+			fmt.Fprintln(stderr, "warning: counting running pods by injecting revision:", err)
+		}
+	}
+	s, err := chooseStarter(state, c.revision, pods)
 	if err != nil {
 		return err
 	}
@@ -151,7 +160,10 @@ type starter struct {
 //     namespaces labelled istio-injection=enabled today;
 //   - the only revision, when there is one;
 //   - otherwise no choice: the operator must name one.
-func chooseStarter(state *istio.State, revision string) (starter, error) {
+//
+// pods counts running workload pods by the revision that injected them;
+// it only shapes the suggestion when there is no choice.
+func chooseStarter(state *istio.State, revision string, pods map[string]int) (starter, error) {
 	revs, tags := state.Revisions(), state.Tags()
 	if revision != "" {
 		if st := state.Target(revision); st.Cause == istio.CauseNotFound {
@@ -175,8 +187,63 @@ func chooseStarter(state *istio.State, revision string) (starter, error) {
 		return starter{target: revs[0], why: "the only Istio revision"}, nil
 	}
 	return starter{}, fmt.Errorf("Istio has several revisions and neither a default revision nor a %q revision tag: %s. "+
-		"Name the one your workloads should stay on with --revision, for example: canary-router init --revision %s "+
-		"(or create the tag first: istioctl tag set default --revision %s)", defaultTarget, describeRevisions(revs, tags), revs[0], revs[0])
+		"Name the one your workloads should stay on with --revision%s", defaultTarget, describeRevisions(revs, tags), suggestRevision(revs, pods))
+}
+
+// suggestRevision names the revision that injects most running workload
+// pods today, with the counts, so the suggestion keeps the most workloads
+// where they are; never one picked by name order (that may well be the
+// new revision, and copying the command would route everything to it).
+// No pods, a tie or no count: no revision is suggested.
+func suggestRevision(revs []string, pods map[string]int) string {
+	best, n, total, tie := "", 0, 0, false
+	for _, r := range revs {
+		c := pods[r]
+		total += c
+		switch {
+		case c > n:
+			best, n, tie = r, c, false
+		case c == n && c > 0:
+			tie = true
+		}
+	}
+	if best == "" || tie {
+		var counts []string
+		for _, r := range revs {
+			counts = append(counts, fmt.Sprintf("%s: %d", r, pods[r]))
+		}
+		why := "no running workload pod is injected by any of them"
+		if tie {
+			why = "two revisions inject equally many running workload pods (" + strings.Join(counts, ", ") + ")"
+		} else if pods == nil {
+			why = "the running pods could not be counted"
+		}
+		return fmt.Sprintf(" (%s, so none is suggested): canary-router init --revision <revision>", why)
+	}
+	return fmt.Sprintf(", most likely %s, which injects %d of the %d running workload pods injected by these revisions: canary-router init --revision %s "+
+		"(or create the tag first: istioctl tag set default --revision %s)", best, n, total, best, best)
+}
+
+// injectedPods counts running workload pods by the revision that
+// injected them (migrate.RecordOf: Istio's own record on the pod), in
+// pages so a large cluster is not read in one answer.
+func injectedPods(ctx context.Context, client kubernetes.Interface) (map[string]int, error) {
+	out := map[string]int{}
+	opts := metav1.ListOptions{FieldSelector: "status.phase=Running", Limit: 500}
+	for {
+		list, err := client.CoreV1().Pods("").List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			if rec, ok := migrate.RecordOf(&list.Items[i]); ok && rec.Injected != "" {
+				out[rec.Injected]++
+			}
+		}
+		if opts.Continue = list.Continue; opts.Continue == "" {
+			return out, nil
+		}
+	}
 }
 
 // describeRevisions lists revisions and tags for a message.

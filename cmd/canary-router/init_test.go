@@ -41,15 +41,25 @@ func TestChooseStarter(t *testing.T) {
 		name     string
 		configs  []istio.Config
 		revision string
+		pods     map[string]int
 		want     string
 		wantErr  []string
+		notErr   []string // a revision picked by name order
 	}{
 		{name: "default tag", configs: []istio.Config{rev("1-24"), rev("1-25"), tag("default", "1-24")}, want: "default"},
 		{name: "non-revisioned install", configs: []istio.Config{{Name: "istio-sidecar-injector", Rev: "default"}}, want: "default"},
 		{name: "one revision, no tag", configs: []istio.Config{rev("1-30")}, want: "1-30"},
 		{name: "one revision and a non-default tag", configs: []istio.Config{rev("1-30"), tag("prod", "1-30")}, want: "1-30"},
 		{name: "several revisions, no default", configs: []istio.Config{rev("1-24"), rev("1-25"), tag("prod", "1-24")},
-			wantErr: []string{"several revisions", "1-24, 1-25", "prod -> 1-24", "--revision"}},
+			wantErr: []string{"several revisions", "1-24, 1-25", "prod -> 1-24", "--revision <revision>", "none is suggested"},
+			notErr:  []string{"init --revision 1-24"}},
+		// The new revision sorts first; the suggestion follows the pods.
+		{name: "several revisions: suggests the one injecting most pods", configs: []istio.Config{rev("canary"), rev("stable")},
+			pods:    map[string]int{"stable": 40, "canary": 2},
+			wantErr: []string{"most likely stable, which injects 40 of the 42 running workload pods", "canary-router init --revision stable"}},
+		{name: "several revisions, a tie", configs: []istio.Config{rev("canary"), rev("stable")},
+			pods:    map[string]int{"stable": 3, "canary": 3},
+			wantErr: []string{"equally many", "--revision <revision>"}, notErr: []string{"init --revision canary"}},
 		{name: "no Istio", configs: []istio.Config{{Name: "canary-router"}}, wantErr: []string{"no Istio revision found"}},
 		{name: "--revision names a revision", configs: []istio.Config{rev("1-24"), rev("1-25")}, revision: "1-25", want: "1-25"},
 		{name: "--revision names a tag", configs: []istio.Config{rev("1-24"), tag("prod", "1-24")}, revision: "prod", want: "prod"},
@@ -57,7 +67,7 @@ func TestChooseStarter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := chooseStarter(istioState(tt.configs), tt.revision)
+			s, err := chooseStarter(istioState(tt.configs), tt.revision, tt.pods)
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("chose %q, want an error", s.target)
@@ -65,6 +75,11 @@ func TestChooseStarter(t *testing.T) {
 				for _, w := range tt.wantErr {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+				for _, w := range tt.notErr {
+					if strings.Contains(err.Error(), w) {
+						t.Errorf("error %q suggests %q", err, w)
 					}
 				}
 				return

@@ -32,7 +32,7 @@ const leaseName = "canary-router-leader"
 // the next replica (or a restart) takes over at once instead of waiting
 // for the Lease to expire.
 func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string, store *webhook.Store,
-	state func() *istio.State, pods rollout.PodCounts, migrationQPS float64, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
+	state func() *istio.State, pods rollout.PodCounts, migrationQPS float64, promAllowed []string, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
 	meta, err := metadata.NewForConfig(kube.config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metadata client: %w", err)
@@ -50,6 +50,7 @@ func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string
 	view.OnChange(rec.Enqueue)
 	mig := newMigrationLeader(kube, ownNamespace, store, state, view, migrationQPS, reg, log.Named("migration"))
 	ro := newRolloutLeader(kube, ownNamespace, store, state, pods, reg, log.Named("rollout"))
+	ro.promAllowed = promAllowed
 	go view.Run(ctx)
 	done := make(chan struct{})
 	go func() {

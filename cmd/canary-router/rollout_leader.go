@@ -31,6 +31,8 @@ type rolloutLeader struct {
 	log          *zap.Logger
 	// ctl holds the registered metrics across leadership terms.
 	ctl *rollout.Controller
+	// promAllowed is serve --prometheus-allowed-url.
+	promAllowed []string
 }
 
 func newRolloutLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
@@ -63,7 +65,7 @@ func (r *rolloutLeader) Run(ctx context.Context) {
 	}
 	o := rollout.Options{Base: r.store.Base, Effective: r.store.Load, Istio: r.state, Pods: r.pods, Health: health,
 		// The plan's timeout bounds each query; this bounds a hung connection.
-		Querier: &rollout.HTTPQuerier{Client: &http.Client{Timeout: time.Minute}},
+		Querier: &rollout.HTTPQuerier{Client: &http.Client{Timeout: time.Minute}}, PrometheusAllowed: r.promAllowed,
 		Status: &rollout.KubeStatus{Client: r.kube.client, Namespace: r.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"})},
 		Log: r.log}
@@ -74,5 +76,7 @@ func (r *rolloutLeader) Run(ctx context.Context) {
 
 func (r *rolloutLeader) planned() bool {
 	s := r.store.Base()
-	return s != nil && s.Policy.Rollout != nil
+	// A completed rollout whose block was removed still routes by its
+	// weights until the targets agree: the controller must run to see that.
+	return s != nil && s.Policy.Rollout != nil || r.store.Load() != nil && r.store.Load().Rollout != nil
 }

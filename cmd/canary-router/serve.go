@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"time"
 
@@ -20,7 +21,23 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
 )
+
+// istioRevisions tells the policy validator which revisions and tags
+// exist, from the live Istio view.
+type istioRevisions func() *istio.State
+
+var _ webhook.RevisionLister = istioRevisions(nil)
+
+// Exists implements webhook.RevisionLister.
+func (f istioRevisions) Exists(name string) (exists, synced bool) {
+	st := f()
+	if st == nil {
+		return false, false
+	}
+	return st.Target(name).Cause != istio.CauseNotFound, true
+}
 
 // serveConfig is the validated configuration of the serve command.
 type serveConfig struct {
@@ -43,6 +60,9 @@ type serveConfig struct {
 	// migrationQPS paces the leader's migration writes (restarts and
 	// namespace relabels).
 	migrationQPS float64
+	// prometheusAllowed lists the Prometheus URLs a policy's rollout
+	// gates may name; empty allows none.
+	prometheusAllowed []string
 }
 
 func (c *serveConfig) bind(fs *pflag.FlagSet) {
@@ -63,6 +83,8 @@ func (c *serveConfig) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or console")
 	fs.Float64Var(&c.migrationQPS, "migration-write-qps", defaultMigrationWriteQPS, "most workload restarts and namespace relabels the leader's migration writes per second")
+	fs.StringArrayVar(&c.prometheusAllowed, "prometheus-allowed-url", nil,
+		"a Prometheus URL (http://host:port) a policy's rollout gates may query; repeat for several. None given: no Prometheus gate is allowed")
 }
 
 // Validate fails fast on flags that cannot work.
@@ -77,6 +99,11 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.healthAddr == "" {
 		errs = append(errs, errors.New("--health-addr: required"))
+	}
+	for _, u := range c.prometheusAllowed {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			errs = append(errs, fmt.Errorf("--prometheus-allowed-url %q: must be an http or https URL such as http://prometheus.monitoring:9090", u))
+		}
 	}
 	if c.migrationQPS <= 0 {
 		errs = append(errs, fmt.Errorf("--migration-write-qps %g: must be positive", c.migrationQPS))
@@ -149,7 +176,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		return err
 	}
 	maps.Copy(checks, cluster.checks)
-	namespaces, leaderStopped, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, cluster.pods, cfg.migrationQPS, reg, log)
+	namespaces, leaderStopped, err := startNamespaces(ctx, kube, cfg.namespace, store, cluster.istio.Current, cluster.pods, cfg.migrationQPS, cfg.prometheusAllowed, reg, log)
 	if err != nil {
 		return err
 	}
@@ -158,7 +185,8 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 	reg.MustRegister(webhook.NewPodCollector(webhook.PodCollectorOptions{Pods: cluster.pods, Istio: cluster.istio, Store: store}))
 	var validator *webhook.PolicyValidator
 	if cfg.policyFile == "" {
-		validator = &webhook.PolicyValidator{Namespace: cfg.namespace, Name: cfg.policyConfigMap}
+		validator = &webhook.PolicyValidator{Namespace: cfg.namespace, Name: cfg.policyConfigMap,
+			Revisions: istioRevisions(cluster.istio.Current), PrometheusAllowed: cfg.prometheusAllowed}
 	}
 
 	admitter := webhook.NewAdmitter(webhook.AdmitterConfig{

@@ -54,6 +54,24 @@ type statusPolicy struct {
 	// Error says why the policy could not be read or is invalid. The
 	// router keeps the last valid policy it applied in that case.
 	Error string `json:"error,omitempty"`
+	// Gateways says where gateway pods go.
+	Gateways *statusGateways `json:"gateways,omitempty"`
+}
+
+// statusGateways is the gateway placement: routed like any pod, or kept
+// on one revision (gateways: exclude).
+type statusGateways struct {
+	// Mode is the policy's gateways: exclude or route.
+	Mode string `json:"mode"`
+	// Revision is where excluded gateway pods are injected, "" when
+	// routed or when nothing is available.
+	Revision string `json:"revision,omitempty"`
+	// Why says who chose it.
+	Why string `json:"why,omitempty"`
+	// Live is false when Istio has no revision or tag of that name (every
+	// gateway pod would be refused); absent when the configs could not be
+	// read.
+	Live *bool `json:"live,omitempty"`
 }
 
 type statusMismatch struct {
@@ -93,6 +111,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		r.Warnings = append(r.Warnings, "the policy in ConfigMap "+s.PolicyRef+" is invalid; the router keeps the last valid policy it applied: "+err.Error())
 	} else {
 		r.Policy.Valid, r.Policy.Granularity = true, string(p.Granularity)
+		r.Policy.Gateways = gatewayStatus(p, s)
 		if q, ok := s.Overlay.Apply(p); ok {
 			p = q
 			r.Rollout = &statusRollout{Step: s.Overlay.Step + 1, Phase: s.Overlay.Phase, Reason: s.Overlay.Reason}
@@ -107,6 +126,13 @@ func buildStatus(s *clusterSnapshot) statusReport {
 	} else {
 		st := istio.NewState(s.Configs, nil, "", "")
 		in.Resolve = func(name string) string { return st.Target(name).Revision }
+		if g := r.Policy.Gateways; g != nil && g.Revision != "" {
+			live := st.Target(g.Revision).Cause != istio.CauseNotFound
+			g.Live = &live
+			if !live {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("gateway pods are kept on %s (%s), but no Istio revision or tag has that name: every gateway pod is refused until one does (an ingress outage)", g.Revision, g.Why))
+			}
+		}
 	}
 	if s.NamespacesErr != nil {
 		r.Warnings = append(r.Warnings, readProblem("list namespaces", s.NamespacesErr))
@@ -148,6 +174,32 @@ func buildStatus(s *clusterSnapshot) statusReport {
 	return r
 }
 
+// gatewayStatus places gateway pods as the router does
+// (Policy.GatewayPlacement), with the default revision live when Istio
+// has a revision or tag of that name (status reads no istiod health).
+func gatewayStatus(p *policy.Policy, s *clusterSnapshot) *statusGateways {
+	g := &statusGateways{Mode: string(p.Gateways)}
+	if p.Gateways == policy.GatewaysRoute {
+		g.Why = "routed like any other pod"
+		return g
+	}
+	defaultLive := false
+	if s.ConfigsErr == nil {
+		defaultLive = istio.NewState(s.Configs, nil, "", "").Target(policy.DefaultRevision).Cause != istio.CauseNotFound
+	}
+	rev, chosen := p.GatewayPlacement(defaultLive, nil)
+	g.Revision = rev
+	switch {
+	case !chosen:
+		g.Why = "the policy's gatewayRevision"
+	case rev == policy.DefaultRevision:
+		g.Why = "Istio's default revision, where its gateway charts put them"
+	default:
+		g.Why = "no gatewayRevision and no default revision: the first target"
+	}
+	return g
+}
+
 // writeStatusJSON writes the report for scripts, as -o json does.
 func writeStatusJSON(w io.Writer, r statusReport) error { return writeDocument(w, outputJSON, r) }
 
@@ -162,6 +214,13 @@ const maxListedNamespaces = 6
 func writeStatusText(w io.Writer, r statusReport) {
 	if r.Policy.Valid {
 		fmt.Fprintf(w, "policy %s: granularity %s\n", r.Policy.ConfigMap, r.Policy.Granularity)
+		if g := r.Policy.Gateways; g != nil {
+			if g.Revision == "" {
+				fmt.Fprintf(w, "gateways: %s (%s)\n", g.Mode, g.Why)
+			} else {
+				fmt.Fprintf(w, "gateways: %s, kept on %s (%s)\n", g.Mode, g.Revision, g.Why)
+			}
+		}
 		if ro := r.Rollout; ro != nil {
 			fmt.Fprintf(w, "rollout: step %d, %s; targets are the weights in force (canary-router rollout status)\n", ro.Step, ro.Phase)
 			if ro.Reason != "" {

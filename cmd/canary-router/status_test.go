@@ -7,6 +7,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -207,6 +209,32 @@ func TestStatusUsage(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), c.args, &stdout, &stderr); code != c.wantCode {
 			t.Errorf("run %v: exit %d, want %d (stderr %q)", c.args, code, c.wantCode, stderr.String())
+		}
+	}
+}
+
+// TestStatusGatewayPlacement: status shows where gateway pods go, and
+// warns when a gatewayRevision names no revision or tag.
+func TestStatusGatewayPlacement(t *testing.T) {
+	configs := []istio.Config{{Name: "istio-sidecar-injector-stable", Rev: "stable"}, {Name: "istio-sidecar-injector-canary", Rev: "canary"}}
+	for _, tc := range []struct {
+		doc, rev, why string
+		live          bool
+		warn          bool
+	}{
+		{"gatewayRevision: canary\n", "canary", "gatewayRevision", true, false},
+		{"gatewayRevision: stabel\n", "stabel", "gatewayRevision", false, true},
+		{"", "stable", "the first target", true, false},
+	} {
+		doc := "granularity: pod\ntargets: [{revision: stable, weight: 90}, {revision: canary, weight: 10}]\n" + tc.doc
+		r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Configs: configs})
+		g := r.Policy.Gateways
+		if g == nil || g.Revision != tc.rev || !strings.Contains(g.Why, tc.why) || g.Live == nil || *g.Live != tc.live {
+			t.Errorf("%q: gateways %+v", tc.doc, g)
+		}
+		warned := slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.Contains(w, "every gateway pod is refused") })
+		if warned != tc.warn {
+			t.Errorf("%q: warnings %q", tc.doc, r.Warnings)
 		}
 	}
 }

@@ -30,6 +30,7 @@ const pollEvery = 2 * time.Second
 // StatusIO reads and merges keys of the status object (the one the
 // migration keeps its progress in) and records Events on it.
 type StatusIO interface {
+	// Load returns nil data (and no error) when the object does not exist.
 	Load(ctx context.Context) (map[string]string, error)
 	Save(ctx context.Context, data map[string]string) error
 	Event(warning bool, reason, message string)
@@ -57,10 +58,14 @@ type Options struct {
 	Pods            PodCounts
 	Health          HealthSource
 	Querier         Querier
-	Status          StatusIO
-	Now             func() time.Time
-	Registerer      prometheus.Registerer
-	Log             *zap.Logger
+	// PrometheusAllowed is the router's allowlist of Prometheus URLs
+	// (serve --prometheus-allowed-url); a plan's URL not on it is never
+	// queried and its gates are unknown.
+	PrometheusAllowed []string
+	Status            StatusIO
+	Now               func() time.Time
+	Registerer        prometheus.Registerer
+	Log               *zap.Logger
 }
 
 // Controller walks the rollout: a level-triggered loop over one workqueue
@@ -69,6 +74,10 @@ type Controller struct {
 	o       Options
 	queue   workqueue.TypedRateLimitingInterface[string]
 	metrics *metrics
+	// last is the last state this process read or wrote, kept across
+	// leadership terms: the leader's own memory that a rollout ran, so a
+	// status object deleted under it reads as lost, not as a new rollout.
+	last *State
 }
 
 // New returns a Controller; Run starts it.
@@ -90,6 +99,7 @@ func (c *Controller) With(o Options) *Controller {
 	o.Registerer = nil
 	n := New(o)
 	n.metrics = c.metrics
+	n.last = c.last
 	return n
 }
 
@@ -121,11 +131,18 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 	prev, ctl := Decode(data)
 	now := c.o.Now()
 	in := Input{Policy: base.Policy, Now: now, Control: ctl}
-	if plan := base.Policy.Rollout; plan != nil {
+	if prev == nil && base.Policy.Rollout != nil {
+		in.Lost = c.lost(data, base.Policy)
+	}
+	if plan := base.Policy.Rollout; plan != nil && in.Lost == nil {
 		in.Migration = c.migration(data, prev, now)
 		if prev == nil || Due(prev, plan, ctl, now) {
-			rolling := prev == nil || prev.Phase != PhaseHolding || in.Migration.State != MigrationDone
-			in.Gates = c.measure(ctx, base.Policy, rolling)
+			// Pods are judged whenever the step's migration is done, in a
+			// pause too: a pause for missing pod data that measured
+			// "not judged" would resume, find no data in the hold, and
+			// pause again, round and round.
+			rolling := prev == nil || prev.Phase == PhaseProgressing || in.Migration.State != MigrationDone
+			in.Gates = c.measure(ctx, base.Policy, rolling, prev)
 		}
 	}
 	res := Step(in, prev)
@@ -147,10 +164,18 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 	if res.ResumeMigration && data[migrate.PausedKey] == "true" {
 		write[migrate.PausedKey], write[migrate.PauseReasonKey] = "false", ""
 	}
+	if res.PauseMigration != "" {
+		write[migrate.PausedKey], write[migrate.PauseReasonKey] = "true", res.PauseMigration
+	}
 	if len(write) > 0 {
 		if err := c.o.Status.Save(ctx, write); err != nil {
 			return res, fmt.Errorf("writing the status object: %w", err)
 		}
+	}
+	c.last = nil
+	if res.State != nil {
+		st := res.State.clone()
+		c.last = &st
 	}
 	c.metrics.observe(base.Policy, res.State, res.Events)
 	for _, e := range res.Events {
@@ -167,6 +192,45 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// lost tells a rollout whose state is gone from one never started, when
+// the status object holds no readable state for a plan: an unreadable
+// state key, weights in force without a state, this process's memory of
+// the same rollout, or this replica still routing by its weights each
+// show it ran. With none of them (a new plan, or a status object deleted
+// while no replica remembered) it is a new rollout.
+func (c *Controller) lost(data map[string]string, p *policy.Policy) *Lost {
+	id := p.RolloutID()
+	var why string
+	var l Lost
+	overlay := webhook.DecodeOverlay(data[WeightsKey])
+	eff := c.o.Effective()
+	switch {
+	case data[StateKey] != "":
+		why = "the rollout state in the status object is unreadable"
+	case data[WeightsKey] != "":
+		why = "the status object holds weights in force but no rollout state"
+	case c.last != nil && c.last.ID == id:
+		why = "the rollout state disappeared from the status object"
+		if data == nil {
+			why = "the status object was deleted"
+		}
+	case eff != nil && eff.Rollout != nil && eff.Rollout.ID == id:
+		why = "the status object holds no rollout state, yet this replica routes by its weights"
+	default:
+		return nil
+	}
+	l.Why = why
+	switch {
+	case c.last != nil && c.last.ID == id:
+		l.Weights, l.Attempt = c.last.Weights, c.last.Attempt
+	case overlay != nil && overlay.ID == id:
+		l.Weights, l.Attempt = overlay.Weights, overlay.Attempt
+	case eff != nil && eff.Rollout != nil && eff.Rollout.ID == id:
+		l.Weights, l.Attempt = eff.Rollout.Weights, eff.Rollout.Attempt
+	}
+	return &l
 }
 
 // migration reads the migration's outcome for the weights in force. It
@@ -235,7 +299,7 @@ func (c *Controller) migration(data map[string]string, st *State, now time.Time)
 const skipSettle = 30 * time.Second
 
 // measure runs every gate of the plan.
-func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool) []GateResult {
+func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool, prev *State) []GateResult {
 	plan := p.Rollout
 	state := c.o.Istio()
 	var stable []string
@@ -244,7 +308,15 @@ func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool
 			stable = append(stable, t.Revision)
 		}
 	}
-	in := BuiltinInput{Canary: plan.Canary, Istio: state, Stable: stable, Gates: plan.Gates, Rolling: rolling}
+	idle := prev != nil
+	if prev != nil {
+		for _, t := range prev.Weights {
+			if t.Revision == plan.Canary && t.Weight > 0 {
+				idle = false
+			}
+		}
+	}
+	in := BuiltinInput{Canary: plan.Canary, Istio: state, Stable: stable, Gates: plan.Gates, Rolling: rolling, Idle: idle}
 	if c.o.Pods != nil {
 		in.Pods, in.PodsSynced = c.o.Pods.Revisions(), c.o.Pods.Synced()
 	}
@@ -261,7 +333,7 @@ func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool
 		if len(stable) > 0 {
 			vars.Stable = webrollout.Expected(stable[0], resolve)
 		}
-		out = append(out, Queries(ctx, c.o.Querier, plan.Gates.Prometheus, vars)...)
+		out = append(out, Queries(ctx, c.o.Querier, plan.Gates.Prometheus, vars, c.o.PrometheusAllowed)...)
 	}
 	return out
 }

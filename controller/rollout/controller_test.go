@@ -27,6 +27,9 @@ type fakeStatus struct {
 
 func (f *fakeStatus) Load(context.Context) (map[string]string, error) { return maps.Clone(f.data), nil }
 func (f *fakeStatus) Save(_ context.Context, d map[string]string) error {
+	if f.data == nil {
+		f.data = map[string]string{} // the writer creates a deleted object
+	}
 	maps.Copy(f.data, d)
 	f.store.SetOverlay(webhook.DecodeOverlay(f.data[WeightsKey]))
 	return nil
@@ -75,10 +78,12 @@ func TestControllerWalksThroughTheStatusObject(t *testing.T) {
 	}
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	status := &fakeStatus{data: map[string]string{}, store: store}
-	prom := fakeQuerier{`rejects{rev="1-25"}`: 0}
+	prom := fakeQuerier{`rejects{rev="1-25"}`: 0, `max(up{app="istiod",istio_io_rev="1-25"})`: 1,
+		`time() - max(timestamp(up{app="istiod",istio_io_rev="1-25"}))`: 5}
 	reg := prometheus.NewRegistry()
+	health := fakeHealth{map[string]ProxyHealth{"1-24": {Pods: 8, Ready: 8}, "1-25": {Pods: 2, Ready: 2}}}
 	c := New(Options{Base: store.Base, Effective: store.Load, Istio: func() *istio.State { return istioState("1-24", "1-25") },
-		Pods: fakePods{}, Health: fakeHealth{map[string]ProxyHealth{}}, Querier: prom, Status: status,
+		Pods: fakePods{}, Health: health, Querier: prom, Status: status, PrometheusAllowed: []string{"http://prometheus:9090"},
 		Now: func() time.Time { return now }, Registerer: reg})
 	pass := func(after time.Duration) *State {
 		t.Helper()

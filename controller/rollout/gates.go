@@ -45,6 +45,10 @@ type BuiltinInput struct {
 	// the migration's readiness timeout already fails a batch whose pods
 	// never turn ready. The next measurement, in the hold, judges.
 	Rolling bool
+	// Idle: the weights in force route nothing to the canary (a 0 percent
+	// step), so there are no canary pods to expect and pod health has
+	// nothing to judge.
+	Idle bool
 }
 
 // Builtin measures the built-in gates.
@@ -109,7 +113,12 @@ func (in BuiltinInput) resolver() webrollout.Resolver {
 // healthGates compare canary-injected proxies with stable-injected ones
 // by ratio, so a cluster whose pods restart anyway does not fail every
 // canary: readiness share canary/stable at least MinReadyRatio, restarts
-// per pod (plus one) canary/stable at most MaxRestartRatio.
+// per pod (plus one) canary/stable at most MaxRestartRatio. With no
+// stable pods (the last step at 100 percent, or a cluster whose stable
+// proxies are all gone) the canary is judged on its own against a
+// perfect baseline: every proxy ready, none restarted. With fewer than
+// MinPods canary pods the gates are unknown: nothing observed is not a
+// pass, so no step completes on it.
 func healthGates(in BuiltinInput) []GateResult {
 	ready := GateResult{Name: GatePodReady}
 	restarts := GateResult{Name: GateProxyRestarts}
@@ -130,30 +139,43 @@ func healthGates(in BuiltinInput) []GateResult {
 	}
 	ph := in.Gates.PodHealth
 	if in.Rolling {
+		// The machine never completes a step on this measurement: the
+		// hold needs one of its own (machine.move).
 		msg := "not judged while the step's migration restarts workloads (its readiness timeout covers them)"
 		return []GateResult{{Name: GatePodReady, Value: 1, Verdict: VerdictPass, Message: msg},
 			{Name: GateProxyRestarts, Value: 1, Verdict: VerdictPass, Message: msg}}
 	}
-	if canary.Pods < max(ph.MinPods, 1) || stable.Pods == 0 {
-		msg := fmt.Sprintf("%d canary and %d stable pods: too few to compare (minPods %d)", canary.Pods, stable.Pods, ph.MinPods)
-		ready = GateResult{Name: GatePodReady, Value: 1, Verdict: VerdictPass, Message: msg}
-		restarts = GateResult{Name: GateProxyRestarts, Value: 1, Verdict: VerdictPass, Message: msg}
+	if in.Idle && canary.Pods == 0 {
+		msg := "the weights in force route no pods to the canary: no canary pods expected"
+		return []GateResult{{Name: GatePodReady, Value: 1, Verdict: VerdictPass, Message: msg},
+			{Name: GateProxyRestarts, Value: 1, Verdict: VerdictPass, Message: msg}}
+	}
+	if minPods := max(ph.MinPods, 1); canary.Pods < minPods {
+		msg := fmt.Sprintf("%d canary-injected pods observed, at least %d needed to judge (podHealth.minPods)", canary.Pods, minPods)
+		ready = GateResult{Name: GatePodReady, Verdict: VerdictUnknown, Message: msg}
+		restarts = GateResult{Name: GateProxyRestarts, Verdict: VerdictUnknown, Message: msg}
 		return []GateResult{ready, restarts}
 	}
+	baseline := fmt.Sprintf("stable %d/%d ready", stable.Ready, stable.Pods)
+	sShare, sRate := 1.0, 1.0
+	if stable.Pods > 0 {
+		sShare = float64(stable.Ready) / float64(stable.Pods)
+		sRate = float64(stable.Restarts)/float64(stable.Pods) + 1
+	} else {
+		baseline = "no stable pods: judged against all ready, no restarts"
+	}
 	cShare := float64(canary.Ready) / float64(canary.Pods)
-	sShare := float64(stable.Ready) / float64(stable.Pods)
 	ready.Value = 1
 	if sShare > 0 {
 		ready.Value = cShare / sShare
 	}
 	ready.Verdict = verdictOf(ready.Value >= ph.MinReadyRatio)
-	ready.Message = fmt.Sprintf("canary %d/%d ready, stable %d/%d: ratio %.3g, at least %g", canary.Ready, canary.Pods,
-		stable.Ready, stable.Pods, ready.Value, ph.MinReadyRatio)
+	ready.Message = fmt.Sprintf("canary %d/%d ready, %s: ratio %.3g, at least %g", canary.Ready, canary.Pods,
+		baseline, ready.Value, ph.MinReadyRatio)
 	cRate := float64(canary.Restarts)/float64(canary.Pods) + 1
-	sRate := float64(stable.Restarts)/float64(stable.Pods) + 1
 	restarts.Value = cRate / sRate
 	restarts.Verdict = verdictOf(restarts.Value <= ph.MaxRestartRatio)
-	restarts.Message = fmt.Sprintf("istio-proxy restarts per pod canary %.3g, stable %.3g: ratio %.3g, at most %g",
+	restarts.Message = fmt.Sprintf("istio-proxy restarts per pod canary %.3g, baseline %.3g: ratio %.3g, at most %g",
 		cRate-1, sRate-1, restarts.Value, ph.MaxRestartRatio)
 	return []GateResult{ready, restarts}
 }

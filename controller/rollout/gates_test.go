@@ -76,7 +76,7 @@ func TestBuiltinGates(t *testing.T) {
 		}, GateProxyRestarts, VerdictFail, 4, "at most 2"},
 		{"too few canary pods", func(in *BuiltinInput) {
 			in.Health = map[string]ProxyHealth{"1-24": {Pods: 10, Ready: 10}, "1-25": {Pods: 1, Ready: 0}}
-		}, GatePodReady, VerdictPass, 1, "too few"},
+		}, GatePodReady, VerdictUnknown, 0, "at least 2 needed"},
 		{"health not synced", func(in *BuiltinInput) { in.Health = nil }, GateProxyRestarts, VerdictUnknown, 0, ""},
 		{"not judged while pods roll", func(in *BuiltinInput) {
 			in.Rolling = true

@@ -38,6 +38,21 @@ type Input struct {
 	Gates     []GateResult
 	Migration Migration
 	Control   Control
+	// Lost, with no previous state, says the state of this rollout was
+	// lost (Lost): the rollout stops instead of starting again.
+	Lost *Lost
+}
+
+// Lost describes a rollout whose state the status object no longer
+// holds, though something shows it ran: the unreadable key, weights in
+// force without a state, or the leader's own memory of it.
+type Lost struct {
+	// Why says what showed the loss.
+	Why string
+	// Weights are the weights in force as last known; nil: unknown (the
+	// policy's targets route).
+	Weights []policy.Target
+	Attempt int
 }
 
 // Event is an Event to record on the status object.
@@ -59,18 +74,29 @@ type Result struct {
 	// workloads they move (it follows the effective policy on its own).
 	WeightsChanged  bool
 	ResumeMigration bool
-	Events          []Event
-	RequeueAfter    time.Duration
+	// PauseMigration, when set, pauses the migration with this reason.
+	PauseMigration string
+	Events         []Event
+	RequeueAfter   time.Duration
 }
 
 // Step advances the rollout by one pass. It is pure: the controller feeds
 // it from informers, Prometheus and the status object, and a unit test
 // drives every transition with a fake clock and fake gate results.
 func Step(in Input, prev *State) Result {
-	if in.Policy == nil || in.Policy.Rollout == nil {
+	if in.Policy == nil {
 		return Result{}
 	}
+	if in.Policy.Rollout == nil {
+		return removed(in, prev)
+	}
 	m := machine{in: in, plan: in.Policy.Rollout}
+	if prev == nil && in.Lost != nil {
+		m.stateLost(in.Lost)
+		m.res.State = &m.st
+		m.st.setCondition(in.Now, "Progressing", false, string(m.st.Phase), m.st.Reason)
+		return m.res
+	}
 	if prev == nil || prev.ID != in.Policy.RolloutID() {
 		// No rollout yet, or the canary or the targets changed: a new
 		// rollout from step 0.
@@ -92,6 +118,41 @@ func Step(in Input, prev *State) Result {
 	m.res.RequeueAfter = m.requeue()
 	m.st.setCondition(in.Now, "Progressing", m.st.Phase == PhaseProgressing || m.st.Phase == PhaseHolding, string(m.st.Phase), m.st.Reason)
 	return m.res
+}
+
+// removed handles a policy whose rollout block is gone. A completed
+// rollout keeps routing at its final weights until the policy's targets
+// say the same: removing the block is how an operator tidies up after a
+// rollout, and sending routing back to stale targets (often the old
+// revision at 100) would make the migration restart every workload back.
+// Once the targets agree, or name other revisions (a new policy, not a
+// tidy-up), the state goes and the targets route.
+func removed(in Input, prev *State) Result {
+	if prev == nil || prev.Phase != PhaseComplete || slices.Equal(prev.Weights, in.Policy.Targets) ||
+		!sameRevisions(prev.Weights, in.Policy.Targets) {
+		return Result{}
+	}
+	st := prev.clone()
+	res := Result{State: &st}
+	if !st.Retained {
+		st.Retained = true
+		res.Events = append(res.Events, Event{Warning: true, Reason: "RolloutBlockRemoved",
+			Message: fmt.Sprintf("the rollout block was removed after Complete: routing stays at the completed weights %s until targets say the same (they say %s), so no workload is moved back",
+				FormatWeights(st.Weights), FormatWeights(in.Policy.Targets))})
+	}
+	return res
+}
+
+func sameRevisions(a, b []policy.Target) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Revision != b[i].Revision {
+			return false
+		}
+	}
+	return true
 }
 
 // machine is one pass of Step.
@@ -127,8 +188,39 @@ func (m *machine) enter(i int, reason, msg string) {
 	m.setPhase(PhaseProgressing, "")
 	m.st.StepStarted, m.st.HoldStarted, m.st.Promoted = m.in.Now, time.Time{}, time.Time{}
 	m.st.AutoResume, m.st.ByOperator = false, false
+	m.st.UnknownSince = time.Time{}
 	m.st.Failures = nil
 	m.event(false, reason, fmt.Sprintf("%s: step %d of %d, weights %s", msg, i+1, len(m.plan.Steps), FormatWeights(m.st.Weights)))
+}
+
+// stateLost stops a rollout whose state is gone, at the weights last
+// known to be in force, and stops the migration: memory loss must not
+// become action (a restart from step 0 would move every workload the
+// earlier steps moved, and an Aborted bad canary would start again). The
+// step is the one whose weights those are; resume continues there, retry
+// starts over.
+func (m *machine) stateLost(l *Lost) {
+	w := l.Weights
+	if len(w) == 0 {
+		w = m.in.Policy.Targets
+	}
+	step := -1
+	for i, s := range m.plan.Steps {
+		if slices.Equal(s.Weights, w) {
+			step = i
+		}
+	}
+	where := "weights matching no step: resume enters step 1"
+	if step >= 0 {
+		where = fmt.Sprintf("the weights of step %d", step+1)
+	}
+	m.st = State{ID: m.in.Policy.RolloutID(), Attempt: l.Attempt, Step: max(step, 0), LastPassed: -1,
+		LastRequest: m.in.Control.RequestID, StepStarted: m.in.Now}
+	m.setWeights(w)
+	m.setPhase(PhasePaused, fmt.Sprintf("state lost: %s; routing stays at %s (%s) and the migration is paused until an operator resumes or retries",
+		l.Why, FormatWeights(w), where))
+	m.res.PauseMigration = "rollout state lost"
+	m.event(true, "RolloutStateLost", m.st.Reason)
 }
 
 // request acts once on the operator's last one-shot command.
@@ -234,13 +326,15 @@ func (m *machine) run() {
 			return
 		}
 		m.measure()
-		if failed, _ := m.verdict(); failed != "" {
+		if failed, unknown := m.verdict(); failed != "" {
 			m.fail(failed)
 		} else if m.allPass() {
 			// Resumed only when every gate passes again: a gate failing
 			// within its limit keeps counting while the rollout waits.
 			m.resume("RolloutResumed", "every gate measured and passing again")
 			m.move()
+		} else if unknown != "" {
+			m.unknownFor(unknown)
 		}
 	case PhaseProgressing, PhaseHolding:
 		if m.in.Gates != nil {
@@ -248,6 +342,19 @@ func (m *machine) run() {
 		}
 		m.progress()
 	}
+}
+
+// unknownFor turns a wait for data into a stop once the gates have been
+// unknown for longer than the plan's maxUnknown: the rollout stays
+// paused until an operator resumes or retries it.
+func (m *machine) unknownFor(unknown string) {
+	if !m.st.AutoResume || m.in.Now.Sub(m.st.UnknownSince) < m.plan.Gates.MaxUnknown {
+		return
+	}
+	m.st.AutoResume = false
+	m.setPhase(PhasePaused, fmt.Sprintf("gates unknown for more than %s (gates.maxUnknown); resume or retry decides: %s",
+		m.plan.Gates.MaxUnknown, unknown))
+	m.event(true, "RolloutPaused", m.st.Reason)
 }
 
 func (m *machine) allPass() bool {
@@ -266,7 +373,9 @@ func (m *machine) progress() {
 	} else if unknown != "" && m.in.Gates != nil {
 		// Never advance, nor hold on, without data: a hold counts only
 		// time with every gate measured and passing.
+		m.st.UnknownSince = m.in.Now
 		m.pause(unknown, true)
+		m.unknownFor(unknown)
 		return
 	}
 	if m.in.Migration.State == MigrationFailed {
@@ -285,6 +394,11 @@ func (m *machine) move() {
 		m.setPhase(PhaseHolding, "")
 		m.st.HoldStarted = m.in.Now
 		m.event(false, "StepMigrated", fmt.Sprintf("step %d migrated; holding", m.st.Step+1))
+		// This pass's measurement was taken while the migration ran, when
+		// pod health is not judged: no step, however short its hold,
+		// completes before a measurement of its own hold (Due asks for
+		// one at once).
+		return
 	}
 	end, ok := m.holdEnd()
 	if !ok || m.in.Now.Before(end) || m.in.Gates == nil || m.in.Migration.State != MigrationDone {

@@ -23,7 +23,11 @@ func TestHTTPQuerier(t *testing.T) {
 		{"scalar", 200, `{"status":"success","data":{"resultType":"scalar","result":[1733140000.1,"0"]}}`, 0, ""},
 		{"no sample", 200, `{"status":"success","data":{"resultType":"vector","result":[]}}`, 0, "returned 0 samples"},
 		{"two samples", 200, `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}`, 0, "returned 2 samples"},
-		{"NaN", 200, `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"NaN"]}]}}`, 0, "not a number"},
+		{"NaN", 200, `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"NaN"]}]}}`, 0, "not a finite number"},
+		{"+Inf", 200, `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"+Inf"]}]}}`, 0, "not a finite number"},
+		{"-Inf scalar", 200, `{"status":"success","data":{"resultType":"scalar","result":[1,"-Inf"]}}`, 0, "not a finite number"},
+		{"redirect not followed", 302, ``, 0, "redirect (HTTP 302), which is not followed"},
+		{"error text clipped", 400, `{"status":"error","errorType":"bad_data","error":"` + strings.Repeat("x", 500) + `\nforged line"}`, 0, "xxx..."},
 		{"matrix", 200, `{"status":"success","data":{"resultType":"matrix","result":[]}}`, 0, "returned a matrix"},
 		{"bad query", 400, `{"status":"error","errorType":"bad_data","error":"parse error at char 5"}`, 0, "bad_data: parse error"},
 		{"not prometheus", 502, `<html>bad gateway</html>`, 0, "HTTP 502"},
@@ -35,6 +39,9 @@ func TestHTTPQuerier(t *testing.T) {
 					t.Errorf("path %s", r.URL.Path)
 				}
 				gotQuery = r.URL.Query().Get("query")
+				if tc.status == 302 {
+					w.Header().Set("Location", "http://169.254.169.254/")
+				}
 				w.WriteHeader(tc.status)
 				_, _ = w.Write([]byte(tc.body))
 			}))
@@ -49,6 +56,8 @@ func TestHTTPQuerier(t *testing.T) {
 				t.Fatalf("got %g, %v; want %g", v, err, tc.want)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			case err != nil && (len(err.Error()) > 2*maxEchoed || strings.Contains(err.Error(), "\n")):
+				t.Fatalf("the answer's text reached the error unclipped: %q", err)
 			}
 		})
 	}
@@ -86,7 +95,14 @@ func TestQueriesGates(t *testing.T) {
 	values[`rejects{rev="1-25-2"}`] = "3"
 	values[`share{canary="canary",stable="1-24"}`] = "1.2"
 	values["slow"] = "hang"
-	got := Queries(context.Background(), &HTTPQuerier{Client: srv.Client()}, p.Rollout.Gates.Prometheus, vars)
+	values[`max(up{app="istiod",istio_io_rev="1-25-2"})`] = "1"
+	values[`time() - max(timestamp(up{app="istiod",istio_io_rev="1-25-2"}))`] = "12"
+	allowed := []string{srv.URL + "/"}
+	got := Queries(context.Background(), &HTTPQuerier{Client: srv.Client()}, p.Rollout.Gates.Prometheus, vars, allowed)
+	if sc := got[0]; sc.Name != policy.GateIstiodScraped || sc.Verdict != VerdictPass || sc.Value != 12 {
+		t.Fatalf("scrape check %+v", sc)
+	}
+	got = got[1:]
 	want := []struct {
 		name    string
 		verdict Verdict
@@ -107,7 +123,7 @@ func TestQueriesGates(t *testing.T) {
 	}
 
 	srv.Close() // Prometheus gone: every gate unknown, none passing
-	for _, g := range Queries(context.Background(), &HTTPQuerier{Client: srv.Client()}, p.Rollout.Gates.Prometheus, vars) {
+	for _, g := range Queries(context.Background(), &HTTPQuerier{Client: srv.Client()}, p.Rollout.Gates.Prometheus, vars, allowed) {
 		if g.Verdict != VerdictUnknown || !strings.Contains(g.Message, "prometheus unreachable") {
 			t.Errorf("with Prometheus down: %+v", g)
 		}

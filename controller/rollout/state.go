@@ -95,6 +95,9 @@ type State struct {
 	// operator set (PausedKey): it ends when they clear it.
 	AutoResume bool `json:"autoResume,omitempty"`
 	ByOperator bool `json:"byOperator,omitempty"`
+	// UnknownSince is when the gates turned unknown; past the plan's
+	// maxUnknown the pause stops waiting for data (AutoResume false).
+	UnknownSince time.Time `json:"unknownSince,omitzero"`
 	// StepStarted is when the step's weights came into force; HoldStarted
 	// when its migration completed (zero before); Promoted when an
 	// operator ended the hold.
@@ -108,6 +111,10 @@ type State struct {
 	Failures     map[string]int `json:"failures,omitempty"`
 	// LastTransition is when Phase last changed.
 	LastTransition time.Time `json:"lastTransition"`
+	// Retained marks a Complete rollout whose block was removed while the
+	// targets still disagreed with its final weights: those weights keep
+	// routing until the targets agree.
+	Retained bool `json:"retained,omitempty"`
 	// LastRequest is the id of the last operator command acted on.
 	LastRequest string             `json:"lastRequest,omitempty"`
 	Conditions  []metav1.Condition `json:"conditions,omitempty"`
@@ -130,8 +137,8 @@ const (
 )
 
 // Decode reads the status object's data; a missing or unreadable state
-// is no state (the rollout starts at step 0 and the weights in force come
-// from the plan).
+// is no state. The controller then tells a lost state (the rollout stops,
+// Controller.lost) from a rollout never started (it starts at step 0).
 func Decode(data map[string]string) (*State, Control) {
 	ctl := Control{Paused: data[PausedKey] == "true", PauseReason: data[PauseReasonKey]}
 	if req := data[RequestKey]; req != "" {

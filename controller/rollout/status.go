@@ -28,10 +28,13 @@ var _ StatusIO = (*KubeStatus)(nil)
 func (k *KubeStatus) Load(ctx context.Context) (map[string]string, error) {
 	cm, err := k.Client.CoreV1().ConfigMaps(k.Namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return map[string]string{}, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	if cm.Data == nil {
+		return map[string]string{}, nil
 	}
 	return cm.Data, nil
 }

@@ -48,6 +48,9 @@ func Due(st *State, plan *policy.Rollout, ctl Control, now time.Time) bool {
 	default:
 		return false
 	}
+	if heldUnmeasured(st) {
+		return true
+	}
 	if st.LastMeasured.IsZero() || !now.Before(st.LastMeasured.Add(plan.Interval)) {
 		return true
 	}
@@ -68,9 +71,19 @@ func (m *machine) requeue() time.Duration {
 	default:
 		return 0
 	}
+	if heldUnmeasured(&m.st) {
+		return time.Second
+	}
 	next := m.st.LastMeasured.Add(m.plan.Interval)
 	if end, ok := m.holdEnd(); ok && end.Before(next) && m.st.LastMeasured.Before(end) {
 		next = end
 	}
 	return max(next.Sub(m.in.Now), time.Second)
+}
+
+// heldUnmeasured: a hold began and no measurement was taken in it yet.
+// Its first one is due at once, since the last was taken while the
+// migration ran and cannot complete the step.
+func heldUnmeasured(st *State) bool {
+	return st.Phase == PhaseHolding && !st.LastMeasured.After(st.HoldStarted)
 }

@@ -51,6 +51,8 @@ type demo struct {
 	out     io.Writer
 	cluster *cluster.Cluster
 	step    int
+	// promURL is the demo's Prometheus, allowed to the router; "" without.
+	promURL string
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -87,6 +89,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	d.cluster = c
 	mon := startMonitoringBackground(ctx, dir)
 	defer mon.stop()
+	d.promURL = mon.url
 
 	d.say("Installing a stand-in Istio with two revisions, stable (the default) and canary, registered with Istio's exact webhook selectors")
 	inj, err := fakeistio.Start(c.CA)
@@ -168,8 +171,12 @@ func (d *demo) installRouter(ctx context.Context) (*localrouter.Router, error) {
 		return nil, err
 	}
 	fmt.Fprintln(d.out, "    running the router as a local process, authenticated as ServiceAccount canary-router-system/canary-router")
-	r, err := localrouter.Start(ctx, d.o.router, args, kubeconfig, filepath.Join(d.o.dir, "logs", "canary-router.log"),
-		"--cert-extra-sans", "127.0.0.1", "--log-format", "console")
+	extra := []string{"--cert-extra-sans", "127.0.0.1", "--log-format", "console"}
+	if d.promURL != "" {
+		// The rollout's PromQL gate may query only what the router allows.
+		extra = append(extra, "--prometheus-allowed-url", d.promURL)
+	}
+	r, err := localrouter.Start(ctx, d.o.router, args, kubeconfig, filepath.Join(d.o.dir, "logs", "canary-router.log"), extra...)
 	if err != nil {
 		return nil, err
 	}

@@ -31,22 +31,13 @@ type monitoring struct {
 
 // startMonitoring starts the stand-in istiod and Prometheus, and returns
 // once Prometheus has scraped it.
-func startMonitoring(ctx context.Context, dir string) (*monitoring, error) {
+func startMonitoring(ctx context.Context, dir, addr string) (*monitoring, error) {
 	m := &monitoring{logPath: filepath.Join(dir, "logs", "prometheus.log")}
-	m.istiod = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintf(w, "# TYPE pilot_total_xds_rejects counter\n"+
-			"pilot_total_xds_rejects{app=\"istiod\",istio_io_rev=\"stable\",type=\"cds\"} 0\n"+
-			"pilot_total_xds_rejects{app=\"istiod\",istio_io_rev=\"canary\",type=\"cds\"} %d\n", m.rejects.Load())
+	m.istiod = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		promrun.IstiodMetrics(w, r, m.rejects.Load())
 	}))
-	port, err := cluster.FreePort()
-	if err != nil {
-		m.stop()
-		return nil, err
-	}
-	m.addr = fmt.Sprintf("127.0.0.1:%d", port)
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: istiod\n    static_configs:\n      - targets: [%q]\n",
-		strings.TrimPrefix(m.istiod.URL, "http://"))
+	m.addr = addr
+	cfg := promrun.IstiodScrapeConfig(strings.TrimPrefix(m.istiod.URL, "http://"), "stable", "canary")
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		m.stop()
@@ -71,7 +62,7 @@ func startMonitoring(ctx context.Context, dir string) (*monitoring, error) {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if v, err := m.query(ctx, `sum(up{job="istiod"})`); err == nil && v == 1 {
+		if v, err := m.query(ctx, `sum(up{app="istiod"})`); err == nil && v == 2 {
 			return m, nil
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -100,17 +91,25 @@ type monitoringStart struct {
 	done chan struct{}
 	mon  *monitoring
 	err  error
+	// url is where Prometheus will listen, known before it starts so
+	// the router's allowlist (--prometheus-allowed-url) can name it; ""
+	// without Prometheus.
+	url string
 }
 
 func startMonitoringBackground(ctx context.Context, dir string) *monitoringStart {
 	s := &monitoringStart{done: make(chan struct{})}
-	if _, err := exec.LookPath("prometheus"); err != nil {
+	port, err := cluster.FreePort()
+	if _, lookErr := exec.LookPath("prometheus"); lookErr != nil || err != nil {
+		s.err = err
 		close(s.done)
 		return s
 	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s.url = "http://" + addr
 	go func() {
 		defer close(s.done)
-		s.mon, s.err = startMonitoring(ctx, dir)
+		s.mon, s.err = startMonitoring(ctx, dir, addr)
 	}()
 	return s
 }

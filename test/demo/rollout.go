@@ -18,12 +18,14 @@ import (
 )
 
 // The canary weights of the healthy run's plan, and of the bad run's,
-// which starts at the 25 percent where its canary turns bad: the healthy
-// run already showed 5 percent, and the step would cost TestDemo 10 s.
+// which starts at the 25 percent where its canary turns bad. Every step
+// puts at least one of the four workloads on the canary (at 5 percent
+// none would be, and a step with no canary pods to judge cannot complete:
+// the rollout would stop there, "0 canary-injected pods observed").
 // Holds are short and gates measured every second, so the whole demo
 // stays within a minute and a half.
 var (
-	planSteps = []int{5, 25, 50, 100}
+	planSteps = []int{25, 50, 100}
 	badSteps  = []int{25, 50, 100}
 )
 
@@ -63,9 +65,10 @@ func rolloutPolicy(mon *monitoring, steps []int, holds map[int]string, readiness
 		fmt.Fprintf(&b, `    prometheus:
       url: %s
       timeout: 1s
+      istiod: {scrapeInterval: 1s}
       queries:
         - name: xds-rejects
-          query: sum(increase(pilot_total_xds_rejects{app="istiod",istio_io_rev="{{ .Revision }}"}[20s])) or vector(0)
+          query: sum(increase(pilot_total_xds_rejects{app="istiod",istio_io_rev="{{ .Revision }}"}[20s])) or (0 * max(up{app="istiod",istio_io_rev="{{ .Revision }}"} == 1))
           max: 0
 `, mon.url())
 	}
@@ -92,7 +95,7 @@ func (d *demo) rollouts(ctx context.Context, start *monitoringStart) error {
 }
 
 func (d *demo) healthyRollout(ctx context.Context, mon *monitoring) error {
-	d.say(fmt.Sprintf("A self-driving upgrade: a rollout block in the policy, and the router walks 0 -> 5 -> 25 -> 50 -> 100 percent by itself (workload granularity, holds of %s, gates every %s)", hold, gateInterval))
+	d.say(fmt.Sprintf("A self-driving upgrade: a rollout block in the policy, and the router walks 0 -> 25 -> 50 -> 100 percent by itself (workload granularity, holds of %s, gates every %s)", hold, gateInterval))
 	if err := d.applyPolicyDoc(ctx, rolloutPolicy(mon, planSteps, nil, time.Minute)); err != nil {
 		return err
 	}
@@ -121,7 +124,7 @@ func (d *demo) healthyRollout(ctx context.Context, mon *monitoring) error {
 }
 
 func (d *demo) badRollout(ctx context.Context, mon *monitoring) error {
-	d.say("Back to stable for a second run: the rollout block removed, the policy's own weights (stable 100) route again and the migration moves every workload back")
+	d.say("Back to stable for a second run. The rollout block removed while the targets still say stable 100: the router keeps the completed weights (canary 100) instead of restarting every workload back")
 	readiness := time.Minute
 	if mon == nil {
 		readiness = unreadyTimeout
@@ -129,7 +132,25 @@ func (d *demo) badRollout(ctx context.Context, mon *monitoring) error {
 	if err := d.applyPolicyDoc(ctx, rolloutPolicy(mon, nil, nil, readiness)); err != nil {
 		return err
 	}
+	time.Sleep(3 * time.Second) // leader passes and a migration re-plan
+	held, err := d.count(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "    3s later: %d of %d pods still on canary: nothing moved back\n", held.podsOn["canary"], held.pods)
+	if held.podsOn["canary"] != held.pods {
+		return fmt.Errorf("removing the completed rollout's block moved pods: %v", held.podsOn)
+	}
+	d.say("The targets say the completed weights (canary 100): the router drops its own, then the targets go back to stable 100 and the migration moves every workload back")
+	agree := strings.Replace(rolloutPolicy(mon, nil, nil, readiness), "weight: 100\n  - revision: canary\n    weight: 0\n",
+		"weight: 0\n  - revision: canary\n    weight: 100\n", 1)
+	if err := d.applyPolicyDoc(ctx, agree); err != nil {
+		return err
+	}
 	if err := d.waitRolloutCleared(ctx); err != nil {
+		return err
+	}
+	if err := d.applyPolicyDoc(ctx, rolloutPolicy(mon, nil, nil, readiness)); err != nil {
 		return err
 	}
 	if _, err := d.waitAllOn(ctx, "stable", 2*time.Minute); err != nil {

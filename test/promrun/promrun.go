@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -59,4 +60,34 @@ func Scalar(ctx context.Context, baseURL, expr string) (float64, error) {
 	var v float64
 	_, err = fmt.Sscan(s, &v)
 	return v, err
+}
+
+// IstiodScrapeConfig is the Prometheus configuration of the suites and
+// the demo: one job per stand-in istiod revision, each scraping its own
+// path of target every second, with the target labels Istio's own
+// Prometheus configuration gives istiod's pods (app=istiod and the pod
+// label istio.io/rev as istio_io_rev). The router's scrape check finds
+// the canary's target by exactly those labels (policy
+// prometheus.istiod.up, default up{app="istiod",istio_io_rev="<rev>"}).
+func IstiodScrapeConfig(target string, revisions ...string) string {
+	var b strings.Builder
+	b.WriteString("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n")
+	for _, rev := range revisions {
+		fmt.Fprintf(&b, "  - job_name: istiod-%s\n    honor_labels: true\n    metrics_path: /metrics/%s\n    static_configs:\n"+
+			"      - targets: [%q]\n        labels: {app: istiod, istio_io_rev: %s}\n", rev, rev, target, rev)
+	}
+	return b.String()
+}
+
+// IstiodMetrics serves a stand-in istiod's pilot_total_xds_rejects for
+// the revision named by the request's path (/metrics/<revision>):
+// rejects for canary, 0 for any other.
+func IstiodMetrics(w http.ResponseWriter, r *http.Request, canaryRejects int64) {
+	rev := strings.TrimPrefix(r.URL.Path, "/metrics/")
+	v := int64(0)
+	if rev == "canary" {
+		v = canaryRejects
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "# TYPE pilot_total_xds_rejects counter\npilot_total_xds_rejects{app=\"istiod\",istio_io_rev=%q,type=\"cds\"} %d\n", rev, v)
 }

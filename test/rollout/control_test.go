@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
@@ -58,8 +59,11 @@ func asOperator(t *testing.T, kubeconfig string, args ...string) string {
 // only the documented namespaced Role.
 func TestOperatorCommands(t *testing.T) {
 	resetPolicy(t)
-	managedNamespace(t, "ops-a")
-	createDeployments(t, "ops-a", 4, 2)
+	// ops-b, not ops-a: the router's hashing puts one of its four
+	// workloads on the canary at 10 percent (ops-a has none below 40), and
+	// a step with no canary pods to judge never completes.
+	managedNamespace(t, "ops-b")
+	createDeployments(t, "ops-b", 4, 2)
 	kc := operatorKubeconfig(t)
 	// The operator may not read the policy, let alone write it.
 	if out, err := exec.Command(env.Bin, "migrate", "--kubeconfig", kc).CombinedOutput(); err == nil {
@@ -100,7 +104,9 @@ func TestRestartMidHold(t *testing.T) {
 	managedNamespace(t, "restart-a")
 	createDeployments(t, "restart-a", 6, 2)
 	tl := newTimeline()
-	writePolicy(t, planDoc("pause", map[int]string{1: "10m"}, 10, 50, 100))
+	// 25, not 10, percent first: at 10 none of the six workloads is on the
+	// canary, and a step with no canary pods to judge never completes.
+	writePolicy(t, planDoc("pause", map[int]string{1: "10m"}, 25, 50, 100))
 	before := waitRollout(t, tl, 3*time.Minute, func(s *rollout.State) bool { return s.Step == 1 && s.Phase == rollout.PhaseHolding })
 	rs := replicaSets(t, "restart-a")
 	for _, how := range []string{"restart", "kill"} {
@@ -137,3 +143,41 @@ func replicaSets(t *testing.T, ns string) int {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// The status object deleted mid-hold: the rollout stops at the step in
+// force (Paused, "state lost", the migration paused), never starts again
+// from step 1, and moves no workload; an operator's resume carries on.
+func TestStatusObjectDeletedMidHold(t *testing.T) {
+	resetPolicy(t)
+	managedNamespace(t, "memory-a")
+	createDeployments(t, "memory-a", 4, 2)
+	tl := newTimeline()
+	writePolicy(t, planDoc("pause", map[int]string{1: "10m"}, 25, 50, 100))
+	waitRollout(t, tl, 3*time.Minute, func(s *rollout.State) bool { return s.Step == 1 && s.Phase == rollout.PhaseHolding })
+	rs := replicaSets(t, "memory-a")
+	at := time.Now()
+	if err := env.Cluster.Client.CoreV1().ConfigMaps(localrouter.Namespace).Delete(harness.Context(t, 10*time.Second),
+		migrate.StatusConfigMap, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitRollout(t, tl, time.Minute, func(s *rollout.State) bool { return s.Phase == rollout.PhasePaused })
+	stoppedAfter := time.Since(at)
+	time.Sleep(10 * time.Second) // leader passes and migration re-plans
+	data, err := statusData(harness.Context(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ = rollout.Decode(data)
+	restarted := replicaSets(t, "memory-a") - rs
+	t.Logf("RESULT rollout-status-deleted-mid-hold: phase=%s step=%d restarted_from_step_1=%v workloads_restarted=%d migration_paused=%s stopped_after=%s reason=%q",
+		st.Phase, st.Step+1, st.Step == 0, restarted, data[migrate.PausedKey], stoppedAfter.Round(100*time.Millisecond), st.Reason)
+	if st.Phase != rollout.PhasePaused || st.Step != 1 || !strings.Contains(st.Reason, "state lost") || restarted != 0 || data[migrate.PausedKey] != "true" {
+		t.Errorf("after the status object was deleted: %+v, %d workloads restarted, migration paused %q", st, restarted, data[migrate.PausedKey])
+	}
+	cli(t, "rollout", "resume")
+	st = waitRollout(t, tl, 2*time.Minute, func(s *rollout.State) bool { return s.Phase == rollout.PhaseHolding })
+	tl.print(t, "lost")
+	if st.Step != 1 {
+		t.Errorf("resume went to step %d, want 2", st.Step+1)
+	}
+}

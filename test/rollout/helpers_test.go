@@ -39,9 +39,10 @@ func planDoc(onFailure string, holds map[int]string, canary ...int) string {
     prometheus:
       url: %s
       timeout: 1s
+      istiod: {scrapeInterval: 1s}
       queries:
         - name: xds-rejects
-          query: sum(increase(pilot_total_xds_rejects{istio_io_rev="{{ .Revision }}"}[20s])) or vector(0)
+          query: sum(increase(pilot_total_xds_rejects{istio_io_rev="{{ .Revision }}"}[20s])) or (0 * max(up{app="istiod",istio_io_rev="{{ .Revision }}"} == 1))
           max: 0
 `, env.prom.url())
 	return b.String()
@@ -145,7 +146,23 @@ func waitRollout(t *testing.T, tl *timeline, timeout time.Duration, done func(*r
 // leader has removed its state, so the next scenario starts a new one.
 func resetPolicy(t *testing.T) {
 	t.Helper()
+	// A completed rollout keeps routing at its final weights after its
+	// block is removed, until the targets agree: say them first, as an
+	// operator would, then go back to stable.
+	if data, err := statusData(harness.Context(t, 10*time.Second)); err == nil {
+		if st, _ := rollout.Decode(data); st != nil && st.Phase == rollout.PhaseComplete && len(st.Weights) == 2 {
+			writePolicy(t, harness.PolicyYAML("workload", "rollout", st.Weights[0].Weight, st.Weights[1].Weight)+migration)
+			waitCleared(t)
+		}
+	}
 	writePolicy(t, harness.PolicyYAML("workload", "rollout", 100, 0)+migration)
+	waitCleared(t)
+}
+
+// waitCleared waits until the leader removed the rollout's state and
+// weights from the status object.
+func waitCleared(t *testing.T) {
+	t.Helper()
 	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		data, err := statusData(ctx)
 		if apierrors.IsNotFound(err) {

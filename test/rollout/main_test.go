@@ -94,6 +94,7 @@ func startRouter(ctx context.Context) error {
 		"--namespace", localrouter.Namespace,
 		"--kubeconfig", env.saKubeconfig,
 		"--policy-configmap", harness.PolicyConfigMap,
+		"--prometheus-allowed-url", env.prom.url(),
 		"--log-level", "debug"}
 	p, err := localrouter.Run(ctx, env.Bin, args, env.logPath, env.port, env.hp)
 	if err != nil {

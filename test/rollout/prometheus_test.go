@@ -28,11 +28,8 @@ type fakeIstiod struct {
 
 func startFakeIstiod() *fakeIstiod {
 	f := &fakeIstiod{}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintf(w, "# TYPE pilot_total_xds_rejects counter\n"+
-			"pilot_total_xds_rejects{app=\"istiod\",istio_io_rev=\"stable\",type=\"cds\"} 0\n"+
-			"pilot_total_xds_rejects{app=\"istiod\",istio_io_rev=\"canary\",type=\"cds\"} %d\n", f.rejects.Load())
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		promrun.IstiodMetrics(w, r, f.rejects.Load())
 	}))
 	return f
 }
@@ -55,7 +52,7 @@ func startPrometheus(ctx context.Context, dir, target string) (*prometheus, erro
 	if err != nil {
 		return nil, err
 	}
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: istiod\n    static_configs:\n      - targets: [%q]\n", target)
+	cfg := promrun.IstiodScrapeConfig(target, "stable", "canary")
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -82,7 +79,7 @@ func (p *prometheus) start(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if v, err := p.query(ctx, `sum(up{job="istiod"})`); err == nil && v == 1 {
+		if v, err := p.query(ctx, `sum(up{app="istiod"})`); err == nil && v == 2 {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -11,7 +11,8 @@ import (
 
 // The healthy path, 0 -> 5 -> 25 -> 50 -> 100: each step holds only after
 // its migration completed, advances only after its hold with the gates
-// passing, and at 100 every workload is on the canary.
+// passing, and at 100 every workload is on the canary. Then the block is
+// removed with the targets still at stable 100: nothing moves back.
 func TestHealthyPath(t *testing.T) {
 	resetPolicy(t)
 	namespaces := []string{"healthy-a", "healthy-b"}
@@ -48,6 +49,37 @@ func TestHealthyPath(t *testing.T) {
 		t.Errorf("holds %d, mismatches %d, unmeshed %d", held, mismatches, unmeshed)
 	}
 	t.Logf("rollout status:\n%s", cli(t, "rollout", "status"))
+	blockRemovedAfterComplete(t, namespaces)
+}
+
+// blockRemovedAfterComplete removes the rollout block of a completed
+// rollout while targets still say stable at 100: routing stays at the
+// completed weights, so no workload is restarted and every pod stays on
+// the canary; once the targets agree, the leader removes the weights.
+func blockRemovedAfterComplete(t *testing.T, namespaces []string) {
+	rs := 0
+	for _, ns := range namespaces {
+		rs += replicaSets(t, ns)
+	}
+	writePolicy(t, harness.PolicyYAML("workload", "rollout", 100, 0)+migration)
+	time.Sleep(15 * time.Second) // several leader passes and migration re-plans
+	data, err := statusData(harness.Context(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perRev, _, unmeshed := env.PodsByRevision(t, true, namespaces...)
+	after := 0
+	for _, ns := range namespaces {
+		after += replicaSets(t, ns)
+	}
+	t.Logf("RESULT rollout-block-removed-after-complete: weights_kept=%v pods_canary=%d pods_stable=%d unmeshed=%d replicasets_before=%d after=%d",
+		data[rollout.WeightsKey] != "", perRev["canary"], perRev["stable"], unmeshed, rs, after)
+	if data[rollout.WeightsKey] == "" || perRev["stable"] != 0 || after != rs {
+		t.Errorf("removing the completed rollout's block moved workloads: weights key %q, pods %v, replica sets %d -> %d",
+			data[rollout.WeightsKey], perRev, rs, after)
+	}
+	writePolicy(t, harness.PolicyYAML("workload", "rollout", 0, 100)+migration)
+	waitCleared(t)
 }
 
 // A canary whose istiod's pilot_total_xds_rejects starts rising at 25
@@ -56,7 +88,10 @@ func TestHealthyPath(t *testing.T) {
 // the canary goes back to stable.
 func TestBadCanaryRollsBack(t *testing.T) {
 	resetPolicy(t)
-	namespaces := []string{"bad-a", "bad-b"}
+	// Names whose workloads put some on the canary at 5 percent (the
+	// router's hashing): a step with no canary pods to judge never
+	// completes, and bad-a/bad-b have none there.
+	namespaces := []string{"fault-a", "fault-b"}
 	for _, ns := range namespaces {
 		managedNamespace(t, ns)
 		createDeployments(t, ns, 6, 2)

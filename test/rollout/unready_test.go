@@ -33,7 +33,9 @@ func setFault(t *testing.T, on bool) {
 // the fault is gone every workload is back on stable.
 func TestUnreadyCanaryRollsBack(t *testing.T) {
 	resetPolicy(t)
-	namespaces := []string{"bad-a", "bad-b"}
+	// Names whose workloads put some on the canary at 5 percent: a step
+	// with no canary pods to judge never completes.
+	namespaces := []string{"unready-a", "unready-b"}
 	for _, ns := range namespaces {
 		managedNamespace(t, ns)
 		createDeployments(t, ns, 6, 2)

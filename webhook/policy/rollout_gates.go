@@ -16,13 +16,16 @@ const (
 	DefaultMaxRestartRatio   = 2.0
 	DefaultHealthMinPods     = 1
 	DefaultPrometheusTimeout = 5 * time.Second
-	maxQueries               = 20
+	// DefaultMaxUnknown is how long gates may read no data before a
+	// rollout stops for an operator (Gates.MaxUnknown).
+	DefaultMaxUnknown = 10 * time.Minute
+	maxQueries        = 20
 )
 
 var (
-	gatesFields      = []string{"maxMismatches", "podHealth", "failureLimit", "prometheus"}
+	gatesFields      = []string{"maxMismatches", "podHealth", "failureLimit", "maxUnknown", "prometheus"}
 	podHealthFields  = []string{"minReadyRatio", "maxRestartRatio", "minPods"}
-	prometheusFields = []string{"url", "timeout", "queries"}
+	prometheusFields = []string{"url", "timeout", "istiod", "queries"}
 	queryFields      = []string{"name", "query", "min", "max", "failureLimit"}
 )
 
@@ -39,12 +42,19 @@ type Gates struct {
 	// FailureLimit is how many failed measurements in a row a built-in
 	// gate tolerates before it fails the step.
 	FailureLimit int `json:"failureLimit"`
+	// MaxUnknown is how long the gates may stay unknown (no data) before
+	// the rollout stops for an operator. Shorter gaps pause it only until
+	// every gate is measured again; either way it never advances, and a
+	// hold counts only time with every gate measured and passing.
+	MaxUnknown time.Duration `json:"maxUnknown"`
 	// Prometheus, when set, adds operator-written PromQL gates.
 	Prometheus *Prometheus `json:"prometheus,omitempty"`
 }
 
 // PodHealth are the pod-health gate's thresholds. Ratios are canary over
-// stable, so the gate follows the cluster's own baseline.
+// stable, so the gate follows the cluster's own baseline; with no stable
+// pods (the last step at 100 percent) the canary is judged on its own,
+// against a baseline of every proxy ready and none restarted.
 type PodHealth struct {
 	// MinReadyRatio: the canary's share of ready istio-proxy containers
 	// divided by stable's share must be at least this.
@@ -53,16 +63,21 @@ type PodHealth struct {
 	// by stable's (each plus one, so zero restarts compare) must be at
 	// most this.
 	MaxRestartRatio float64 `json:"maxRestartRatio"`
-	// MinPods is the fewest canary pods worth comparing; with fewer the
-	// gate passes, since one pod starting says nothing.
+	// MinPods is the fewest canary pods worth judging; with fewer the
+	// gate is unknown (never passing), so no step completes on zero
+	// observations. At least 1 is always required.
 	MinPods int `json:"minPods"`
 }
 
-// Prometheus is where Query gates are evaluated.
+// Prometheus is where Query gates are evaluated. The URL must be one the
+// router allows (serve --prometheus-allowed-url); the policy only picks.
 type Prometheus struct {
 	URL     string        `json:"url"`
 	Timeout time.Duration `json:"timeout"`
-	Queries []Query       `json:"queries"`
+	// Istiod finds the canary istiod's scrape target; the queries are
+	// trusted only while it is scraped.
+	Istiod  IstiodScrape `json:"istiod"`
+	Queries []Query      `json:"queries"`
 }
 
 // Query is one PromQL gate. Its text is a Go template: {{ .Revision }}
@@ -96,8 +111,8 @@ func (q *Query) Render(v QueryVars) (string, error) {
 }
 
 func defaultGates() Gates {
-	return Gates{PodHealth: PodHealth{MinReadyRatio: DefaultMinReadyRatio, MaxRestartRatio: DefaultMaxRestartRatio,
-		MinPods: DefaultHealthMinPods}}
+	return Gates{MaxUnknown: DefaultMaxUnknown, PodHealth: PodHealth{MinReadyRatio: DefaultMinReadyRatio,
+		MaxRestartRatio: DefaultMaxRestartRatio, MinPods: DefaultHealthMinPods}}
 }
 
 func decodeGates(errs *ValidationError, path string, v any) Gates {
@@ -117,6 +132,10 @@ func decodeGates(errs *ValidationError, path string, v any) Gates {
 			out.MaxMismatches, _ = asCount(errs, fpath, it.Value)
 		case "failureLimit":
 			out.FailureLimit, _ = asCount(errs, fpath, it.Value)
+		case "maxUnknown":
+			if d, ok := asDuration(errs, fpath, it.Value, 0); ok {
+				out.MaxUnknown = d
+			}
 		case "podHealth":
 			out.PodHealth = decodePodHealth(errs, fpath, it.Value)
 		case "prometheus":
@@ -155,6 +174,9 @@ func decodePodHealth(errs *ValidationError, path string, v any) PodHealth {
 			}
 		case "minPods":
 			if n, ok := asCount(errs, fpath, it.Value); ok {
+				if n < 1 {
+					errs.add(fpath, "must be at least 1: a gate never passes on zero observations")
+				}
 				out.MinPods = n
 			}
 		}
@@ -168,7 +190,7 @@ func decodePrometheus(errs *ValidationError, path string, v any) *Prometheus {
 		return nil
 	}
 	out := &Prometheus{Timeout: DefaultPrometheusTimeout}
-	var haveURL bool
+	var haveURL, haveIstiod bool
 	seen := make(map[string]bool, len(m))
 	for _, it := range m {
 		key, fpath, ok := fieldKey(errs, path, it.Key, prometheusFields, seen)
@@ -189,9 +211,15 @@ func decodePrometheus(errs *ValidationError, path string, v any) *Prometheus {
 			if d, ok := asDuration(errs, fpath, it.Value, 100*time.Millisecond); ok {
 				out.Timeout = d
 			}
+		case "istiod":
+			haveIstiod = true
+			out.Istiod = decodeIstiodScrape(errs, fpath, it.Value)
 		case "queries":
 			out.Queries = decodeQueries(errs, fpath, it.Value)
 		}
+	}
+	if !haveIstiod {
+		out.Istiod = defaultIstiodScrape(errs, path+".istiod")
 	}
 	if !haveURL {
 		errs.add(path+".url", "required")
@@ -228,6 +256,8 @@ func decodeQueries(errs *ValidationError, path string, v any) []Query {
 				if s, ok := asString(errs, fpath, it.Value); ok {
 					if why := queryNameReason(s); why != "" {
 						errs.add(fpath, why)
+					} else if s == GateIstiodScraped {
+						errs.add(fpath, "is the name of the built-in istiod scrape check")
 					} else if j, dup := names[s]; dup {
 						errs.add(fpath, "duplicate of "+path+"["+strconv.Itoa(j)+"].name")
 					} else {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -38,10 +39,11 @@ func TestRolloutBlock(t *testing.T) {
   gates:
     maxMismatches: 2
     failureLimit: 1
+    maxUnknown: 2m
     podHealth: {minReadyRatio: 0.8, maxRestartRatio: 3, minPods: 2}
 `, want: &Rollout{Canary: "1-25", OnFailure: OnFailureRollback, RollbackTo: RollbackToLastPassed, Interval: 10 * time.Second,
 			Steps: []Step{{Weights: w(75, 25)}},
-			Gates: Gates{MaxMismatches: 2, FailureLimit: 1, PodHealth: PodHealth{MinReadyRatio: 0.8, MaxRestartRatio: 3, MinPods: 2}}}},
+			Gates: Gates{MaxMismatches: 2, FailureLimit: 1, MaxUnknown: 2 * time.Minute, PodHealth: PodHealth{MinReadyRatio: 0.8, MaxRestartRatio: 3, MinPods: 2}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Parse([]byte(tc.doc))
@@ -102,5 +104,38 @@ func TestRolloutPrometheusQueries(t *testing.T) {
 	got, err := q.Render(QueryVars{Revision: "1-25-1", Canary: "canary", Stable: "1-24"})
 	if err != nil || !strings.Contains(got, `istio_io_rev="1-25-1"`) {
 		t.Fatalf("render = %q, %v", got, err)
+	}
+}
+
+func TestRolloutIstiodScrape(t *testing.T) {
+	base := rolloutHead + "rollout:\n  steps: [{canary: 100}]\n  gates:\n    prometheus:\n      url: http://prom:9090\n%s      queries: [{name: %s, query: 'x', max: 0}]\n"
+	p, err := Parse([]byte(fmt.Sprintf(base, "", "q")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := p.Rollout.Gates.Prometheus.Istiod
+	if got, _ := sc.Render(QueryVars{Revision: "1-25"}); got != `up{app="istiod",istio_io_rev="1-25"}` || sc.ScrapeInterval != DefaultIstiodScrapeInterval {
+		t.Fatalf("default scrape check %q %s", got, sc.ScrapeInterval)
+	}
+	p, err = Parse([]byte(fmt.Sprintf(base, "      istiod: {up: 'up{job=\"istiod-{{ .Revision }}\"}', scrapeInterval: 1s}\n", "q")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Rollout.Gates.Prometheus.Istiod.Render(QueryVars{Revision: "1-25"}); got != `up{job="istiod-1-25"}` {
+		t.Fatalf("custom selector %q", got)
+	}
+	for _, tc := range []struct{ istiod, name, want string }{
+		{"      istiod: {up: 'sum(up)'}\n", "q", "prometheus.istiod.up: must be a series selector"},
+		{"      istiod: {scrapeInterval: 10ms}\n", "q", "prometheus.istiod.scrapeInterval: must be from 1s"},
+		{"", GateIstiodScraped, "built-in istiod scrape check"},
+	} {
+		_, err := Parse([]byte(fmt.Sprintf(base, tc.istiod, tc.name)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.istiod+tc.name, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(rolloutHead + "rollout:\n  steps: [{canary: 100}]\n  gates: {podHealth: {minPods: 0}}\n")); err == nil ||
+		!strings.Contains(err.Error(), "never passes on zero observations") {
+		t.Errorf("minPods 0: %v", err)
 	}
 }
