@@ -104,6 +104,7 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 	*buf = body[:0]
 	if err != nil {
 		if errors.Is(err, wire.ErrTooLarge) {
+			wire.Drain(req.Body)
 			a.refuse(w, resource, "", http.StatusRequestEntityTooLarge, err.Error())
 			return
 		}
