@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/canary-router/canary-router/webhook/wire"
 )
@@ -26,6 +27,15 @@ import (
 // client never holds a worker. The work a worker does is bounded by the
 // body limit and never waits on the network, so a request waits for a
 // worker at most for other requests' CPU time.
+//
+// That bound is not a deadline: a decision that runs away (a bug, a
+// pathological input) holds its worker, and enough of them starve every
+// admission behind them. So each admission also has a deadline,
+// admissionDeadline from the request's start: past it the request's
+// goroutine stops waiting and answers on its own (handler.go,
+// timedOut), leaving the task and its body to the worker. Work that is
+// not a pod or namespace admission (the policy validator) never runs
+// here: it has a small pool of its own (sidePool).
 
 // maxWorkers bounds the workers: enough to keep every CPU busy while
 // some run a large pod, few enough to stay warm.
@@ -43,10 +53,17 @@ type task struct {
 	resp wire.Response
 
 	done chan struct{}
+	// deadline is the request's admissionDeadline; it lives with the task
+	// so the hot path arms a pooled timer instead of allocating one.
+	deadline *time.Timer
 }
 
 var (
-	tasks = sync.Pool{New: func() any { return &task{done: make(chan struct{}, 1)} }}
+	tasks = sync.Pool{New: func() any {
+		t := &task{done: make(chan struct{}, 1), deadline: time.NewTimer(time.Hour)}
+		t.deadline.Stop()
+		return t
+	}}
 	// idle hands a task to a worker waiting for one: unbuffered, so a
 	// send succeeds only when a worker is free.
 	idle = make(chan *task)
@@ -57,10 +74,13 @@ var (
 
 // runOnWorker answers body on a worker and returns the task holding the
 // answer; the caller hands it back with releaseTask once the answer is
-// written.
-func runOnWorker(a *Admitter, body []byte, resource string, admit admitFunc) *task {
-	t := tasks.Get().(*task)
+// written. It returns nil when no answer came within wait, and whether a
+// worker still holds body then: the caller must not reuse it.
+func runOnWorker(a *Admitter, body []byte, resource string, admit admitFunc, wait time.Duration) (t *task, bodyHeld bool) {
+	t = tasks.Get().(*task)
 	t.a, t.body, t.resource, t.admit = a, body, resource, admit
+	// With Go 1.23's timers, Reset and Stop leave no stale tick behind.
+	t.deadline.Reset(wait)
 	select {
 	case idle <- t:
 	default:
@@ -68,11 +88,24 @@ func runOnWorker(a *Admitter, body []byte, resource string, admit admitFunc) *ta
 			go work(t)
 		} else {
 			workers.Add(-1)
-			idle <- t
+			select {
+			case idle <- t:
+			case <-t.deadline.C:
+				// No worker took it: t is still ours.
+				releaseTask(t)
+				return nil, false
+			}
 		}
 	}
-	<-t.done
-	return t
+	select {
+	case <-t.done:
+		t.deadline.Stop()
+		return t, false
+	case <-t.deadline.C:
+		// A worker holds t and body; it finishes with them, and they go
+		// to the collector, not back to their pools.
+		return nil, true
+	}
 }
 
 // work answers t, then every task handed to it, forever.
