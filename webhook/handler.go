@@ -112,9 +112,8 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 		a.refuse(w, resource, "", http.StatusBadRequest, "reading request body: "+err.Error())
 		return
 	}
-	wait := admissionDeadline - time.Since(start)
 	if side != nil {
-		code, resp, ok := side.run(a, body, resource, admit, wait)
+		code, resp, ok := side.run(a, body, resource, admit, admissionDeadline-time.Since(start))
 		if !ok {
 			// The work may still read body: the pool must not have it.
 			*buf = nil
@@ -127,7 +126,7 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 		}
 		return
 	}
-	t, held := runOnWorker(a, body, resource, admit, wait)
+	t, held := runOnWorker(a, body, resource, admit, start.UnixNano()+int64(admissionDeadline))
 	if t == nil {
 		if held {
 			*buf = nil

@@ -188,52 +188,110 @@ func TestSlowValidationsDoNotStarvePods(t *testing.T) {
 	}
 }
 
-// TestStuckWorkersDeadlineAndReadiness wedges every admission worker: an
-// admission is still answered by its deadline, as each webhook's failure
-// policy has it, the worker probe takes the replica out of readiness, and
-// it comes back once the workers are free.
-func TestStuckWorkersDeadlineAndReadiness(t *testing.T) {
+// blocker is an admission that holds its worker until released, and says
+// when it started.
+type blocker struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newBlocker(n int) *blocker {
+	return &blocker{entered: make(chan struct{}, n), release: make(chan struct{})}
+}
+
+func (b *blocker) admit(r *wire.Review) wire.Response {
+	b.entered <- struct{}{}
+	<-b.release
+	return wire.Allowed(r.UID, nil)
+}
+
+func (b *blocker) wait(n int) {
+	for range n {
+		<-b.entered
+	}
+}
+
+func (b *blocker) unblock() { b.once.Do(func() { close(b.release) }) }
+
+// TestStuckAdmissionsAnsweredByDeadline wedges as many admissions as
+// there are workers: each is answered by its deadline, as its webhook's
+// failure policy has it, their workers are retired and replaced so the
+// next pod is routed, and a worker stuck long past its deadline fails
+// liveness.
+func TestStuckAdmissionsAnsweredByDeadline(t *testing.T) {
 	withDeadline(t, 300*time.Millisecond)
 	f := newFixture(t, testPolicy)
 	a := f.admitter
-	entered := make(chan struct{}, maxWorkers)
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	defer unblock()
-	stuck := a.handler(resourcePods, func(r *wire.Review) wire.Response {
-		entered <- struct{}{}
-		<-release
-		return wire.Allowed(r.UID, nil)
-	}, nil)
+	b := newBlocker(int(maxWorkers) + 1)
+	defer b.unblock()
+	pod := deploymentPod("shop", "web", "7d4b9c", nil)
+	podBody := reviewBody(t, "pods", "CREATE", "shop", pod, false)
+	stuck := a.handler(resourcePods, b.admit, nil)
+	results := make(chan answered, maxWorkers)
+	for range maxWorkers {
+		go func() { results <- timedServe(stuck, podBody) }()
+	}
+	b.wait(int(maxWorkers))
+	for range maxWorkers {
+		got := <-results
+		if got.err != nil || got.code != http.StatusOK || got.resp.Allowed || got.resp.UID != "uid-1" ||
+			got.resp.Result.Code != http.StatusServiceUnavailable || !strings.Contains(got.resp.Result.Message, "no routing decision within 300ms") {
+			t.Errorf("stuck pod: HTTP %d, %+v, %v; want a 503 refusal for uid-1", got.code, got.resp, got.err)
+		}
+		if got.took > time.Second {
+			t.Errorf("stuck pod answered after %v, deadline %v", got.took, admissionDeadline)
+		}
+	}
+	if n := testutil.ToFloat64(f.metrics.rejected.WithLabelValues(resourcePods, causeTimeout)); n != float64(maxWorkers) {
+		t.Errorf("pods timed out counted %v, want %d", n, maxWorkers)
+	}
+	if got := timedServe(a.PodHandler(), podBody); got.err != nil || !got.resp.Allowed || len(got.resp.Patch) == 0 || got.took > time.Second {
+		t.Errorf("pod after %d workers were retired: %+v, %v in %v; want routed at once", maxWorkers, got.resp, got.err, got.took)
+	}
+
+	ns := reviewBody(t, "namespaces", "CREATE", "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, false)
+	got := timedServe(a.handler(resourceNamespaces, b.admit, nil), ns)
+	if got.err != nil || !got.resp.Allowed || len(got.resp.Warnings) != 1 || !strings.Contains(got.resp.Warnings[0], "admitted unchanged") {
+		t.Errorf("stuck namespace: %+v, %v; want admitted unchanged with a warning", got.resp, got.err)
+	}
+
+	later := newWorkerProbe(a, func() time.Time { return time.Now().Add(workersLiveWithin + time.Second) })
+	if err := later.live(); err == nil || !strings.Contains(err.Error(), "past its deadline") {
+		t.Errorf("live with workers stuck %v past their deadline = %v, want an error", workersLiveWithin, err)
+	}
+	b.unblock()
+	for deadline := time.Now().Add(5 * time.Second); !oldestRetired().IsZero(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("retired workers still listed 5s after their work ended")
+		}
+	}
+	if err := later.live(); err != nil {
+		t.Errorf("live once the retired workers ended = %v", err)
+	}
+}
+
+// TestBusyWorkersFailReadiness keeps every worker busy (within its
+// deadline): the worker probe's test admission waits, and /readyz fails
+// until the workers are free again.
+func TestBusyWorkersFailReadiness(t *testing.T) {
+	f := newFixture(t, testPolicy)
+	a := f.admitter
+	b := newBlocker(int(maxWorkers))
+	defer b.unblock()
 	pod := deploymentPod("shop", "web", "7d4b9c", nil)
 	podBody := reviewBody(t, "pods", "CREATE", "shop", pod, false)
 	var holders sync.WaitGroup
 	defer holders.Wait()
+	far := time.Now().Add(time.Hour).UnixNano()
 	for range maxWorkers {
-		holders.Go(func() { timedServe(stuck, podBody) })
+		holders.Go(func() {
+			if t, _ := runOnWorker(a, podBody, resourcePods, b.admit, far); t != nil {
+				releaseTask(t)
+			}
+		})
 	}
-	for range maxWorkers {
-		<-entered
-	}
-
-	got := timedServe(a.PodHandler(), podBody)
-	if got.err != nil || got.code != http.StatusOK || got.resp.Allowed || got.resp.UID != "uid-1" ||
-		got.resp.Result.Code != http.StatusServiceUnavailable || !strings.Contains(got.resp.Result.Message, "no routing decision within 300ms") {
-		t.Errorf("pod with every worker stuck: HTTP %d, %+v, %v; want a 503 refusal for uid-1", got.code, got.resp, got.err)
-	}
-	if got.took > time.Second {
-		t.Errorf("pod with every worker stuck answered after %v, deadline %v", got.took, admissionDeadline)
-	}
-	ns := reviewBody(t, "namespaces", "CREATE", "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, false)
-	got = timedServe(a.NamespaceHandler(), ns)
-	if got.err != nil || !got.resp.Allowed || len(got.resp.Warnings) != 1 || !strings.Contains(got.resp.Warnings[0], "admitted unchanged") {
-		t.Errorf("namespace with every worker stuck: %+v, %v; want admitted unchanged with a warning", got.resp, got.err)
-	}
-	if n := testutil.ToFloat64(f.metrics.rejected.WithLabelValues(resourcePods, causeTimeout)); n < 1 {
-		t.Errorf("pods timed out counted %v, want at least 1", n)
-	}
-
+	b.wait(int(maxWorkers))
 	p := newWorkerProbe(a, time.Now)
 	probed := make(chan struct{})
 	go func() {
@@ -242,12 +300,12 @@ func TestStuckWorkersDeadlineAndReadiness(t *testing.T) {
 	}()
 	time.Sleep(workersReadyWithin + 200*time.Millisecond)
 	if err := p.ready(); err == nil || !strings.Contains(err.Error(), "waited") {
-		t.Errorf("ready with every worker stuck = %v, want an error", err)
+		t.Errorf("ready with every worker busy = %v, want an error", err)
 	}
 	if err := p.live(); err != nil {
-		t.Errorf("live after %v stuck = %v, want nil (not yet wedged)", workersReadyWithin, err)
+		t.Errorf("live after %v busy = %v, want nil (not wedged)", workersReadyWithin, err)
 	}
-	unblock()
+	b.unblock()
 	<-probed
 	p.once()
 	if err := p.ready(); err != nil {
@@ -262,17 +320,20 @@ func TestWorkerHealth(t *testing.T) {
 		name             string
 		pending          int64
 		lastTook         time.Duration
+		retired          time.Time
 		wantReady, wantL bool
 	}{
-		{"never probed", 0, 0, true, true},
-		{"fast", 0, 50 * time.Microsecond, true, true},
-		{"in flight briefly", ago(200 * time.Millisecond), 0, true, true},
-		{"in flight past readiness", ago(workersReadyWithin + time.Millisecond), 0, false, true},
-		{"last one slow", 0, workersReadyWithin + time.Millisecond, false, true},
-		{"wedged", ago(workersLiveWithin + time.Second), 0, false, false},
+		{"never probed", 0, 0, time.Time{}, true, true},
+		{"fast", 0, 50 * time.Microsecond, time.Time{}, true, true},
+		{"in flight briefly", ago(200 * time.Millisecond), 0, time.Time{}, true, true},
+		{"in flight past readiness", ago(workersReadyWithin + time.Millisecond), 0, time.Time{}, false, true},
+		{"last one slow", 0, workersReadyWithin + time.Millisecond, time.Time{}, false, true},
+		{"probe wedged", ago(workersLiveWithin + time.Second), 0, time.Time{}, false, false},
+		{"a worker retired a while ago", 0, 0, now.Add(-time.Second), true, true},
+		{"a worker retired long ago", 0, 0, now.Add(-workersLiveWithin - time.Second), true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ready, live := workerHealth(now, c.pending, c.lastTook)
+			ready, live := workerHealth(now, c.pending, c.lastTook, c.retired)
 			if (ready == nil) != c.wantReady || (live == nil) != c.wantL {
 				t.Errorf("workerHealth = ready %v, live %v; want ready %v, live %v", ready, live, c.wantReady, c.wantL)
 			}

@@ -21,8 +21,9 @@ const (
 	// admissions here start missing it.
 	workersReadyWithin = time.Second
 	// workersLiveWithin: a test admission that waits this long, ten
-	// deadlines, means workers are stuck, not busy; /healthz fails, and
-	// the kubelet restarts the replica.
+	// deadlines, or a retired worker still running an admission this long
+	// after its deadline, means workers are stuck, not busy; /healthz
+	// fails, and the kubelet restarts the replica.
 	workersLiveWithin = 30 * time.Second
 	// probeWait is the probe's own deadline: none to speak of, since it
 	// measures how long the wait is.
@@ -73,7 +74,7 @@ func (p *workerProbe) Run(ctx context.Context) {
 func (p *workerProbe) once() {
 	start := p.now()
 	p.pending.Store(start.UnixNano())
-	t, _ := runOnWorker(p.a, probeReview, resourcePods, probeAdmit, probeWait)
+	t, _ := runOnWorker(p.a, probeReview, resourcePods, probeAdmit, time.Now().Add(probeWait).UnixNano())
 	p.lastTook.Store(int64(p.now().Sub(start)))
 	p.pending.Store(0)
 	if t != nil {
@@ -83,27 +84,32 @@ func (p *workerProbe) once() {
 
 // ready is the /readyz check.
 func (p *workerProbe) ready() error {
-	ready, _ := workerHealth(p.now(), p.pending.Load(), time.Duration(p.lastTook.Load()))
+	ready, _ := workerHealth(p.now(), p.pending.Load(), time.Duration(p.lastTook.Load()), oldestRetired())
 	return ready
 }
 
 // live is the /healthz check.
 func (p *workerProbe) live() error {
-	_, live := workerHealth(p.now(), p.pending.Load(), time.Duration(p.lastTook.Load()))
+	_, live := workerHealth(p.now(), p.pending.Load(), time.Duration(p.lastTook.Load()), oldestRetired())
 	return live
 }
 
 // workerHealth judges the probe's figures: pending is the UnixNano start
 // of the test admission in flight (0 for none), lastTook how long the
-// last one took.
-func workerHealth(now time.Time, pending int64, lastTook time.Duration) (ready, live error) {
+// last one took, retired when the longest-retired worker still running
+// was retired (zero for none).
+func workerHealth(now time.Time, pending int64, lastTook time.Duration, retired time.Time) (ready, live error) {
 	var waited time.Duration
 	if pending != 0 {
 		waited = now.Sub(time.Unix(0, pending))
 	}
-	if waited > workersLiveWithin {
+	switch {
+	case waited > workersLiveWithin:
 		live = fmt.Errorf("a test admission has waited %v for the admission workers (all %d stuck?); the replica is wedged",
 			waited.Round(time.Second), maxWorkers)
+	case !retired.IsZero() && now.Sub(retired) > workersLiveWithin:
+		live = fmt.Errorf("an admission worker has run one admission for %v past its deadline; the replica is wedged",
+			now.Sub(retired).Round(time.Second))
 	}
 	switch {
 	case waited > workersReadyWithin:
