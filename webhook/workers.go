@@ -206,12 +206,20 @@ func abandonExpired(now time.Time) {
 			continue
 		}
 		exp := t.expires.Load()
-		if exp <= taskAnswered || now.UnixNano() < exp || !t.expires.CompareAndSwap(exp, taskAbandoned) {
+		if exp <= taskAnswered || now.UnixNano() < exp {
 			continue
 		}
+		// Under the lock, so the worker, whose own compare-and-swap now
+		// fails, cannot drop its entry before it is made.
 		retiredMu.Lock()
-		retiredAt[w] = now
+		abandoned := t.expires.CompareAndSwap(exp, taskAbandoned)
+		if abandoned {
+			retiredAt[w] = now
+		}
 		retiredMu.Unlock()
+		if !abandoned {
+			continue
+		}
 		inService[i].Store(nil)
 		workers.Add(-1)
 		t.done <- struct{}{}
