@@ -38,7 +38,7 @@ import (
 //     task; only a request that finds every worker busy does;
 //   - running, it is watched by the watchdog, one goroutine that looks at
 //     what each worker runs every watchdogTick. A task past its deadline
-//     is abandoned: its request answers on its own (handler.go,
+//     is abandoned: its request answers on its own (deadline.go,
 //     timedOut), and its worker is retired, to exit when the work ends,
 //     so a new worker can take its place. A timer per request here cost
 //     6% of the router's CPU under parallel load (the timer joins the
