@@ -62,25 +62,26 @@ func NewAdmitter(c AdmitterConfig) *Admitter {
 }
 
 // PodHandler serves the mutating webhook for Pod CREATE.
-func (a *Admitter) PodHandler() http.Handler { return a.handler(resourcePods, a.admitPod) }
+func (a *Admitter) PodHandler() http.Handler { return a.handler(resourcePods, a.admitPod, nil) }
 
 // NamespaceHandler serves the mutating webhook for Namespace CREATE and
 // UPDATE.
 func (a *Admitter) NamespaceHandler() http.Handler {
-	return a.handler(resourceNamespaces, a.admitNamespace)
+	return a.handler(resourceNamespaces, a.admitNamespace, nil)
 }
 
-func (a *Admitter) handler(resource string, admit admitFunc) http.Handler {
+func (a *Admitter) handler(resource string, admit admitFunc, side *sidePool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		a.serve(w, req, resource, admit)
+		a.serve(w, req, resource, admit, side)
 	})
 }
 
 // serve is the one HTTP adapter: limits, content type, the body, and a
-// well-formed AdmissionReview for every outcome, panics included. It does
-// the I/O on the request's goroutine and hands the CPU work (decode,
-// checks, decision) to a worker (see workers.go).
-func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource string, admit admitFunc) {
+// well-formed AdmissionReview for every outcome, panics and deadlines
+// included. It does the I/O on the request's goroutine and hands the CPU
+// work (decode, checks, decision) to a worker (see workers.go), or to
+// side when that is set.
+func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource string, admit admitFunc, side *sidePool) {
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
@@ -104,13 +105,35 @@ func (a *Admitter) serve(w http.ResponseWriter, req *http.Request, resource stri
 	*buf = body[:0]
 	if err != nil {
 		if errors.Is(err, wire.ErrTooLarge) {
+			wire.Drain(req.Body)
 			a.refuse(w, resource, "", http.StatusRequestEntityTooLarge, err.Error())
 			return
 		}
 		a.refuse(w, resource, "", http.StatusBadRequest, "reading request body: "+err.Error())
 		return
 	}
-	t := runOnWorker(a, body, resource, admit)
+	if side != nil {
+		code, resp, ok := side.run(a, body, resource, admit, admissionDeadline-time.Since(start))
+		if !ok {
+			// The work may still read body: the pool must not have it.
+			*buf = nil
+			a.timedOut(w, resource, body)
+			return
+		}
+		wire.WriteResponseWith(w, code, &resp, buf)
+		if code == http.StatusOK {
+			a.metrics.observe(resource, start)
+		}
+		return
+	}
+	t, held := runOnWorker(a, body, resource, admit, start.UnixNano()+int64(admissionDeadline))
+	if t == nil {
+		if held {
+			*buf = nil
+		}
+		a.timedOut(w, resource, body)
+		return
+	}
 	// The answer holds no part of body, so it is encoded over it.
 	wire.WriteResponseWith(w, t.code, &t.resp, buf)
 	if t.code == http.StatusOK {

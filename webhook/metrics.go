@@ -46,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"resource"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canary_router_admission_rejected_total",
-			Help: "Admission requests refused, by resource and cause (bad_request, no_policy, internal).",
+			Help: "Admission requests refused, by resource and cause (bad_request, no_policy, internal, timeout).",
 		}, []string{"resource", "cause"}),
 		policyGeneration: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "canary_router_policy_generation",
@@ -83,7 +83,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		for _, r := range allReasons {
 			m.decisions.WithLabelValues(res, "", string(r))
 		}
-		for _, c := range []string{causeBadRequest, causeNoPolicy, causeInternal} {
+		for _, c := range []string{causeBadRequest, causeNoPolicy, causeInternal, causeTimeout} {
 			m.rejected.WithLabelValues(res, c)
 		}
 	}
@@ -94,6 +94,8 @@ const (
 	causeBadRequest = "bad_request"
 	causeNoPolicy   = "no_policy"
 	causeInternal   = "internal"
+	// causeTimeout: no answer by the admission deadline (deadline.go).
+	causeTimeout = "timeout"
 )
 
 // PolicyApplied records a newly applied policy.

@@ -66,11 +66,13 @@ type Server struct {
 	webhook crwebhook.Server
 	checks  map[string]Check
 	health  *http.Server
+	workers *workerProbe
 }
 
 // NewServer registers a's handlers. checks are added to /readyz, together
 // with a check that the TLS server accepts connections (which also needs a
-// serving certificate to be loaded).
+// serving certificate to be loaded) and one that the admission workers
+// answer in time (workers_health.go), which /healthz also reads.
 func NewServer(o ServerOptions, a *Admitter, checks map[string]Check) *Server {
 	wh := crwebhook.NewServer(crwebhook.Options{
 		Host:    o.Host,
@@ -99,9 +101,11 @@ func NewServer(o ServerOptions, a *Admitter, checks map[string]Check) *Server {
 		req, _ := http.NewRequest(http.MethodGet, "/readyz", nil)
 		return started(req)
 	}
-	s := &Server{opts: o, webhook: wh, checks: all}
+	workers := newWorkerProbe(a, time.Now)
+	all["admission-workers"] = workers.ready
+	s := &Server{opts: o, webhook: wh, checks: all, workers: workers}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	s.health = &http.Server{Addr: o.HealthAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -136,6 +140,17 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n" + strings.Join(append(advisories, ""), "\n")))
 }
 
+// healthz fails only for a wedged replica, one a restart would cure:
+// anything else is readiness's business.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.workers.live(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("wedged\nadmission-workers: " + err.Error() + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
 // Run serves until ctx ends or a server fails, then waits for both
 // servers to drain.
 func (s *Server) Run(ctx context.Context) error {
@@ -146,6 +161,7 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
+	go s.workers.Run(ctx)
 	go func() { errs <- s.webhook.Start(ctx) }()
 	go func() {
 		if err := s.health.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

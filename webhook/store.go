@@ -55,10 +55,41 @@ func NewStore(now func() time.Time, onApply func(*Snapshot), onError func(error)
 // Load returns the snapshot in force, or nil before the first good policy.
 func (s *Store) Load() *Snapshot { return s.cur.Load() }
 
+// policyParseDeadline bounds a policy parse where the router applies one
+// (the ConfigMap watcher, a mounted file). Parsing is bounded by the
+// document's size and the gate query language; the deadline is what
+// keeps the router's own view of that promise, should a parser bug or a
+// missed case break it: a document not parsed in time is rejected, and
+// the policy in force stays.
+var policyParseDeadline = 5 * time.Second
+
+// parseWithin is parse(data), given up after d. The abandoned parse runs
+// on to its end on its own goroutine.
+func parseWithin(parse func([]byte) (*policy.Policy, error), data []byte, d time.Duration) (*policy.Policy, error) {
+	type result struct {
+		p   *policy.Policy
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := parse(data)
+		done <- result{p, err}
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.p, r.err
+	case <-timer.C:
+		return nil, fmt.Errorf("%s: not parsed within %v: the document is refused as too costly to check", "policy.yaml", d)
+	}
+}
+
 // Apply parses and validates data and, only if it is valid, makes it the
-// policy in force. An invalid document leaves the previous one in force.
+// policy in force. An invalid document, or one not parsed within
+// policyParseDeadline, leaves the previous one in force.
 func (s *Store) Apply(data []byte, source string) (*Snapshot, error) {
-	p, err := policy.Parse(data)
+	p, err := parseWithin(policy.Parse, data, policyParseDeadline)
 	if err != nil {
 		err = fmt.Errorf("policy from %s rejected, previous policy stays in force: %w", source, err)
 		s.reject(err)

@@ -2,9 +2,12 @@ package webhook
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 func TestStoreKeepsLastGood(t *testing.T) {
@@ -91,5 +94,22 @@ func TestStoreSnapshotsAreWhole(t *testing.T) {
 	case err := <-errs:
 		t.Fatal(err)
 	default:
+	}
+}
+
+func TestParseWithinGivesUp(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	slow := func([]byte) (*policy.Policy, error) {
+		<-release
+		return nil, nil
+	}
+	start := time.Now()
+	p, err := parseWithin(slow, []byte("x"), 50*time.Millisecond)
+	if p != nil || err == nil || !strings.Contains(err.Error(), "not parsed within 50ms") {
+		t.Fatalf("parseWithin = %v, %v; want the deadline's error", p, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("parseWithin returned after %v, want about 50ms", took)
 	}
 }

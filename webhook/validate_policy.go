@@ -39,11 +39,15 @@ type PolicyValidator struct {
 	// (serve --prometheus-allowed-url): a policy whose rollout gates name
 	// another is refused. Empty allows none.
 	PrometheusAllowed []string
+	// parse is policy.Parse when nil; tests slow it down.
+	parse func([]byte) (*policy.Policy, error)
 }
 
 // PolicyHandler serves the validating webhook for the policy ConfigMap.
+// Validations run on a pool of their own, never on the pod admission
+// workers (policyPool).
 func (a *Admitter) PolicyHandler(v *PolicyValidator) http.Handler {
-	return a.handler(resourceConfigMaps, v.admit)
+	return a.handler(resourceConfigMaps, v.admit, policyPool)
 }
 
 type configMapData struct {
@@ -70,7 +74,11 @@ func (v *PolicyValidator) admit(r *wire.Review) wire.Response {
 	if !ok {
 		return invalid(r.UID, where, []string{"data." + PolicyKey + ": required: the router reads its policy from this key"})
 	}
-	p, err := policy.Parse([]byte(doc))
+	parse := v.parse
+	if parse == nil {
+		parse = policy.Parse
+	}
+	p, err := parse([]byte(doc))
 	if err != nil {
 		return invalid(r.UID, where, fieldMessages(err))
 	}

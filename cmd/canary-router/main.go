@@ -16,6 +16,13 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks the command to stop (it ends ctx); once it has
+	// been delivered the trap goes, so a second one ends a command that
+	// does not stop in time the way it would end any process.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := execute(ctx, commandName(os.Args[0]), os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

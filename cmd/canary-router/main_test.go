@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -128,5 +131,63 @@ func TestSimulate(t *testing.T) {
 	stderr.Reset()
 	if code := run(context.Background(), []string{"simulate", "--policy", b}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "weights sum to 50") {
 		t.Errorf("invalid policy: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestValidateNestedTemplatePolicy: the policy whose gate query nested
+// forty templates, each calling the one below twice, ran for minutes
+// when queries were Go templates; it is refused at once with its field.
+func TestValidateNestedTemplatePolicy(t *testing.T) {
+	var q strings.Builder
+	q.WriteString(`{{define "t0"}}x{{end}}`)
+	for i := 1; i < 40; i++ {
+		fmt.Fprintf(&q, `{{define "t%d"}}{{template "t%d" .}}{{template "t%d" .}}{{end}}`, i, i-1, i-1)
+	}
+	q.WriteString(`{{template "t39" .}}`)
+	file := filepath.Join(t.TempDir(), "hostile.yaml")
+	doc := "granularity: namespace\ntargets: [{revision: a, weight: 100}, {revision: b, weight: 0}]\n" +
+		"rollout:\n  steps: [{canary: 10}]\n  gates:\n    prometheus:\n      url: http://prometheus:9090\n" +
+		"      queries: [{name: bomb, max: 0, query: '" + q.String() + "'}]\n"
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := run(context.Background(), []string{"validate", file}, &stdout, &stderr)
+	took := time.Since(start)
+	want := file + `: rollout.gates.prometheus.queries[0].query: gate "bomb": {{ define }} is not allowed`
+	if code != exitFailure || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), want)
+	}
+	if took > time.Second {
+		t.Errorf("validate took %v, want well under a second", took)
+	}
+}
+
+// TestValidateHonoursCancel: validate stops when its context ends (main
+// ends it on SIGTERM), even while a read blocks: a FIFO with no writer.
+func TestValidateHonoursCancel(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "policy.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	t.Cleanup(func() {
+		// Unblock the abandoned reader.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"validate", fifo}, &stdout, &stderr) }()
+	select {
+	case code := <-done:
+		if code != exitFailure || !strings.Contains(stderr.String(), "interrupted") {
+			t.Errorf("exit %d, stderr %q; want 1 and interrupted", code, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("validate ignored its cancelled context for 5s")
 	}
 }

@@ -51,12 +51,17 @@ func (c *validateConfig) check(files []string) error {
 // run checks policy files (a policy, or the policy ConfigMap's manifest)
 // offline with the same parser and messages the
 // router uses, so a CI pipeline can refuse a bad edit before it is
-// applied. It exits 1 when any file is invalid.
-func (c *validateConfig) run(_ context.Context, files []string, stdout, stderr io.Writer) int {
+// applied. It exits 1 when any file is invalid, or when ctx ends (SIGTERM,
+// Ctrl-C) before every file is checked.
+func (c *validateConfig) run(ctx context.Context, files []string, stdout, stderr io.Writer) int {
 	var out validateOutput
 	bad := 0
 	for _, f := range files {
-		r := validateOne(f)
+		r, ok := validateWithin(ctx, f)
+		if !ok {
+			fmt.Fprintf(stderr, "%s: interrupted (%v) before the file was checked\n", f, context.Cause(ctx))
+			return exitFailure
+		}
 		out.Files = append(out.Files, r)
 		if !r.Valid {
 			bad++
@@ -85,6 +90,20 @@ func (c *validateConfig) run(_ context.Context, files []string, stdout, stderr i
 		return exitFailure
 	}
 	return exitOK
+}
+
+// validateWithin is validateOne, abandoned when ctx ends: reading a file
+// can block (a FIFO, a hung network mount), and main traps SIGTERM into
+// ctx, so a command that did not watch it would ignore the signal.
+func validateWithin(ctx context.Context, file string) (validateFile, bool) {
+	done := make(chan validateFile, 1)
+	go func() { done <- validateOne(file) }()
+	select {
+	case r := <-done:
+		return r, true
+	case <-ctx.Done():
+		return validateFile{}, false
+	}
 }
 
 // validateOne reads and parses one policy file.

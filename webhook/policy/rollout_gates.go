@@ -1,11 +1,9 @@
 package policy
 
 import (
-	"bytes"
 	"net/url"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 )
 
@@ -80,11 +78,12 @@ type Prometheus struct {
 	Queries []Query      `json:"queries"`
 }
 
-// Query is one PromQL gate. Its text is a Go template: {{ .Revision }}
-// is the canary's revision (a tag resolved to the revision it points
-// to), {{ .Canary }} the canary target as written, {{ .Stable }} the
-// first other target's revision. A query must return one sample; the
-// value must be within Min and Max (either may be absent).
+// Query is one PromQL gate. Its text may hold three placeholders and no
+// other template syntax (query_template.go): {{ .Revision }} is the
+// canary's revision (a tag resolved to the revision it points to),
+// {{ .Canary }} the canary target as written, {{ .Stable }} the first
+// other target's revision. A query must return one sample; the value
+// must be within Min and Max (either may be absent).
 type Query struct {
 	Name  string   `json:"name"`
 	Query string   `json:"query"`
@@ -93,7 +92,7 @@ type Query struct {
 	// FailureLimit is how many failed measurements in a row are tolerated.
 	FailureLimit int `json:"failureLimit"`
 	// tmpl is Query parsed once, at policy parse.
-	tmpl *template.Template
+	tmpl *queryTemplate
 }
 
 // QueryVars fill a Query's placeholders.
@@ -101,13 +100,14 @@ type QueryVars struct {
 	Revision, Canary, Stable string
 }
 
-// Render fills the query's placeholders.
+// Render fills the query's placeholders. It fails for a Query that did
+// not come from Parse, and for one whose result would be larger than
+// MaxRenderedQueryBytes.
 func (q *Query) Render(v QueryVars) (string, error) {
-	var b bytes.Buffer
-	if err := q.tmpl.Execute(&b, v); err != nil {
-		return "", err
+	if q.tmpl == nil {
+		return "", renderError("query " + strconv.Quote(q.Name) + " was not parsed")
 	}
-	return b.String(), nil
+	return q.tmpl.render(v)
 }
 
 func defaultGates() Gates {
@@ -245,6 +245,7 @@ func decodeQueries(errs *ValidationError, path string, v any) []Query {
 			continue
 		}
 		var q Query
+		var queryPath string
 		seen := make(map[string]bool, len(m))
 		for _, it := range m {
 			key, fpath, ok := fieldKey(errs, qpath, it.Key, queryFields, seen)
@@ -267,8 +268,7 @@ func decodeQueries(errs *ValidationError, path string, v any) []Query {
 				}
 			case "query":
 				if s, ok := asString(errs, fpath, it.Value); ok {
-					q.Query = s
-					q.tmpl = queryTemplate(errs, fpath, s)
+					q.Query, queryPath = s, fpath
 				}
 			case "min", "max":
 				if n, ok := asNumber(errs, fpath, it.Value); ok {
@@ -281,6 +281,11 @@ func decodeQueries(errs *ValidationError, path string, v any) []Query {
 			case "failureLimit":
 				q.FailureLimit, _ = asCount(errs, fpath, it.Value)
 			}
+		}
+		if queryPath != "" {
+			// After the loop, so the message names the gate whatever the
+			// order of its fields.
+			q.tmpl = checkQuery(errs, queryPath, q.Name, q.Query)
 		}
 		if q.Name == "" && !seen["name"] {
 			errs.add(qpath+".name", "required")
@@ -311,17 +316,17 @@ func queryNameReason(s string) string {
 	return ""
 }
 
-// queryTemplate parses a query and renders it once with sample values, so
-// an unknown placeholder ({{ .Revison }}) is an error at apply time, not
-// a gate that can never be measured.
-func queryTemplate(errs *ValidationError, path, s string) *template.Template {
-	t, err := template.New("query").Option("missingkey=error").Parse(s)
-	if err == nil {
-		err = t.Execute(&bytes.Buffer{}, QueryVars{Revision: "r", Canary: "c", Stable: "s"})
-	}
-	if err != nil {
-		errs.add(path, "invalid template (placeholders are {{ .Revision }}, {{ .Canary }}, {{ .Stable }}): "+
-			strings.TrimPrefix(err.Error(), "template: "))
+// checkQuery parses a gate's query, so an unknown placeholder
+// ({{ .Revison }}) or a template the language does not have is an error
+// at apply time, not a gate that can never be measured.
+func checkQuery(errs *ValidationError, path, name, s string) *queryTemplate {
+	t, why := parseQueryTemplate(s)
+	if why != "" {
+		gate := "gate"
+		if name != "" {
+			gate = "gate " + strconv.Quote(name)
+		}
+		errs.add(path, gate+": "+why)
 		return nil
 	}
 	return t

@@ -1,11 +1,9 @@
 package policy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
-	"text/template"
 	"time"
 )
 
@@ -37,7 +35,7 @@ type IstiodScrape struct {
 	// ScrapeInterval is the scrape interval of that target; a sample
 	// older than twice this is stale.
 	ScrapeInterval time.Duration `json:"scrapeInterval"`
-	tmpl           *template.Template
+	tmpl           *queryTemplate
 }
 
 // Render fills the selector's placeholders.
@@ -45,18 +43,14 @@ func (s *IstiodScrape) Render(v QueryVars) (string, error) {
 	if s.tmpl == nil {
 		return "", errNoTemplate
 	}
-	var b bytes.Buffer
-	if err := s.tmpl.Execute(&b, v); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	return s.tmpl.render(v)
 }
 
 var errNoTemplate = errors.New("the istiod up selector did not parse")
 
 func defaultIstiodScrape(errs *ValidationError, path string) IstiodScrape {
 	return IstiodScrape{Up: DefaultIstiodUp, ScrapeInterval: DefaultIstiodScrapeInterval,
-		tmpl: queryTemplate(errs, path+".up", DefaultIstiodUp)}
+		tmpl: checkQuery(errs, path+".up", "", DefaultIstiodUp)}
 }
 
 func decodeIstiodScrape(errs *ValidationError, path string, v any) IstiodScrape {
@@ -79,7 +73,7 @@ func decodeIstiodScrape(errs *ValidationError, path string, v any) IstiodScrape 
 					continue
 				}
 				out.Up = s
-				out.tmpl = queryTemplate(errs, fpath, s)
+				out.tmpl = checkQuery(errs, fpath, "", s)
 			}
 		case "scrapeInterval":
 			if d, ok := asDuration(errs, fpath, it.Value, time.Second); ok {

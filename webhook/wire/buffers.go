@@ -16,6 +16,10 @@ const (
 	// maxPooledBuffer drops buffers that grew for an unusually large
 	// request, so one such request does not pin its memory for good.
 	maxPooledBuffer = 1 << 20
+	// MaxDrainBytes bounds what Drain reads of a body refused as too
+	// large: past it the connection is closed, with the answer possibly
+	// lost, rather than read on for a client that does not stop.
+	MaxDrainBytes = 32 << 20
 )
 
 // buffers recycles request bodies and encoded responses: at admission
@@ -70,4 +74,14 @@ func ReadAll(r io.Reader, buf []byte, size int64) ([]byte, error) {
 			return buf, err
 		}
 	}
+}
+
+// Drain reads and discards what is left of a body refused as too large,
+// up to MaxDrainBytes, so the client reads the refusal. A client that sends
+// its whole body before reading the answer (the apiserver's does) would
+// otherwise meet a closed connection: over HTTP/1.1 net/http reads only a
+// little of an unread body before closing, and the kernel resets a socket
+// closed with unread data, dropping the answer already sent.
+func Drain(r io.Reader) {
+	_, _ = io.CopyN(io.Discard, r, MaxDrainBytes)
 }

@@ -67,3 +67,11 @@ func TestReadAllLimit(t *testing.T) {
 		t.Fatalf("declared over the limit: error %v after reading %d bytes, want ErrTooLarge before reading", err, c.n)
 	}
 }
+
+func TestDrainIsBounded(t *testing.T) {
+	c := &countingReader{}
+	Drain(c)
+	if c.n != MaxDrainBytes {
+		t.Fatalf("Drain of an endless body read %d bytes, want MaxDrainBytes (%d)", c.n, MaxDrainBytes)
+	}
+}
