@@ -93,7 +93,7 @@ func TestInjectionCheck(t *testing.T) {
 			state:      chartCluster(true, "stable", "canary"),
 			namespaces: fakeNamespaces{"shop": {"istio.io/rev": "stable", "canary-router.io/injection": "enabled"}},
 			pod:        deploymentPod("shop", "web", "1", nil), wantCode: http.StatusForbidden, wantMsg: "namespaces.exclude"},
-		{name: "stale cache does not hide the routed label", doc: "granularity: workload\nseed: s\n" + stableCanary,
+		{name: "workload granularity, stale cache says routed: the router labels the pod", doc: "granularity: workload\nseed: s\n" + stableCanary,
 			state:      chartCluster(false, "stable", "canary"),
 			namespaces: fakeNamespaces{"shop": {"istio.io/rev": "canary", "canary-router.io/injection": "enabled"}},
 			pod:        deploymentPod("shop", "web", "1", nil), wantRev: "any"},
