@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
@@ -10,6 +11,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/canary-router/canary-router/webhook/nsview"
 )
 
 // neverMatched are the namespaces no router webhook may ever see: the
@@ -19,8 +22,10 @@ var neverMatched = []string{"kube-system", "kube-public", "kube-node-lease", "ca
 
 // podMatchConditions are the CEL conditions that keep pods the router
 // would leave alone from reaching it (test/install shows the apiserver
-// applying them).
-var podMatchConditions = []string{"not-mirror-pod", "not-opted-out", "no-revision-label"}
+// applying them). None skips a pod that carries istio.io/rev: a pin to a
+// revision no live injector answers to would run without a sidecar, so
+// the router has to see it.
+var podMatchConditions = []string{"not-mirror-pod", "not-opted-out"}
 
 func checkWebhooks(t *testing.T, objs []runtime.Object, overlay string) {
 	mwc, ok := find(objs, "canary-router", func(m *admissionregv1.MutatingWebhookConfiguration) string { return m.Name })
@@ -59,6 +64,18 @@ func checkWebhooks(t *testing.T, objs []runtime.Object, overlay string) {
 			}
 			if !slices.Equal(names, podMatchConditions) {
 				t.Errorf("%s: matchConditions %v, want %v", wh.Name, names, podMatchConditions)
+			}
+			for _, mc := range wh.MatchConditions {
+				if strings.Contains(mc.Expression, "istio.io/rev") {
+					t.Errorf("%s: matchCondition %s reads istio.io/rev: pinned pods must reach the router", wh.Name, mc.Name)
+				}
+			}
+			// The injection check takes a namespace the pod webhook saw as
+			// carrying none of these (nsview.Selected).
+			for _, key := range nsview.RuledOut() {
+				if !hasRequirement(wh.NamespaceSelector, key, metav1.LabelSelectorOpDoesNotExist) {
+					t.Errorf("%s: namespaceSelector does not require %s to be absent, which nsview.Selected assumes", wh.Name, key)
+				}
 			}
 		default:
 			t.Errorf("unexpected webhook %s", wh.Name)

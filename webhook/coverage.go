@@ -2,12 +2,14 @@ package webhook
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/nsview"
 	"github.com/canary-router/canary-router/webhook/policy"
 	"github.com/canary-router/canary-router/webhook/wire"
 )
@@ -16,11 +18,13 @@ import (
 // would inject it as the router leaves it.
 const causeNotInjected = "not_injected"
 
-// NamespaceLabels reads a namespace's labels from an informer cache.
+// NamespaceLabels reads a namespace's labels from an informer cache, as
+// the pod webhook's namespaceSelector matched them: never a label that
+// selector rules out (nsview.Selected says why).
 type NamespaceLabels interface {
-	// NamespaceLabels returns the labels of namespace name, false when the
+	// SelectedLabels returns the labels of namespace name, false when the
 	// cache does not hold it (yet).
-	NamespaceLabels(name string) (map[string]string, bool)
+	SelectedLabels(name string) (nsview.Selected, bool)
 }
 
 // podLabels reads a pod's labels with the istio.io/rev label the router is
@@ -58,14 +62,14 @@ func (l *podLabels) Lookup(key string) (string, bool) {
 	return v, ok
 }
 
-// namespaceLabels returns the labels of the pod's namespace. A namespace
-// the cache does not hold yet reached the pod webhook, so it carries the
-// opt-in label and neither Istio label (the webhook's namespaceSelector):
-// that is what the API server matched, and what Istio's selectors will see.
+// namespaceLabels returns the labels of the pod's namespace as the pod
+// webhook's namespaceSelector matched them: the opt-in label and neither
+// Istio label, whatever the cache still holds. That is what the API server
+// matched, and what Istio's selectors will see in the same request.
 func (a *Admitter) namespaceLabels(ns string) labels.Labels {
 	if a.cluster.namespaces != nil {
-		if l, ok := a.cluster.namespaces.NamespaceLabels(ns); ok {
-			return labels.Set(l)
+		if l, ok := a.cluster.namespaces.SelectedLabels(ns); ok {
+			return l
 		}
 	}
 	return selectedNamespace(ns)
@@ -105,7 +109,9 @@ func (n selectedNamespace) Lookup(key string) (string, bool) {
 // router leaves it. It returns "" when the pod may be admitted, else the
 // refusal message and its HTTP code.
 func (a *Admitter) injectionCheck(r *wire.Review, ns string, state *istio.State, d *policy.PodDecision) (string, int32) {
-	if state == nil || d.Reason == policy.ReasonOptedOut {
+	// A pinned pod that also opts out is decided as pinned, but no injector
+	// is meant to match it.
+	if state == nil || d.Reason == policy.ReasonOptedOut || optsOut(&r.Object) {
 		return "", 0
 	}
 	pl := podLabels{m: r.Object.Labels, rev: d.Revision}
@@ -136,7 +142,10 @@ func notInjectedMessage(ns string, nsl labels.Labels, pl *podLabels, d *policy.P
 	writeLabel(&b, pl, policy.LabelSidecarInject)
 	b.WriteString("). ")
 	switch {
-	case d.Reason == policy.ReasonUnmanaged && !nsl.Has(policy.LabelIstioRev):
+	case pl.Has(policy.LabelIstioRev) && pl.rev == "":
+		b.WriteString("The pod is pinned to revision " + strconv.Quote(pl.Get(policy.LabelIstioRev)) +
+			", and no live Istio revision or revision tag has that name (a typo, or a revision removed after an upgrade); set its istio.io/rev label, in the pod template of its workload, to a live revision or remove it")
+	case d.Reason == policy.ReasonUnmanaged:
 		b.WriteString("The namespace opted in (" + policy.LabelOptIn + "=" + policy.OptInEnabled +
 			") but is not routed yet: in namespace granularity canary-router labels it istio.io/rev within seconds; retry then")
 	case d.Reason == policy.ReasonExcluded && d.Gateway:
@@ -144,13 +153,17 @@ func notInjectedMessage(ns string, nsl labels.Labels, pl *podLabels, d *policy.P
 	case d.Reason == policy.ReasonExcluded:
 		b.WriteString("The namespace is in the policy's namespaces.exclude but labelled " + policy.LabelOptIn + "=" + policy.OptInEnabled +
 			"; remove that label, or the namespace from namespaces.exclude")
-	case d.Reason == policy.ReasonPinned:
-		b.WriteString("The pod's istio.io/rev names no live Istio revision or revision tag; fix the label")
 	default:
 		b.WriteString("Check the policy's targets against the live revisions (canary-router status)")
 	}
 	b.WriteString(", or label the pod sidecar.istio.io/inject=false to run it without a sidecar on purpose")
 	return b.String()
+}
+
+// optsOut reports whether a pod opts out of injection, as a label (Istio's
+// object selectors) or an annotation (Istio's injector).
+func optsOut(m *wire.ObjectMeta) bool {
+	return m.Labels[policy.LabelSidecarInject] == "false" || m.Annotations[policy.LabelSidecarInject] == "false"
 }
 
 func writeLabel(b *strings.Builder, l labels.Labels, key string) {

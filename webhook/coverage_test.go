@@ -2,12 +2,13 @@ package webhook
 
 import (
 	"net/http"
-
-	corev1 "k8s.io/api/core/v1"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/nsview"
 )
 
 // chartCluster is cluster() with the selectors Istio's charts render, so
@@ -29,12 +30,14 @@ func chartCluster(defaultTag bool, ready ...string) *istio.State {
 	return istio.NewState(configs, eps, "istio-system", "canary-router")
 }
 
-// fakeNamespaces answers NamespaceLabels from a map.
+// fakeNamespaces answers SelectedLabels from a map, through nsview's
+// Selected as the real view does: a map that holds a label the pod
+// webhook's selector rules out plays a cache that lags a relabelling.
 type fakeNamespaces map[string]map[string]string
 
-func (f fakeNamespaces) NamespaceLabels(name string) (map[string]string, bool) {
+func (f fakeNamespaces) SelectedLabels(name string) (nsview.Selected, bool) {
 	l, ok := f[name]
-	return l, ok
+	return nsview.Selected(l), ok
 }
 
 func TestInjectionCheck(t *testing.T) {
@@ -43,6 +46,9 @@ func TestInjectionCheck(t *testing.T) {
 	gatewayPod.Annotations = map[string]string{"inject.istio.io/templates": "gateway"}
 	optedOut := deploymentPod("shop", "batch", "1", map[string]string{"sidecar.istio.io/inject": "false"})
 	typo := deploymentPod("shop", "web", "1", map[string]string{"istio.io/rev": "stabel"})
+	pinned := func(rev string) *corev1.Pod {
+		return deploymentPod("shop", "web", "1", map[string]string{"istio.io/rev": rev})
+	}
 	for _, tc := range []struct {
 		name       string
 		doc        string
@@ -50,6 +56,7 @@ func TestInjectionCheck(t *testing.T) {
 		namespaces fakeNamespaces
 		pod        *corev1.Pod
 		wantRev    string // "" with wantCode 0: admitted unlabelled
+		untouched  bool   // admitted without a patch
 		wantCode   int32
 		wantMsg    string
 	}{
@@ -71,12 +78,44 @@ func TestInjectionCheck(t *testing.T) {
 		{name: "namespace granularity, namespace not routed yet", doc: "granularity: namespace\n" + stableCanary,
 			state: chartCluster(true, "stable", "canary"), pod: deploymentPod("shop", "web", "1", nil),
 			wantCode: http.StatusForbidden, wantMsg: "not routed yet"},
-		{name: "namespace granularity, namespace routed", doc: "granularity: namespace\n" + stableCanary,
+		// The API server called the pod webhook, so the namespace it sees
+		// has no istio.io/rev: a cache that still says "routed" is stale,
+		// and no Istio namespace webhook will inject the pod.
+		{name: "namespace granularity, stale cache says routed", doc: "granularity: namespace\n" + stableCanary,
 			state:      chartCluster(false, "stable", "canary"),
 			namespaces: fakeNamespaces{"shop": {"istio.io/rev": "canary", "canary-router.io/injection": "enabled"}},
-			pod:        deploymentPod("shop", "web", "1", nil)},
+			pod:        deploymentPod("shop", "web", "1", nil), wantCode: http.StatusForbidden, wantMsg: "not routed yet"},
+		{name: "namespace granularity, stale cache says istio-injection", doc: "granularity: namespace\n" + stableCanary,
+			state:      chartCluster(true, "stable", "canary"),
+			namespaces: fakeNamespaces{"shop": {"istio-injection": "enabled", "canary-router.io/injection": "enabled"}},
+			pod:        deploymentPod("shop", "web", "1", nil), wantCode: http.StatusForbidden, wantMsg: "not routed yet"},
+		{name: "excluded namespace, stale cache says routed", doc: "granularity: workload\nnamespaces: {exclude: [shop]}\n" + stableCanary,
+			state:      chartCluster(true, "stable", "canary"),
+			namespaces: fakeNamespaces{"shop": {"istio.io/rev": "stable", "canary-router.io/injection": "enabled"}},
+			pod:        deploymentPod("shop", "web", "1", nil), wantCode: http.StatusForbidden, wantMsg: "namespaces.exclude"},
+		{name: "workload granularity, stale cache says routed: the router labels the pod", doc: "granularity: workload\nseed: s\n" + stableCanary,
+			state:      chartCluster(false, "stable", "canary"),
+			namespaces: fakeNamespaces{"shop": {"istio.io/rev": "canary", "canary-router.io/injection": "enabled"}},
+			pod:        deploymentPod("shop", "web", "1", nil), wantRev: "any"},
+		{name: "namespace granularity, pinned to a live revision", doc: "granularity: namespace\n" + stableCanary,
+			state: chartCluster(false, "stable", "canary"), pod: pinned("canary"), wantRev: "canary", untouched: true},
+		{name: "namespace granularity, pinned to a typo", doc: "granularity: namespace\n" + stableCanary,
+			state: chartCluster(true, "stable", "canary"), pod: typo, wantCode: http.StatusForbidden, wantMsg: `pinned to revision "stabel"`},
 		{name: "pinned to a typo", doc: "granularity: workload\n" + stableCanary, state: chartCluster(true, "stable", "canary"),
-			pod: typo, wantCode: http.StatusForbidden, wantMsg: "pod labels istio.io/rev=stabel"},
+			pod: typo, wantCode: http.StatusForbidden, wantMsg: `pinned to revision "stabel"`},
+		{name: "pinned to a live revision", doc: "granularity: pod\n" + stableCanary, state: chartCluster(false, "stable", "canary"),
+			pod: pinned("canary"), wantRev: "canary", untouched: true},
+		{name: "pinned to a revision the policy no longer routes to", doc: "granularity: workload\ntargets: [{revision: canary, weight: 100}]\n",
+			state: chartCluster(false, "stable", "canary"), pod: pinned("stable"), wantRev: "stable", untouched: true},
+		{name: "pinned to a live tag", doc: "granularity: workload\n" + stableCanary, state: chartCluster(true, "stable", "canary"),
+			pod: pinned("default"), wantRev: "default", untouched: true},
+		{name: "pinned to a removed revision", doc: "granularity: workload\n" + stableCanary, state: chartCluster(true, "stable", "canary"),
+			pod: pinned("old"), wantCode: http.StatusForbidden, wantMsg: `pinned to revision "old"`},
+		{name: "pinned to a revision whose istiod is down", doc: "granularity: workload\n" + stableCanary, state: chartCluster(false, "stable"),
+			pod: pinned("canary"), wantCode: http.StatusServiceUnavailable, wantMsg: "injected by revision canary"},
+		{name: "pinned to a typo and opted out is admitted", doc: "granularity: workload\n" + stableCanary, state: chartCluster(false, "stable", "canary"),
+			pod:     deploymentPod("shop", "web", "1", map[string]string{"istio.io/rev": "stabel", "sidecar.istio.io/inject": "false"}),
+			wantRev: "stabel", untouched: true},
 		{name: "opted out is admitted", doc: "granularity: workload\n" + stableCanary, state: chartCluster(false, "stable", "canary"),
 			pod: optedOut},
 	} {
@@ -98,6 +137,12 @@ func TestInjectionCheck(t *testing.T) {
 			}
 			if (tc.wantRev == "any" && rev == "") || (tc.wantRev != "any" && rev != tc.wantRev) {
 				t.Errorf("label istio.io/rev = %q, want %q", rev, tc.wantRev)
+			}
+			if tc.untouched {
+				_, raw := post(t, f.admitter.PodHandler(), reviewBody(t, "pods", "CREATE", tc.pod.Namespace, tc.pod, false), "application/json")
+				if len(raw.Patch) != 0 {
+					t.Errorf("patched %s, want the pod admitted untouched", raw.Patch)
+				}
 			}
 		})
 	}

@@ -47,6 +47,8 @@ type clusterSnapshot struct {
 	// Pods are live pods by routed and injected revision, counted by the
 	// router's own pod view code.
 	Pods []podview.RevisionCount
+	// Pins counts owner-pinned pods by workload and revision.
+	Pins pinCounts
 	// Overlay is a self-driving rollout's weights in force, from the
 	// status object; nil when there is none or it cannot be read.
 	Overlay *webhook.Overlay
@@ -99,7 +101,11 @@ func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata
 	// The pod view's own handler counts them, so status and the router's
 	// canary_router_pods metric apply one reading of Istio's annotations.
 	view := podview.New(podview.Options{})
-	if err := eachMeta(ctx, meta.Resource(gvrPods), func(m *metav1.PartialObjectMetadata) { view.OnAdd(m, true) }); err != nil {
+	s.Pins = pinCounts{}
+	if err := eachMeta(ctx, meta.Resource(gvrPods), func(m *metav1.PartialObjectMetadata) {
+		view.OnAdd(m, true)
+		s.Pins.add(m)
+	}); err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
 	s.Pods = view.Revisions()

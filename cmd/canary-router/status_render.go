@@ -31,6 +31,11 @@ type statusReport struct {
 	// that Istio injected otherwise (a namespace label wins), by pair.
 	PinOverrides []statusMismatch `json:"pinOverrides"`
 	Namespaces   statusNamespaces `json:"namespaces"`
+	// StalePins lists workloads whose owners pinned them to a revision
+	// that is not live (their new pods are refused, or run without a
+	// sidecar outside managed namespaces) or is being retired (outside
+	// the policy's targets).
+	StalePins []statusPin `json:"stalePins"`
 	// Rollout is the self-driving rollout whose weights are the targets
 	// above, nil when the policy's own weights are in force.
 	Rollout *statusRollout `json:"rollout,omitempty"`
@@ -103,6 +108,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		Namespaces:   statusNamespaces{ByRevision: map[string][]string{}, Managed: []string{}, IstioInjection: []string{}},
 	}
 	in := rollout.Input{Namespaces: map[string]int{}, Pods: s.Pods}
+	var targets []string
 	if s.PolicyErr != nil {
 		r.Policy.Error = s.PolicyErr.Error()
 		r.Warnings = append(r.Warnings, readProblem("read the policy ConfigMap "+s.PolicyRef, s.PolicyErr))
@@ -118,6 +124,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		}
 		for _, t := range p.Targets {
 			in.Targets = append(in.Targets, rollout.Target{Revision: t.Revision, Share: t.Weight / 100})
+			targets = append(targets, t.Revision)
 		}
 	}
 	if s.ConfigsErr != nil {
@@ -171,6 +178,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 	}
 	slices.SortFunc(r.Mismatches, byPods)
 	slices.SortFunc(r.PinOverrides, byPods)
+	r.StalePins = stalePins(s.Pins, s.Configs, targets, s.Namespaces)
 	return r
 }
 
@@ -275,6 +283,14 @@ func writeStatusText(w io.Writer, r statusReport) {
 		}
 		fmt.Fprintf(w, "pin overridden: %d %s pinned to %s by their owners but %s (a namespace label wins over a pod label)\n",
 			m.Pods, plural(m.Pods, "pod", "pods"), m.Routed, injected)
+	}
+	for _, p := range r.StalePins {
+		what := "no live Istio revision or tag has that name: new pods are refused in managed namespaces, and run without a sidecar elsewhere"
+		if p.State == pinRetiring {
+			what = "a live revision outside the policy's targets: nothing moves these pods, and they break when it is removed"
+		}
+		fmt.Fprintf(w, "pinned to %s revision: %s/%s (%d %s) istio.io/rev=%s: %s\n",
+			p.State, p.Namespace, p.Workload, p.Pods, plural(p.Pods, "pod", "pods"), p.Revision, what)
 	}
 	fmt.Fprintln(w, "\nnamespaces:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -45,11 +45,19 @@ var statusCases = map[string]*clusterSnapshot{
 	// pinned to stable, got stable (Istio's precedence, not the router's
 	// mismatch); one pod the router routed to stable was not injected (the
 	// router's mismatch); namespace "both" carries both Istio labels and is
-	// listed under istio-injection only, which wins.
+	// listed under istio-injection only, which wins. Pins: to a typo and
+	// to old (live, outside the targets) are listed; to canary (prod's
+	// revision) and any pin in a namespace with an Istio label are not.
 	"rollout": {
 		PolicyRef: "canary-router-system/canary-router-policy",
 		PolicyDoc: []byte("granularity: pod\ntargets: [{revision: stable, weight: 70}, {revision: prod, weight: 30}]\n"),
-		Configs:   istioConfigs,
+		Configs:   append(slices.Clone(istioConfigs), istio.Config{Name: "istio-sidecar-injector-old", Rev: "old"}),
+		Pins: pinCounts{
+			{Namespace: "team-a", Workload: "Deployment/web", Revision: "stabel"}: 3,
+			{Namespace: "team-b", Workload: "StatefulSet/db", Revision: "old"}:    2,
+			{Namespace: "team-c", Workload: "Deployment/api", Revision: "canary"}: 4,
+			{Namespace: "pinned", Workload: "Deployment/gone", Revision: "gone"}:  1,
+		},
 		Namespaces: []namespaceLabels{
 			namespaceWith("kube-system"), namespaceWith("pinned", "istio.io/rev", "stable"), namespaceWith("legacy", "istio-injection", "enabled"),
 			namespaceWith("team-a", labelManaged, "enabled"), namespaceWith("team-b", labelManaged, "enabled"), namespaceWith("team-c", labelManaged, "enabled"),

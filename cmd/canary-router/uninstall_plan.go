@@ -70,6 +70,12 @@ func planNamespaces(in uninstallInput) []namespaceStep {
 }
 
 func planNamespace(in uninstallInput, ns uninstallNamespace) namespaceStep {
+	s := planNamespaceLabel(in, ns)
+	s.Notes = append(s.Notes, stalePinNotes(in, ns)...)
+	return s
+}
+
+func planNamespaceLabel(in uninstallInput, ns uninstallNamespace) namespaceStep {
 	s := namespaceStep{Namespace: ns.Name, RemoveOptIn: ns.Labels[policy.LabelOptIn] == policy.OptInEnabled}
 	if v, ok := ns.Labels[policy.LabelIstioInjection]; ok {
 		// Istio's label wins over istio.io/rev; the router never routed
@@ -238,4 +244,37 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// stalePinNotes names the live pods whose owners pinned them to a revision
+// that is not live, or that the policy no longer routes to (being
+// retired). Once the namespace carries an Istio label the label wins and
+// such pods are injected by it; the pin is left in their pod templates,
+// where it matters again if the label is removed.
+func stalePinNotes(in uninstallInput, ns uninstallNamespace) []string {
+	pinned := map[string]int{}
+	for _, c := range ns.Pods {
+		if c.Pinned && c.Routed != "" {
+			pinned[c.Routed] += c.Pods
+		}
+	}
+	var targets map[string]bool
+	if in.Policy != nil {
+		targets = map[string]bool{}
+		for _, t := range in.Policy.Targets {
+			targets[t.Revision] = true
+			targets[in.State.Target(t.Revision).Revision] = true
+		}
+	}
+	var notes []string
+	for _, rev := range slices.Sorted(maps.Keys(pinned)) {
+		n := pinned[rev]
+		switch live := in.State.Target(rev).Revision; {
+		case live == "":
+			notes = append(notes, fmt.Sprintf("%d live pods pinned by their owners to %s, which no live revision or tag answers to", n, rev))
+		case targets != nil && !targets[rev] && !targets[live]:
+			notes = append(notes, fmt.Sprintf("%d live pods pinned by their owners to %s, a revision the policy no longer routes to", n, rev))
+		}
+	}
+	return notes
 }

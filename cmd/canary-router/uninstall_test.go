@@ -84,6 +84,17 @@ func TestPlanNamespaces(t *testing.T) {
 			ns: uninstallNamespace{Labels: map[string]string{"istio.io/rev": "old", policy.LabelOptIn: "enabled"}},
 			want: namespaceStep{Label: "istio.io/rev", Value: "prod", SetLabel: true, RemoveOptIn: true, Why: "the policy's heaviest available target (weight 70)",
 				Notes: []string{"istio.io/rev=old names no live revision or tag: replaced"}}},
+		{name: "stale pins are named", state: istioState(append(configs, istio.Config{Name: "istio-sidecar-injector-old", Rev: "old"}), "stable", "canary", "old"), pol: split,
+			ns: uninstallNamespace{Labels: optIn, Pods: []podview.RevisionCount{
+				{Routed: "canary", Injected: "canary", Pods: 3},
+				{Routed: "canary", Injected: "canary", Pinned: true, Pods: 1},
+				{Routed: "gone", Pinned: true, Pods: 2},
+				{Routed: "old", Injected: "old", Pinned: true, Pods: 1},
+			}},
+			want: namespaceStep{Label: "istio.io/rev", Value: "canary", SetLabel: true, RemoveOptIn: true, Why: "4 of 5 injected pods run on it",
+				Notes: []string{"1 live pods on other revisions (old: 1) move to canary when restarted",
+					"2 live pods pinned by their owners to gone, which no live revision or tag answers to",
+					"1 live pods pinned by their owners to old, a revision the policy no longer routes to"}}},
 		{name: "istio-injection wins", state: both, pol: split, ns: uninstallNamespace{Labels: map[string]string{"istio-injection": "enabled", policy.LabelOptIn: "enabled"}},
 			want: namespaceStep{Label: "istio-injection", Value: "enabled", RemoveOptIn: true, Why: "already on the namespace; Istio's label wins"}},
 	}

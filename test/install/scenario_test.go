@@ -127,7 +127,8 @@ func checkWorkloadRouting(t *testing.T, ctx context.Context, r *router, ns strin
 // checkMatchConditions shows the CEL match conditions at work: pods the
 // router would leave alone are admitted without the apiserver calling it,
 // and a pod without labels or annotations (no maps for CEL at all) still
-// reaches it.
+// reaches it, as do pinned pods: admitted untouched when their revision is
+// live, refused with the revision named when it is not.
 func checkMatchConditions(t *testing.T, ctx context.Context, r *router, ns string) {
 	requests := func() float64 {
 		return r.metric(t, "controller_runtime_webhook_requests_total", `webhook="/mutate-pods"`)
@@ -145,7 +146,6 @@ func checkMatchConditions(t *testing.T, ctx context.Context, r *router, ns strin
 	}{
 		{name: "opted-out-label", labels: map[string]string{"sidecar.istio.io/inject": "false"}},
 		{name: "opted-out-annotation", annotations: map[string]string{"sidecar.istio.io/inject": "false"}},
-		{name: "pinned", labels: map[string]string{"istio.io/rev": revision}},
 		// The apiserver insists that a mirror pod names its node.
 		{name: "mirror", annotations: map[string]string{"kubernetes.io/config.mirror": "static"}, node: cluster.FakeNodeName},
 	}
@@ -174,9 +174,26 @@ func checkMatchConditions(t *testing.T, ctx context.Context, r *router, ns strin
 		t.Errorf("pod without labels or annotations: decision %+v (present %v), injected by %q; want routed to and injected by %q",
 			dec, ok, fakeistio.InjectedRevision(bare), revision)
 	}
-	if req2 := requests(); req2 != req1+1 {
+	req2 := requests()
+	if req2 != req1+1 {
 		t.Errorf("router /mutate-pods requests %v -> %v for one pod without labels, want +1", req1, req2)
 	}
+
+	pinned := createPod(t, ns, "pinned", map[string]string{"istio.io/rev": revision}, nil, "")
+	if _, ok := harness.DecisionOf(t, pinned.ObjectMeta); ok || fakeistio.InjectedRevision(pinned) != revision {
+		t.Errorf("pod pinned to %s: decision %q, injected by %q; want it untouched by the router and injected by its revision",
+			revision, pinned.Annotations["canary-router.io/decision"], fakeistio.InjectedRevision(pinned))
+	}
+	typo := harness.Pod("pinned-typo")
+	typo.Labels = map[string]string{"istio.io/rev": "stabel"}
+	_, err := env.Cluster.Client.CoreV1().Pods(ns).Create(ctx, typo, metav1.CreateOptions{})
+	if err == nil || !strings.Contains(err.Error(), `pinned to revision "stabel"`) {
+		t.Errorf("pod pinned to a revision that does not exist: %v, want refused naming the revision", err)
+	}
+	if req3 := requests(); req3 != req2+2 {
+		t.Errorf("router /mutate-pods requests %v -> %v for two pinned pods, want +2", req2, req3)
+	}
+	t.Logf("RESULT pinned pods reach the router: pinned to %s injected by %q; pinned to stabel refused: %v", revision, fakeistio.InjectedRevision(pinned), err)
 }
 
 // checkNamespaceRouting is the core scenario in namespace granularity:

@@ -1,60 +1,70 @@
 package localrouter
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
-// LoopbackConfig is the router's MutatingWebhookConfiguration as deploy/
-// registers it (name canary-router, so it sorts before every istio-*
-// config; a namespace webhook that fails open; a pod webhook that fails
-// closed, scoped to opted-in namespaces), pointed at a router listening on
+// LoopbackConfig is the router's MutatingWebhookConfiguration exactly as
+// deploy/base/webhooks.yaml registers it (name canary-router, so it sorts
+// before every istio-* config; a namespace webhook that fails open; a pod
+// webhook that fails closed, scoped to opted-in namespaces, with the
+// manifests' match conditions), pointed at a router listening on
 // 127.0.0.1:port. Suites that run the router without applying deploy/ use
-// it.
+// it; read from the manifests, it cannot drift from what is shipped. It
+// panics when the manifest cannot be read: a broken checkout, not a test
+// outcome.
 func LoopbackConfig(port int, caBundle []byte) *admissionregv1.MutatingWebhookConfiguration {
-	never := admissionregv1.NeverReinvocationPolicy
-	none := admissionregv1.SideEffectClassNone
-	timeout := int32(5)
-	ignore, fail := admissionregv1.Ignore, admissionregv1.Fail
-	system := req("kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, "kube-system", "kube-public", "kube-node-lease", Namespace)
-	hook := func(name, path string, rule admissionregv1.RuleWithOperations, sel []metav1.LabelSelectorRequirement, policy *admissionregv1.FailurePolicyType) admissionregv1.MutatingWebhook {
-		url := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
-		return admissionregv1.MutatingWebhook{
-			Name:                    name,
-			ClientConfig:            admissionregv1.WebhookClientConfig{URL: &url, CABundle: caBundle},
-			Rules:                   []admissionregv1.RuleWithOperations{rule},
-			NamespaceSelector:       &metav1.LabelSelector{MatchExpressions: sel},
-			FailurePolicy:           policy,
-			ReinvocationPolicy:      &never,
-			SideEffects:             &none,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
+	mwc, err := baseWebhooks()
+	if err != nil {
+		panic(fmt.Sprintf("localrouter: %v", err))
+	}
+	for i := range mwc.Webhooks {
+		wh := &mwc.Webhooks[i]
+		path := ""
+		if svc := wh.ClientConfig.Service; svc != nil && svc.Path != nil {
+			path = *svc.Path
 		}
+		url := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
+		wh.ClientConfig = admissionregv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
 	}
-	return &admissionregv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfig},
-		Webhooks: []admissionregv1.MutatingWebhook{
-			hook("namespaces.canary-router.io", "/mutate-namespaces", rule("namespaces", admissionregv1.Create, admissionregv1.Update),
-				[]metav1.LabelSelectorRequirement{system}, &ignore),
-			hook("pods.canary-router.io", "/mutate-pods", rule("pods", admissionregv1.Create), []metav1.LabelSelectorRequirement{
-				req("canary-router.io/injection", metav1.LabelSelectorOpIn, "enabled"),
-				req("istio.io/rev", metav1.LabelSelectorOpDoesNotExist),
-				req("istio-injection", metav1.LabelSelectorOpDoesNotExist),
-				system,
-			}, &fail),
-		},
-	}
+	return mwc
 }
 
-func req(key string, op metav1.LabelSelectorOperator, values ...string) metav1.LabelSelectorRequirement {
-	return metav1.LabelSelectorRequirement{Key: key, Operator: op, Values: values}
-}
-
-func rule(resource string, ops ...admissionregv1.OperationType) admissionregv1.RuleWithOperations {
-	return admissionregv1.RuleWithOperations{
-		Operations: ops,
-		Rule:       admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{resource}},
+// baseWebhooks reads the MutatingWebhookConfiguration of
+// deploy/base/webhooks.yaml.
+func baseWebhooks() (*admissionregv1.MutatingWebhookConfiguration, error) {
+	_, self, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(self), "..", "..", "deploy", "base", "webhooks.yaml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: no MutatingWebhookConfiguration %s", path, WebhookConfig)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if m, ok := obj.(*admissionregv1.MutatingWebhookConfiguration); ok && m.Name == WebhookConfig {
+			return m, nil
+		}
 	}
 }

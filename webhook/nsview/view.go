@@ -1,6 +1,7 @@
 // Package nsview is the router's metadata-only view of namespaces: their
 // labels, which Istio's injector selectors read, and the router's decision
-// annotation. The pod webhook reads it for the injection check, and the
+// annotation. The pod webhook reads it for the injection check, through
+// Selected (never a label its namespaceSelector rules out), and the
 // namespace reconciler lists and watches it.
 package nsview
 
@@ -77,13 +78,6 @@ func (v *View) Ready() error {
 		return errNotSynced
 	}
 	return nil
-}
-
-// NamespaceLabels returns a namespace's labels, false when the view does
-// not hold it. The map is shared: callers must not change it.
-func (v *View) NamespaceLabels(name string) (map[string]string, bool) {
-	ns, ok := v.Get(name)
-	return ns.Labels, ok
 }
 
 // Get returns one namespace.
