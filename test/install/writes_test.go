@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,21 @@ func checkWritePolicies(t *testing.T, ctx context.Context, token, certMode, suff
 		t.Fatal(err)
 	}
 	tryWrites(t, ctx, "the rollout operator", op, operator)
+
+	// The CLI's commands work for the operator under the policy, the
+	// first one creating the status object (command keys only).
+	if err := admin.CoreV1().ConfigMaps(routerNamespace).Delete(ctx, "canary-router-status", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"rollout", "pause"}, {"rollout", "resume"}, {"rollout", "promote"}, {"rollout", "abort"},
+		{"rollout", "retry"}, {"migrate", "pause"}, {"migrate", "resume"}, {"rollout", "status"}} {
+		out, err := exec.CommandContext(ctx, env.Bin, append(args, "--kubeconfig", kubeconfig)...).CombinedOutput()
+		if err != nil {
+			t.Errorf("canary-router %s as the operator: %v\n%s", strings.Join(args, " "), err, out)
+		} else {
+			t.Logf("RESULT write-policy the rollout operator: canary-router %s: ok", strings.Join(args, " "))
+		}
+	}
 	// Whoever may update the policy may set weights there anyway: the
 	// status object is not closed to them.
 	tryWrites(t, ctx, "cluster-admin", admin, []write{{name: "set the weights in force", do: patchStatus(weights)}})
