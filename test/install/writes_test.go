@@ -2,7 +2,9 @@ package install
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -48,10 +53,11 @@ func checkWritePolicies(t *testing.T, ctx context.Context, token, certMode, suff
 		_ = admin.CoreV1().Namespaces().Delete(ctx, managed, metav1.DeleteOptions{})
 		_ = admin.CoreV1().Namespaces().Delete(ctx, unmanaged, metav1.DeleteOptions{})
 	})
+	// The migration writer's own patch (controller/migrate restartPatch).
 	restart := `{"metadata":{"annotations":{"canary-router.io/migrated":"d1"}},"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}`
 	patchDeploy := func(ns, patch string) func(context.Context, kubernetes.Interface, []string) error {
 		return func(ctx context.Context, c kubernetes.Interface, dry []string) error {
-			_, err := c.AppsV1().Deployments(ns).Patch(ctx, "writes-app", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{DryRun: dry})
+			_, err := c.AppsV1().Deployments(ns).Patch(ctx, "writes-app", types.MergePatchType, []byte(patch), metav1.PatchOptions{DryRun: dry})
 			return err
 		}
 	}
@@ -98,6 +104,7 @@ func checkWritePolicies(t *testing.T, ctx context.Context, token, certMode, suff
 	if err != nil {
 		t.Fatal(err)
 	}
+	router = append(router, argoRolloutWrites(t, ctx, cfg, managed)...)
 	tryWrites(t, ctx, routerUser, sa, router)
 
 	// The operator: the status object must exist for a patch (the CLI
@@ -191,4 +198,66 @@ func operatorKubeconfig(t *testing.T, ctx context.Context) string {
 	kubectl(t, ctx, "-n", routerNamespace, "create", "rolebinding", "writes-operator",
 		"--role=canary-router-rollout-operator", "--serviceaccount="+routerNamespace+":writes-operator")
 	return path
+}
+
+// rolloutCRD stands in for Argo Rollouts' CRD: only the group, kind and
+// an open schema matter to the policy.
+const rolloutCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: rollouts.argoproj.io
+spec:
+  group: argoproj.io
+  names: {kind: Rollout, listKind: RolloutList, plural: rollouts, singular: rollout}
+  scope: Namespaced
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`
+
+// argoRolloutWrites installs the Rollout CRD and a Rollout in ns, and
+// returns the writes to try on it: the restart `kubectl argo rollouts
+// restart` makes (spec.restartAt, controller/migrate rolloutRestartPatch)
+// and a replica change.
+func argoRolloutWrites(t *testing.T, ctx context.Context, cfg *rest.Config, ns string) []write {
+	t.Helper()
+	crd := filepath.Join(t.TempDir(), "rollout-crd.yaml")
+	if err := os.WriteFile(crd, []byte(rolloutCRD), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, ctx, "apply", "-f", crd)
+	kubectl(t, ctx, "wait", "--for=condition=Established", "--timeout=30s", "-f", crd)
+	gvr := schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
+	admin, err := dynamic.NewForConfig(env.Cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": "writes-rollout", "namespace": ns},
+		"spec": map[string]any{"replicas": int64(1), "template": map[string]any{"spec": map[string]any{
+			"containers": []any{map[string]any{"name": "app", "image": "app:1"}}}}}}}
+	if _, err := admin.Resource(gvr).Namespace(ns).Create(ctx, ro, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := func(p string) func(context.Context, kubernetes.Interface, []string) error {
+		return func(ctx context.Context, _ kubernetes.Interface, dry []string) error {
+			_, err := sa.Resource(gvr).Namespace(ns).Patch(ctx, "writes-rollout", types.MergePatchType, []byte(p), metav1.PatchOptions{DryRun: dry})
+			return err
+		}
+	}
+	return []write{
+		{name: "restart an Argo Rollout", do: patch(`{"metadata":{"annotations":{"canary-router.io/migrated":"d1"}},"spec":{"restartAt":"2026-01-01T00:00:00Z"}}`)},
+		{name: "scale an Argo Rollout", do: patch(`{"spec":{"replicas":5}}`), refusal: "may change only the restart of a workload"},
+		{name: "change an Argo Rollout's image", do: patch(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"evil"}]}}}}`),
+			refusal: "may change only the restart of a workload"},
+	}
 }
