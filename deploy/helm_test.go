@@ -101,7 +101,7 @@ func TestHelmChartMatchesKustomize(t *testing.T) {
 			for _, s := range tc.set {
 				args = append(args, "--set", s)
 			}
-			got := objectsByKey(t, helmRun(t, args...))
+			got := withoutHooks(objectsByKey(t, helmRun(t, args...)))
 			var want []byte
 			for _, o := range tc.overlays {
 				want = append(want, render(t, o)...)
@@ -190,6 +190,142 @@ func TestHelmChartPrometheusAllowlist(t *testing.T) {
 	if err := cmd.Run(); err == nil {
 		t.Error("the schema accepted a non-http URL in prometheus.allowedURLs")
 	}
+}
+
+// withoutHooks drops helm hooks: they run at helm install, upgrade or
+// uninstall, and have no kustomize counterpart.
+func withoutHooks(objs map[string]map[string]any) map[string]map[string]any {
+	for k, o := range objs {
+		meta, _ := o["metadata"].(map[string]any)
+		ann, _ := meta["annotations"].(map[string]any)
+		if _, hook := ann["helm.sh/hook"]; hook {
+			delete(objs, k)
+		}
+	}
+	return objs
+}
+
+// TestHelmChartUninstallHook: helm uninstall first runs `canary-router
+// uninstall --apply --keep-objects` in a pre-delete hook Job, whose
+// ServiceAccount is granted what that command reads and writes, and whose
+// own objects are not labelled part-of=canary-router (uninstall deletes
+// the bindings labelled so). uninstallHook.enabled=false drops it.
+func TestHelmChartUninstallHook(t *testing.T) {
+	objs := objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--namespace", "istio-system",
+		"--set", "uninstallHook.nodeSelector.pool=system"))
+	hooks := map[string]map[string]any{}
+	for k, o := range objs {
+		meta := o["metadata"].(map[string]any)
+		ann, _ := meta["annotations"].(map[string]any)
+		if ann["helm.sh/hook"] == nil {
+			continue
+		}
+		hooks[k] = o
+		if ann["helm.sh/hook"] != "pre-delete" || ann["helm.sh/hook-delete-policy"] != "before-hook-creation,hook-succeeded" {
+			t.Errorf("%s: hook annotations %v, want a pre-delete hook deleted before re-creation and on success", k, ann)
+		}
+		labels, _ := meta["labels"].(map[string]any)
+		if labels["app.kubernetes.io/part-of"] != nil {
+			t.Errorf("%s is labelled app.kubernetes.io/part-of: uninstall would delete it while it runs", k)
+		}
+	}
+	for _, k := range []string{
+		"v1 ServiceAccount canary-router-system/canary-router-uninstall",
+		"rbac.authorization.k8s.io/v1 ClusterRole <nil>/canary-router-uninstall",
+		"rbac.authorization.k8s.io/v1 ClusterRoleBinding <nil>/canary-router-uninstall",
+		"batch/v1 Job canary-router-system/canary-router-uninstall",
+	} {
+		if hooks[k] == nil {
+			t.Errorf("chart lacks the hook object %s", k)
+		}
+	}
+	job := hooks["batch/v1 Job canary-router-system/canary-router-uninstall"]
+	if job == nil {
+		t.FailNow()
+	}
+	if w := job["metadata"].(map[string]any)["annotations"].(map[string]any)["helm.sh/hook-weight"]; w != "0" {
+		t.Errorf("Job hook weight %v, want 0 (after its ServiceAccount and roles, at -10)", w)
+	}
+	pod := job["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	c := pod["containers"].([]any)[0].(map[string]any)
+	if args := fmt.Sprint(c["args"]); args != "[uninstall --apply --keep-objects]" {
+		t.Errorf("Job args %s, want [uninstall --apply --keep-objects]", args)
+	}
+	if c["image"] != "ghcr.io/canary-router/canary-router:v"+chartAppVersion(t) || pod["serviceAccountName"] != "canary-router-uninstall" {
+		t.Errorf("Job image %v, serviceAccountName %v", c["image"], pod["serviceAccountName"])
+	}
+	if sel := fmt.Sprint(pod["nodeSelector"]); sel != "map[pool:system]" {
+		t.Errorf("Job nodeSelector %s, want uninstallHook.nodeSelector", sel)
+	}
+
+	// Every call cmd/canary-router/uninstall*.go makes with --apply
+	// --keep-objects, as the rows RBAC must allow.
+	need := []string{
+		"namespaces get", "namespaces list", "namespaces patch", "pods list", "configmaps get",
+		"discovery.k8s.io/endpointslices list",
+		"admissionregistration.k8s.io/mutatingwebhookconfigurations list",
+		"admissionregistration.k8s.io/mutatingwebhookconfigurations get canary-router",
+		"admissionregistration.k8s.io/mutatingwebhookconfigurations delete canary-router",
+		"admissionregistration.k8s.io/validatingwebhookconfigurations get canary-router",
+		"admissionregistration.k8s.io/validatingwebhookconfigurations delete canary-router",
+		"admissionregistration.k8s.io/validatingadmissionpolicies list",
+		"admissionregistration.k8s.io/validatingadmissionpolicybindings list",
+		"rbac.authorization.k8s.io/clusterroles list", "rbac.authorization.k8s.io/roles list",
+		"rbac.authorization.k8s.io/clusterrolebindings list", "rbac.authorization.k8s.io/clusterrolebindings delete",
+		"rbac.authorization.k8s.io/rolebindings list", "rbac.authorization.k8s.io/rolebindings delete",
+		"authorization.k8s.io/subjectaccessreviews create",
+	}
+	granted := map[string]bool{}
+	for _, r := range hooks["rbac.authorization.k8s.io/v1 ClusterRole <nil>/canary-router-uninstall"]["rules"].([]any) {
+		rule := r.(map[string]any)
+		names, _ := rule["resourceNames"].([]any)
+		for _, g := range rule["apiGroups"].([]any) {
+			for _, res := range rule["resources"].([]any) {
+				for _, v := range rule["verbs"].([]any) {
+					key := fmt.Sprintf("%v/%v %v", g, res, v)
+					if g == "" {
+						key = fmt.Sprintf("%v %v", res, v)
+					}
+					if len(names) == 0 {
+						granted[key] = true
+					}
+					for _, n := range names {
+						granted[fmt.Sprintf("%s %v", key, n)] = true
+					}
+				}
+			}
+		}
+	}
+	for _, n := range need {
+		if !granted[n] {
+			t.Errorf("the hook's ClusterRole does not grant %s", n)
+		}
+	}
+	if len(granted) != len(need) {
+		t.Errorf("the hook's ClusterRole grants %d rows, uninstall needs %d: %v", len(granted), len(need), granted)
+	}
+
+	for k := range objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--set", "uninstallHook.enabled=false")) {
+		if strings.Contains(k, "canary-router-uninstall") {
+			t.Errorf("uninstallHook.enabled=false renders %s", k)
+		}
+	}
+}
+
+// chartAppVersion is the chart's appVersion.
+func chartAppVersion(t *testing.T) string {
+	t.Helper()
+	chart, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(chart, &meta); err != nil {
+		t.Fatal(err)
+	}
+	return meta.AppVersion
 }
 
 func sortedUnion(a, b map[string]map[string]any) []string {

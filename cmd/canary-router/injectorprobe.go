@@ -16,7 +16,7 @@ import (
 // webhooks, the half of the health gate that does not wait for istiod's
 // EndpointSlices.
 type probeConfig struct {
-	interval, timeout time.Duration
+	interval, timeout, review time.Duration
 }
 
 func (c *probeConfig) bind(fs *pflag.FlagSet) {
@@ -25,6 +25,9 @@ func (c *probeConfig) bind(fs *pflag.FlagSet) {
 			"a revision failing 2 checks in a row gets no pods until one answers; 0 disables the check, leaving istiod's EndpointSlices alone")
 	fs.DurationVar(&c.timeout, "injector-probe-timeout", istio.DefaultProbeTimeout,
 		"how long one injector check may take before it counts as failed")
+	fs.DurationVar(&c.review, "injector-probe-review-interval", istio.DefaultProbeReviewEvery,
+		"how often a revision that answers gets a dry-run review (two info log lines in istiod) instead of the quiet check of "+istio.IstiodReadyPath+
+			" on the same TLS port (none); a failing revision is checked with reviews")
 }
 
 func (c *probeConfig) validate() error {
@@ -33,6 +36,9 @@ func (c *probeConfig) validate() error {
 	}
 	if c.interval > 0 && c.timeout <= 0 {
 		return fmt.Errorf("--injector-probe-timeout %s: must be positive", c.timeout)
+	}
+	if c.interval > 0 && c.review <= 0 {
+		return fmt.Errorf("--injector-probe-review-interval %s: must be positive", c.review)
 	}
 	return nil
 }
@@ -52,8 +58,11 @@ func startInjectorProbe(ctx context.Context, cfg probeConfig, w *istio.Watcher, 
 		Report:   w.SetNotAnswering,
 		Interval: cfg.interval,
 		Timeout:  cfg.timeout,
-		Observer: metrics,
-		Log:      log.Named("probe"),
+		// The quiet check between reviews keeps istiod's log to a few
+		// lines a minute (docs/routing.md, "The injector check").
+		ReviewEvery: cfg.review,
+		Observer:    metrics,
+		Log:         log.Named("probe"),
 	})
 	go p.Run(ctx)
 	return nil

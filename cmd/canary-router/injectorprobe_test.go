@@ -15,13 +15,15 @@ func TestProbeFlags(t *testing.T) {
 		want    probeConfig
 		wantErr string
 	}{
-		{args: nil, want: probeConfig{interval: time.Second, timeout: 500 * time.Millisecond}},
-		{args: []string{"--injector-probe-interval=0"}, want: probeConfig{timeout: 500 * time.Millisecond}},
-		{args: []string{"--injector-probe-interval=2s", "--injector-probe-timeout=1s"}, want: probeConfig{interval: 2 * time.Second, timeout: time.Second}},
+		{args: nil, want: probeConfig{interval: time.Second, timeout: 500 * time.Millisecond, review: time.Minute}},
+		{args: []string{"--injector-probe-interval=0"}, want: probeConfig{timeout: 500 * time.Millisecond, review: time.Minute}},
+		{args: []string{"--injector-probe-interval=2s", "--injector-probe-timeout=1s", "--injector-probe-review-interval=5m"},
+			want: probeConfig{interval: 2 * time.Second, timeout: time.Second, review: 5 * time.Minute}},
+		{args: []string{"--injector-probe-review-interval=0"}, wantErr: "--injector-probe-review-interval 0s: must be positive"},
 		{args: []string{"--injector-probe-interval=-1s"}, wantErr: "--injector-probe-interval -1s: must be 0 (off) or positive"},
 		{args: []string{"--injector-probe-timeout=0"}, wantErr: "--injector-probe-timeout 0s: must be positive"},
 		// Off: the timeout does not matter.
-		{args: []string{"--injector-probe-interval=0", "--injector-probe-timeout=0"}, want: probeConfig{}},
+		{args: []string{"--injector-probe-interval=0", "--injector-probe-timeout=0", "--injector-probe-review-interval=0"}, want: probeConfig{}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

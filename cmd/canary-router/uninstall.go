@@ -31,6 +31,9 @@ type uninstallConfig struct {
 	// of --apply then goes to stderr).
 	output string
 	apply  bool
+	// keepObjects skips step 6: the Helm chart's pre-delete hook runs
+	// uninstall in the router's namespace, which helm deletes next.
+	keepObjects bool
 }
 
 func (c *uninstallConfig) bind(fs *pflag.FlagSet) {
@@ -41,6 +44,8 @@ func (c *uninstallConfig) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.revision, "revision", "", "give every managed namespace without an Istio label istio.io/rev=NAME instead of the computed choice")
 	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
 	fs.BoolVar(&c.apply, "apply", false, "carry out the plan (default: print it and change nothing)")
+	fs.BoolVar(&c.keepObjects, "keep-objects", false, "leave the router's namespace, admission policies and roles for another tool to delete "+
+		"(the Helm chart's pre-delete hook: helm uninstall deletes them next)")
 }
 
 func (c *uninstallConfig) check(args []string) error { return noArgs(args) }
@@ -143,6 +148,10 @@ func (u *uninstaller) run(ctx context.Context) error {
 	u.waitRevoked(ctx)
 	if err := u.relabelStragglers(ctx); err != nil {
 		return fmt.Errorf("after removing the webhooks: %w", err)
+	}
+	if u.c.keepObjects {
+		fmt.Fprintln(u.out, "every namespace canary-router managed carries an Istio label; its other objects are left (--keep-objects)")
+		return nil
 	}
 	if err := u.deleteAll(ctx, byPhase[phaseRest]); err != nil {
 		return err
@@ -309,7 +318,11 @@ func writePlan(w io.Writer, c uninstallConfig, steps []namespaceStep, byPhase [p
 	fmt.Fprintln(w, "4. Delete the router's bindings, and wait until it may no longer relabel namespaces:")
 	printObjects(w, byPhase[phaseBindings])
 	fmt.Fprintln(w, "5. Relabel namespaces opted in meanwhile, once more.")
-	fmt.Fprintf(w, "6. Delete the router's other objects (the namespace holds the Deployment, Service and policy ConfigMap %s):\n", c.configMap)
+	if c.keepObjects {
+		fmt.Fprintln(w, "6. Leave the router's other objects (--keep-objects):")
+	} else {
+		fmt.Fprintf(w, "6. Delete the router's other objects (the namespace holds the Deployment, Service and policy ConfigMap %s):\n", c.configMap)
+	}
 	printObjects(w, byPhase[phaseRest])
 	fmt.Fprintf(w, "\nThe policy is deleted with namespace %s; keep a copy first if you need it:\n  kubectl -n %s get configmap %s -o yaml > canary-router-policy.yaml\n",
 		c.namespace, c.namespace, c.configMap)

@@ -254,3 +254,37 @@ func TestUninstallRefusesWithoutALiveRevision(t *testing.T) {
 		}
 	}
 }
+
+// TestUninstallKeepObjects is the Helm chart's pre-delete hook: the
+// namespaces are relabelled, the webhooks and the router's bindings go,
+// and nothing else is deleted (helm deletes it next, and the hook's own
+// pod runs in the router's namespace).
+func TestUninstallKeepObjects(t *testing.T) {
+	u, client, out := newUninstaller(t, true)
+	u.c.keepObjects = true
+	ctx := context.Background()
+	if err := u.run(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var writes []string
+	for _, a := range client.Actions() {
+		switch a := a.(type) {
+		case k8stesting.PatchAction:
+			writes = append(writes, "patch "+a.GetName())
+		case k8stesting.DeleteAction:
+			writes = append(writes, "delete "+a.GetResource().Resource+"/"+a.GetName())
+		}
+	}
+	want := []string{
+		"patch empty", "patch shop",
+		"delete mutatingwebhookconfigurations/canary-router", "delete validatingwebhookconfigurations/canary-router",
+		"delete clusterrolebindings/canary-router",
+	}
+	if !slices.Equal(writes, want) {
+		t.Errorf("writes:\n  %s\nwant:\n  %s", strings.Join(writes, "\n  "), strings.Join(want, "\n  "))
+	}
+	if !strings.Contains(out.String(), "6. Leave the router's other objects (--keep-objects):") ||
+		!strings.Contains(out.String(), "its other objects are left (--keep-objects)") {
+		t.Errorf("output does not say the objects are left:\n%s", out)
+	}
+}

@@ -6,6 +6,7 @@
 package fakeistio
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -23,16 +24,35 @@ import (
 
 // Injectors serves one stand-in injector per revision at /inject/<rev>.
 type Injectors struct {
-	// URL is the server's base URL (https://127.0.0.1:port).
+	// URL is the shared listener's base URL (https://127.0.0.1:port): it
+	// serves every revision's inject path. RevisionURL gives a revision a
+	// listener of its own, as each revision's istiod has.
 	URL string
 	// CABundle verifies the server's certificate.
 	CABundle []byte
 	srv      *http.Server
+	cert     tls.Certificate
 	mu       sync.Mutex
 	calls    map[string]int
+	// reviews counts the requests to a revision's inject path, each of
+	// which real istiod logs at info; ready counts the GETs of
+	// /httpsReady on its own listener, which it does not log.
+	reviews, ready map[string]int
+	// revURLs maps a revision to its own listener's base URL, and addrs
+	// that listener's address back to the revision.
+	revURLs, addrs map[string]string
 	// down maps a killed revision to how it fails (Kill, Freeze).
 	down map[string]failure
 }
+
+// revKey carries, in a request's context, the revision whose own listener
+// accepted the connection ("" on the shared one).
+type revKey struct{}
+
+// readyPath is what istiod's webhook server answers on its TLS port
+// without logging (its own readiness check polls it); canary-router's
+// injector check sends it between full reviews.
+const readyPath = "/httpsReady"
 
 // failure is how a killed injector treats a request.
 type failure int
@@ -55,14 +75,64 @@ func Start(ca *cluster.CA) (*Injectors, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
-	if err != nil {
+	in := &Injectors{CABundle: ca.CertPEM, cert: pair, calls: map[string]int{}, reviews: map[string]int{}, ready: map[string]int{},
+		revURLs: map[string]string{}, addrs: map[string]string{}, down: map[string]failure{}}
+	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 5 * time.Second, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return context.WithValue(ctx, revKey{}, in.addrs[c.LocalAddr().String()])
+	}}
+	if in.URL, err = in.listen(""); err != nil {
 		return nil, err
 	}
-	in := &Injectors{URL: "https://" + ln.Addr().String(), CABundle: ca.CertPEM, calls: map[string]int{}, down: map[string]failure{}}
-	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = in.srv.Serve(ln) }()
 	return in, nil
+}
+
+// listen serves a new loopback TLS listener for rev ("" is the shared
+// one) and returns its base URL.
+func (in *Injectors) listen(rev string) (string, error) {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{in.cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return "", err
+	}
+	in.mu.Lock()
+	in.addrs[ln.Addr().String()] = rev
+	in.mu.Unlock()
+	go func() { _ = in.srv.Serve(ln) }()
+	return "https://" + ln.Addr().String(), nil
+}
+
+// RevisionURL returns the base URL of rev's own listener, started on
+// first use: like a revision's istiod, it serves /inject/<rev> and
+// /httpsReady, and a killed or frozen revision fails on both.
+func (in *Injectors) RevisionURL(rev string) (string, error) {
+	in.mu.Lock()
+	u, ok := in.revURLs[rev]
+	in.mu.Unlock()
+	if ok {
+		return u, nil
+	}
+	u, err := in.listen(rev)
+	if err != nil {
+		return "", err
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if prev, ok := in.revURLs[rev]; ok {
+		return prev, nil // a concurrent caller won; its listener serves rev
+	}
+	in.revURLs[rev] = u
+	return u, nil
+}
+
+// Requests counts what revision rev's istiod was asked: reviews, every
+// request to its inject path (each one real istiod logs at info, and
+// counts in sidecar_injection_requests_total), and ready, the quiet
+// checks of /httpsReady on its own listener (none logged).
+func (in *Injectors) Requests(rev string) (reviews, ready int) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.reviews[rev], in.ready[rev]
 }
 
 // Close stops the server.
@@ -110,7 +180,25 @@ func (in *Injectors) failure(rev string) failure {
 // istio.io/rev, a proxy container).
 func (in *Injectors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rev := strings.TrimPrefix(r.URL.Path, "/inject/")
-	switch in.failure(rev) {
+	own, _ := r.Context().Value(revKey{}).(string)
+	quiet := r.URL.Path == readyPath
+	if quiet {
+		rev = own
+	}
+	f := in.failure(rev)
+	if own != "" && f == 0 {
+		f = in.failure(own) // a dead istiod fails on every path
+	}
+	if f == 0 {
+		in.mu.Lock()
+		if quiet {
+			in.ready[rev]++
+		} else {
+			in.reviews[rev]++
+		}
+		in.mu.Unlock()
+	}
+	switch f {
 	case dropConn:
 		// The body is read first so the close is a clean FIN: with unread
 		// data the kernel sends a reset, which the API server retries for
@@ -125,6 +213,14 @@ func (in *Injectors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// which ends the request's context.
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 8<<20))
 		<-r.Context().Done()
+		return
+	}
+	if quiet {
+		if r.Method != http.MethodGet {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))

@@ -79,17 +79,25 @@ func SetIstiodReady(ctx context.Context, c kubernetes.Interface, rev string, rea
 }
 
 // Install registers a stand-in Istio with the given revisions: an
-// injector config per revision, the default revision tag pointing at
+// injector config per revision, served on the revision's own listener, the default revision tag pointing at
 // defaultRev (when not empty), and a ready istiod for each revision.
 func (in *Injectors) Install(ctx context.Context, c kubernetes.Interface, defaultRev string, revisions ...string) error {
 	mwcs := c.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	for _, rev := range revisions {
-		if _, err := mwcs.Create(ctx, InjectorConfig(in.URL, in.CABundle, rev, ""), metav1.CreateOptions{}); err != nil {
+		base, err := in.RevisionURL(rev)
+		if err != nil {
+			return err
+		}
+		if _, err := mwcs.Create(ctx, InjectorConfig(base, in.CABundle, rev, ""), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("registering the %s injector: %w", rev, err)
 		}
 	}
 	if defaultRev != "" {
-		if _, err := mwcs.Create(ctx, InjectorConfig(in.URL, in.CABundle, defaultRev, "default"), metav1.CreateOptions{}); err != nil {
+		base, err := in.RevisionURL(defaultRev)
+		if err != nil {
+			return err
+		}
+		if _, err := mwcs.Create(ctx, InjectorConfig(base, in.CABundle, defaultRev, "default"), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("registering the default tag: %w", err)
 		}
 	}

@@ -2,8 +2,8 @@
 // (deploy/helm/canary-router) on a real control plane with helm v3.22.0
 // built by `make tools`, and checks the promises the chart's README makes:
 // the Deployment rolls out, an upgrade never changes the policy in force,
-// and `canary-router uninstall --apply` followed by `helm uninstall` leaves
-// every managed namespace on an Istio revision and none of the router.
+// and `helm uninstall`, through the chart's pre-delete hook, leaves every
+// managed namespace on an Istio revision and none of the router.
 //
 // Pods run on kwok's fake node here; test/node runs the router's image on
 // a real kubelet.
@@ -12,6 +12,7 @@ package helm
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,7 +76,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 
 	began := time.Now()
 	helm("install", "canary-router", chart, "--namespace", releaseNamespace,
-		"--set", "image.tag=v0.0.1-test", "--wait", "--timeout", "3m")
+		"--set", "image.tag=v0.0.1-test", "--set", hookOnNoNode, "--wait", "--timeout", "3m")
 	t.Logf("helm install --wait: %s", time.Since(began).Round(time.Millisecond))
 	checkDeployment(t, ctx, c, 2, "ghcr.io/canary-router/canary-router:v0.0.1-test")
 
@@ -95,8 +97,8 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	// Upgrades with new values, then back to the defaults: the policy in
 	// force must be the very same object (same resourceVersion) after each.
 	for _, set := range [][]string{
-		{"--set", "image.tag=v0.0.2-test", "--set", "replicas=3", "--set", "granularity=pod"},
-		{"--reset-values", "--set", "image.tag=v0.0.2-test"},
+		{"--set", "image.tag=v0.0.2-test", "--set", "replicas=3", "--set", "granularity=pod", "--set", hookOnNoNode},
+		{"--reset-values", "--set", "image.tag=v0.0.2-test", "--set", hookOnNoNode},
 	} {
 		began := time.Now()
 		helm(append([]string{"upgrade", "canary-router", chart, "--namespace", releaseNamespace, "--wait", "--timeout", "3m"}, set...)...)
@@ -107,12 +109,32 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	}
 	checkDeployment(t, ctx, c, 2, "ghcr.io/canary-router/canary-router:v0.0.2-test")
 
-	// The documented order: canary-router uninstall first, then helm.
-	out, err := exec.CommandContext(ctx, router, "uninstall", "--apply", "--kubeconfig", c.Kubeconfig).CombinedOutput()
-	if err != nil {
-		t.Fatalf("canary-router uninstall --apply: %v\n%s", err, out)
-	}
+	// helm uninstall alone: its pre-delete hook relabels the namespace
+	// before helm deletes the webhooks.
+	hookRan := runHookPods(t, ctx, c, router)
+	began = time.Now()
 	helm("uninstall", "canary-router", "--namespace", releaseNamespace, "--wait", "--timeout", "2m")
+	t.Logf("helm uninstall --wait (pre-delete hook included): %s", time.Since(began).Round(time.Millisecond))
+	select {
+	case out := <-hookRan:
+		t.Logf("the pre-delete hook ran:\n%s", out)
+	default:
+		t.Error("helm uninstall finished without running the pre-delete hook's pod")
+	}
+	for _, get := range []func() error{
+		func() error {
+			_, err := c.Client.RbacV1().ClusterRoles().Get(ctx, "canary-router-uninstall", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.Client.RbacV1().ClusterRoleBindings().Get(ctx, "canary-router-uninstall", metav1.GetOptions{})
+			return err
+		},
+	} {
+		if err := get(); !apierrors.IsNotFound(err) {
+			t.Errorf("a hook object outlived the uninstall: %v", err)
+		}
+	}
 	got, err := c.Client.CoreV1().Namespaces().Get(ctx, managedNamespace, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +148,73 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	if out := helm("list", "--all", "--namespace", releaseNamespace, "-q"); len(bytes.TrimSpace(out)) != 0 {
 		t.Errorf("helm still lists a release: %s", out)
 	}
+}
+
+// hookOnNoNode keeps the pre-delete hook's pod off kwok's node, which
+// would report it complete without running anything: runHookPods runs it.
+const hookOnNoNode = "uninstallHook.nodeSelector.canary-router-test=hook-runner"
+
+// runHookPods stands in for a kubelet for the chart's uninstall hook: it
+// runs each hook pod's container args with the router binary, as the
+// pod's ServiceAccount (a token from the TokenRequest API), and reports
+// the pod Succeeded or Failed so the Job, and helm, see the outcome. The
+// output of each successful run is sent on the channel.
+func runHookPods(t *testing.T, ctx context.Context, c *cluster.Cluster, router string) <-chan string {
+	ran := make(chan string, 4)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		seen := map[string]bool{}
+		for ctx.Err() == nil {
+			time.Sleep(200 * time.Millisecond)
+			pods, err := c.Client.CoreV1().Pods(routerNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=uninstall"})
+			if err != nil {
+				continue
+			}
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				if seen[p.Name] || p.Status.Phase != corev1.PodPending {
+					continue
+				}
+				seen[p.Name] = true
+				out, err := runHookPod(ctx, c, router, p)
+				p.Status.Phase = corev1.PodSucceeded
+				code := int32(0)
+				if err != nil {
+					t.Errorf("hook pod %s: %v\n%s", p.Name, err, out)
+					p.Status.Phase, code = corev1.PodFailed, 1
+				}
+				now := metav1.Now()
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image,
+					State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, StartedAt: now, FinishedAt: now}}}}
+				if _, err := c.Client.CoreV1().Pods(routerNamespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+					t.Errorf("reporting hook pod %s done: %v", p.Name, err)
+				}
+				if code == 0 {
+					ran <- out
+				}
+			}
+		}
+	}()
+	return ran
+}
+
+func runHookPod(ctx context.Context, c *cluster.Cluster, router string, p *corev1.Pod) (string, error) {
+	expiry := int64(600)
+	tok, err := c.Client.CoreV1().ServiceAccounts(p.Namespace).CreateToken(ctx, p.Spec.ServiceAccountName,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("token for %s: %w", p.Spec.ServiceAccountName, err)
+	}
+	kubeconfig := filepath.Join(c.Dir, "hook-"+p.Name+".kubeconfig")
+	if err := c.WriteTokenKubeconfig(kubeconfig, p.Spec.ServiceAccountName, tok.Status.Token, p.Namespace); err != nil {
+		return "", err
+	}
+	args := append(append([]string{}, p.Spec.Containers[0].Args...), "--kubeconfig", kubeconfig)
+	out, err := exec.CommandContext(ctx, router, args...).CombinedOutput()
+	return fmt.Sprintf("canary-router %s\n%s", strings.Join(args, " "), out), err
 }
 
 func checkDeployment(t *testing.T, ctx context.Context, c *cluster.Cluster, replicas int32, image string) {

@@ -90,6 +90,7 @@ func TestInstall(t *testing.T) {
 			t.Run("certificates", func(t *testing.T) { checkCertificates(t, ctx, o.certMode) })
 			t.Run("permissions", func(t *testing.T) { checkPermissions(t, ctx, o.certMode) })
 			t.Run("token", func(t *testing.T) { checkToken(t, ctx, token, o.certMode) })
+			t.Run("write-policies", func(t *testing.T) { checkWritePolicies(t, ctx, token, o.certMode, o.name) })
 			if o.podRouting {
 				t.Run("routing", func(t *testing.T) { checkWorkloadRouting(t, ctx, r, "app-"+o.name+"-"+o.granularity) })
 				t.Run("match-conditions", func(t *testing.T) { checkMatchConditions(t, ctx, r, "app-"+o.name+"-"+o.granularity) })

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -24,12 +25,26 @@ import (
 // of its death when connections hang, and within about Interval + Recheck
 // = 1.25 s when they are refused or reset (docs/routing.md, "Health gate").
 // The timeout is generous for what is checked: a TLS handshake and a
-// review istiod answers without injecting, in milliseconds.
+// request istiod answers in milliseconds.
 const (
 	DefaultProbeInterval = time.Second
 	DefaultProbeTimeout  = 500 * time.Millisecond
 	DefaultProbeRecheck  = 250 * time.Millisecond
+	// DefaultProbeReviewEvery is how often a healthy revision gets a full
+	// review instead of the quiet check: each costs istiod two info log
+	// lines, so 2 replicas cost each istiod 4 lines a minute.
+	DefaultProbeReviewEvery = time.Minute
 )
+
+// IstiodReadyPath is what the quiet check asks for. istiod's webhook
+// server registers it on the same TLS listener and mux as /inject
+// (pilot/pkg/bootstrap/webhook.go, polled by istiod's own readiness
+// check) and answers 200 without a log line or a counter, whereas every
+// request to /inject logs at info ("Process sidecar injection request")
+// or at error (an empty or malformed body) and counts in
+// sidecar_injection_requests_total. An injector that does not serve it
+// answers 404, which is still an answer.
+const IstiodReadyPath = "/httpsReady"
 
 // ProbeFailureThreshold is how many failed checks in a row take a revision
 // out. Two, with the second sent after Recheck rather than a full
@@ -42,12 +57,12 @@ const ProbeFailureThreshold = 2
 // is the verdict, the body only has to be drained.
 const probeResponseLimit = 64 << 10
 
-// probeReview is the body of every check: a dry-run CREATE of a pod that
+// probeReview is the body of the full review: a dry-run CREATE of a pod that
 // opted out of injection, in kube-system. Istio's injector decodes it and
 // answers "allowed, no patch" (it skips kube-system and opted-out pods),
-// so a check runs the same HTTP path as a real injection without
+// so a review runs the same HTTP path as a real injection without
 // injecting anything, and without the error log line and failed-injection
-// count an empty body would cost istiod every second.
+// count an empty body would cost istiod.
 var probeReview = []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{` +
 	`"uid":"canary-router-injector-probe","kind":{"group":"","version":"v1","kind":"Pod"},` +
 	`"resource":{"group":"","version":"v1","resource":"pods"},"requestKind":{"group":"","version":"v1","kind":"Pod"},` +
@@ -87,8 +102,9 @@ type ProberOptions struct {
 	Report func(notAnswering map[string]string)
 	// Interval between rounds, Timeout of one check (connect, TLS, answer),
 	// and Recheck, the shorter wait before confirming a first failure.
-	// Zero takes the defaults.
-	Interval, Timeout, Recheck time.Duration
+	// ReviewEvery is how often a revision that answers gets the full
+	// review rather than the quiet check. Zero takes the defaults.
+	Interval, Timeout, Recheck, ReviewEvery time.Duration
 	// Clock schedules the rounds; nil is the real clock.
 	Clock    clock.Clock
 	Observer ProbeObserver
@@ -112,8 +128,14 @@ type Prober struct {
 
 // probeTrack is what the Prober remembers of one revision between rounds.
 type probeTrack struct {
-	target   ProbeTarget
-	client   *http.Client
+	target ProbeTarget
+	client *http.Client
+	// readyURL is the quiet check's address: the webhook's scheme, host
+	// and port with IstiodReadyPath; "" when the URL does not parse, and
+	// every check is then a full review.
+	readyURL string
+	// reviewed is when the injector last answered a full review.
+	reviewed time.Time
 	failures int
 	// why is the report of a revision taken out, fixed at the moment it was
 	// taken out so a changing error text does not rebuild the State every
@@ -131,6 +153,9 @@ func NewProber(o ProberOptions) *Prober {
 	}
 	if o.Recheck <= 0 {
 		o.Recheck = DefaultProbeRecheck
+	}
+	if o.ReviewEvery <= 0 {
+		o.ReviewEvery = DefaultProbeReviewEvery
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -170,10 +195,17 @@ func (p *Prober) round(ctx context.Context) time.Duration {
 	}
 	revs := slices.Sorted(maps.Keys(targets))
 	results := make([]ProbeResult, len(revs))
+	now := p.o.Clock.Now()
 	var wg sync.WaitGroup
 	for i, rev := range revs {
 		tr := p.track(targets[rev])
-		wg.Go(func() { results[i] = p.check(ctx, tr) })
+		review := p.reviewDue(tr, now)
+		wg.Go(func() {
+			results[i] = p.check(ctx, tr, review)
+			if review && results[i].Err == nil {
+				tr.reviewed = now
+			}
+		})
 	}
 	wg.Wait()
 
@@ -220,7 +252,7 @@ func (p *Prober) round(ctx context.Context) time.Duration {
 func (p *Prober) track(t ProbeTarget) *probeTrack {
 	tr := p.tracks[t.Revision]
 	if tr == nil || !sameProbeTarget(tr.target, t) {
-		next := &probeTrack{target: t, client: probeClient(t, p.dial)}
+		next := &probeTrack{target: t, client: probeClient(t, p.dial), readyURL: readyURL(t.URL)}
 		if tr != nil {
 			next.failures, next.why = tr.failures, tr.why
 		}
@@ -230,22 +262,48 @@ func (p *Prober) track(t ProbeTarget) *probeTrack {
 	return tr
 }
 
-// check sends one review. Any HTTP answer below 500 proves the injector
-// process is up and reachable, as the API server would reach it: a 4xx
-// means it read the request. Refused or reset connections, a TLS failure,
-// no answer within Timeout, and 5xx (the process, or a proxy before it,
+// reviewDue reports whether a revision's next check is the full review:
+// its first check, every ReviewEvery, and every check after a failure,
+// so a failing revision is judged on the path the API server calls and
+// comes back only once that path answers. Otherwise the check is the
+// quiet one, which costs istiod no log line: the same TLS handshake on
+// the same listener, hence the same verdict for a dead, unreachable or
+// hung istiod (docs/routing.md, "The injector check").
+func (p *Prober) reviewDue(tr *probeTrack, now time.Time) bool {
+	return tr.readyURL == "" || tr.failures > 0 || tr.reviewed.IsZero() || now.Sub(tr.reviewed) >= p.o.ReviewEvery
+}
+
+// readyURL is the quiet check's address for a webhook URL.
+func readyURL(webhook string) string {
+	u, err := url.Parse(webhook)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: IstiodReadyPath}).String()
+}
+
+// check sends one request: the full review, or the quiet GET of
+// IstiodReadyPath. Any HTTP answer below 500 proves the injector process
+// is up and reachable, as the API server would reach it: a 4xx means it
+// read the request. Refused or reset connections, a TLS failure, no
+// answer within Timeout, and 5xx (the process, or a proxy before it,
 // cannot serve) are failures.
-func (p *Prober) check(ctx context.Context, tr *probeTrack) ProbeResult {
+func (p *Prober) check(ctx context.Context, tr *probeTrack, review bool) ProbeResult {
 	r := ProbeResult{Revision: tr.target.Revision, URL: tr.target.URL}
 	ctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
 	defer cancel()
 	start := p.o.Clock.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tr.target.URL, bytes.NewReader(probeReview))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tr.readyURL, nil)
+	if review {
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, tr.target.URL, bytes.NewReader(probeReview))
+	}
 	if err != nil {
 		r.Err = err
 		return r
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if review {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := tr.client.Do(req)
 	r.Latency = p.o.Clock.Since(start)

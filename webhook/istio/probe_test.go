@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -73,6 +74,9 @@ type injectorServer struct {
 	// "hang" never answers, else an HTTP status code to answer with.
 	mode  atomic.Value
 	calls atomic.Int32
+	// reviews counts POSTs to the inject path (what istiod logs), ready
+	// the quiet GETs of IstiodReadyPath (what it does not).
+	reviews, ready atomic.Int32
 }
 
 func newInjectorServer(t *testing.T, cert tls.Certificate) *injectorServer {
@@ -82,8 +86,23 @@ func newInjectorServer(t *testing.T, cert tls.Certificate) *injectorServer {
 	hang := make(chan struct{})
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.calls.Add(1)
-		switch mode := s.mode.Load().(string); mode {
+		quiet := r.Method == http.MethodGet && r.URL.Path == IstiodReadyPath
+		if quiet {
+			s.ready.Add(1)
+		} else {
+			s.reviews.Add(1)
+		}
+		mode := s.mode.Load().(string)
+		if mode == "hang-inject" {
+			// istiod answers its ready path while the inject handler is stuck.
+			mode = map[bool]string{true: "", false: "hang"}[quiet]
+		}
+		switch mode {
 		case "":
+			if quiet {
+				w.WriteHeader(http.StatusOK)
+				return
+			}
 			var review admissionv1.AdmissionReview
 			if r.Header.Get("Content-Type") != "application/json" || json.NewDecoder(r.Body).Decode(&review) != nil ||
 				review.Request == nil || review.Request.DryRun == nil || !*review.Request.DryRun {
@@ -150,27 +169,127 @@ func TestProbeCheck(t *testing.T) {
 		{name: "caBundle without a certificate", ca: []byte("not PEM"), err: "certificate signed by unknown authority"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv.mode.Store(tt.mode)
-			url, bundle := srv.URL, ca.pem
-			if tt.url != "" {
-				url = tt.url
-			}
-			if tt.ca != nil {
-				bundle = tt.ca
-			}
-			p := NewProber(ProberOptions{Timeout: 200 * time.Millisecond})
-			r := p.check(context.Background(), p.track(ProbeTarget{Revision: "canary", URL: url + "/inject/canary", CABundle: bundle}))
-			if (r.Err == nil) != tt.answered {
-				t.Fatalf("answered = %v (err %v), want %v", r.Err == nil, r.Err, tt.answered)
-			}
-			if tt.err != "" && !strings.Contains(r.Err.Error(), tt.err) {
-				t.Errorf("err = %v, want it to mention %q", r.Err, tt.err)
-			}
-			if r.Latency <= 0 || r.Latency > 2*time.Second {
-				t.Errorf("latency %v", r.Latency)
-			}
-		})
+		// The quiet check and the full review reach the same verdict: they
+		// share the listener, the TLS handshake and the server.
+		for _, review := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/review=%v", tt.name, review), func(t *testing.T) {
+				srv.mode.Store(tt.mode)
+				url, bundle := srv.URL, ca.pem
+				if tt.url != "" {
+					url = tt.url
+				}
+				if tt.ca != nil {
+					bundle = tt.ca
+				}
+				p := NewProber(ProberOptions{Timeout: 200 * time.Millisecond})
+				reviews, ready := srv.reviews.Load(), srv.ready.Load()
+				r := p.check(context.Background(), p.track(ProbeTarget{Revision: "canary", URL: url + "/inject/canary", CABundle: bundle}), review)
+				if (r.Err == nil) != tt.answered {
+					t.Fatalf("answered = %v (err %v), want %v", r.Err == nil, r.Err, tt.answered)
+				}
+				if tt.err != "" && !strings.Contains(r.Err.Error(), tt.err) {
+					t.Errorf("err = %v, want it to mention %q", r.Err, tt.err)
+				}
+				if r.Latency <= 0 || r.Latency > 2*time.Second {
+					t.Errorf("latency %v", r.Latency)
+				}
+				if tt.url == "" && tt.ca == nil {
+					gotReviews, gotReady := srv.reviews.Load()-reviews, srv.ready.Load()-ready
+					if review && (gotReviews != 1 || gotReady != 0) || !review && (gotReviews != 0 || gotReady != 1) {
+						t.Errorf("review=%v sent %d reviews and %d quiet checks", review, gotReviews, gotReady)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestReadyURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://istiod-canary.istio-system.svc:443/inject":                        "https://istiod-canary.istio-system.svc:443/httpsReady",
+		"https://istiod.istio-system.svc:443/inject/cluster/c1/net/n1?timeout=10s": "https://istiod.istio-system.svc:443/httpsReady",
+		"https://127.0.0.1:15017/inject/canary":                                    "https://127.0.0.1:15017/httpsReady",
+		"https://[::1]:15017/inject":                                               "https://[::1]:15017/httpsReady",
+		"no host":                                                                  "",
+		"https://bad host/inject":                                                  "",
+	} {
+		if got := readyURL(in); got != want {
+			t.Errorf("readyURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestProberQuietBetweenReviews: a revision that answers gets one full
+// review (two istiod log lines) per ReviewEvery, the quiet check in every
+// other round; a failure of the quiet check is confirmed by a review, and
+// only an answered review brings the revision back.
+func TestProberQuietBetweenReviews(t *testing.T) {
+	ca := newTestCA(t)
+	srv := newInjectorServer(t, ca.serving(t, "localhost"))
+	s := stateWith(srv.URL, ca.pem)
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	var reports []map[string]string
+	p := NewProber(ProberOptions{State: func() *State { return s }, Report: func(m map[string]string) { reports = append(reports, m) },
+		Timeout: 200 * time.Millisecond, Clock: clk})
+	ctx := context.Background()
+	// Ten minutes of rounds, one a second.
+	for range 600 {
+		clk.Step(p.round(ctx))
+	}
+	if got, ready := srv.reviews.Load(), srv.ready.Load(); got != 10 || ready != 590 {
+		t.Fatalf("in 600 rounds: %d reviews and %d quiet checks, want 10 and 590", got, ready)
+	}
+	t.Logf("RESULT probe-cost rounds=600 reviews=%d quiet=%d reviews_per_minute=%.1f", srv.reviews.Load(), srv.ready.Load(), float64(srv.reviews.Load())/10)
+	clk.Step(p.round(ctx)) // the review due at 10 minutes
+
+	// The injector dies: the quiet check fails, the recheck is a review.
+	srv.mode.Store("close")
+	reviews := srv.reviews.Load()
+	if next := p.round(ctx); next != DefaultProbeRecheck || srv.reviews.Load() != reviews {
+		t.Fatalf("first failure: next %v, %d reviews sent; want the recheck and no review", next, srv.reviews.Load()-reviews)
+	}
+	clk.Step(DefaultProbeRecheck)
+	p.round(ctx)
+	if srv.reviews.Load() != reviews+1 || len(reports) != 1 || reports[0]["canary"] == "" {
+		t.Fatalf("confirming check: %d reviews, reports %v; want one review and canary down", srv.reviews.Load()-reviews, reports)
+	}
+	// Its ready path comes back while the inject handler is stuck: the
+	// revision stays out, judged by reviews.
+	srv.mode.Store("hang-inject")
+	clk.Step(time.Second)
+	p.round(ctx)
+	if len(reports) != 1 {
+		t.Fatalf("a quiet answer brought back a revision whose reviews fail: %v", reports)
+	}
+	srv.mode.Store("")
+	clk.Step(time.Second)
+	p.round(ctx)
+	if len(reports) != 2 || len(reports[1]) != 0 {
+		t.Fatalf("an answered review did not bring canary back: %v", reports)
+	}
+}
+
+// TestProberHungInjectHandler: an injector whose ready path answers while
+// its inject handler hangs is found by the next full review, within
+// ReviewEvery + Recheck + 2 x Timeout: the price of the quiet check
+// (docs/routing.md).
+func TestProberHungInjectHandler(t *testing.T) {
+	ca := newTestCA(t)
+	srv := newInjectorServer(t, ca.serving(t, "localhost"))
+	s := stateWith(srv.URL, ca.pem)
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	var down bool
+	p := NewProber(ProberOptions{State: func() *State { return s }, Report: func(m map[string]string) { down = m["canary"] != "" },
+		Timeout: 100 * time.Millisecond, Clock: clk})
+	ctx := context.Background()
+	clk.Step(p.round(ctx)) // the first review
+	srv.mode.Store("hang-inject")
+	start := clk.Now()
+	for !down && clk.Since(start) < 2*DefaultProbeReviewEvery {
+		clk.Step(p.round(ctx))
+	}
+	if !down || clk.Since(start) > DefaultProbeReviewEvery+DefaultProbeRecheck {
+		t.Errorf("down=%v after %v, want it within %v", down, clk.Since(start), DefaultProbeReviewEvery+DefaultProbeRecheck)
 	}
 }
 
@@ -208,7 +327,7 @@ func TestProbeServiceReference(t *testing.T) {
 	other := newInjectorServer(t, ca.serving(t, "istiod-other.istio-system.svc"))
 	p = NewProber(ProberOptions{Timeout: time.Second})
 	p.dial = loopbackDialer(other.Listener.Addr().String())
-	r := p.check(context.Background(), p.track(s.ProbeTargets()["canary"]))
+	r := p.check(context.Background(), p.track(s.ProbeTargets()["canary"]), false)
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "certificate is valid for istiod-other.istio-system.svc") {
 		t.Errorf("err = %v, want a name mismatch", r.Err)
 	}
