@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,8 +54,10 @@ type NamespaceOptions struct {
 // router was down, or opted in with a label it already carried, would stay
 // unrouted until some later UPDATE.
 type NamespaceReconciler struct {
-	o       NamespaceOptions
-	queue   workqueue.TypedRateLimitingInterface[string]
+	o NamespaceOptions
+	// queue is the running term's, nil between terms: a queue that was
+	// shut down takes nothing more, so each term has its own.
+	queue   atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
 	patches *prometheus.CounterVec
 }
 
@@ -75,8 +78,6 @@ func NewNamespaceReconciler(o NamespaceOptions) *NamespaceReconciler {
 	}
 	r := &NamespaceReconciler{
 		o: o,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespaces"}),
 		patches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canary_router_namespace_repairs_total",
 			Help: "Namespaces the reconciler changed (routed, opted_in) or failed to change (error): ones the namespace webhook missed, or routed to a revision that stopped answering.",
@@ -91,22 +92,33 @@ func NewNamespaceReconciler(o NamespaceOptions) *NamespaceReconciler {
 	return r
 }
 
-// Enqueue asks for one namespace to be examined.
-func (r *NamespaceReconciler) Enqueue(name string) { r.queue.Add(name) }
+// Enqueue asks for one namespace to be examined (dropped between terms:
+// each term starts by examining every namespace).
+func (r *NamespaceReconciler) Enqueue(name string) {
+	if q := r.queue.Load(); q != nil {
+		(*q).Add(name)
+	}
+}
 
 // Run reconciles until ctx ends. Call it only while holding the leader
-// Lease: it writes.
-func (r *NamespaceReconciler) Run(ctx context.Context) {
-	defer r.queue.ShutDown()
-	go r.watchInputs(ctx)
-	for r.next(ctx) {
+// Lease: it writes, each write checked against term (nil: unfenced).
+func (r *NamespaceReconciler) Run(ctx context.Context, term *Term) {
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespaces"})
+	r.queue.Store(&q)
+	defer func() {
+		r.queue.CompareAndSwap(&q, nil)
+		q.ShutDown()
+	}()
+	go r.watchInputs(ctx, q)
+	for r.next(ctx, q, term) {
 	}
 }
 
 // watchInputs re-examines every namespace when the policy or the Istio
 // state changes, and every Resync. Both are immutable snapshots, so a
 // pointer comparison tells a change.
-func (r *NamespaceReconciler) watchInputs(ctx context.Context) {
+func (r *NamespaceReconciler) watchInputs(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) {
 	poll := time.NewTicker(r.o.Poll)
 	defer poll.Stop()
 	var lastSnap *webhook.Snapshot
@@ -117,7 +129,7 @@ func (r *NamespaceReconciler) watchInputs(ctx context.Context) {
 		if r.o.Namespaces.HasSynced() && (snap != lastSnap || state != lastState || time.Since(lastAll) >= r.o.Resync) {
 			lastSnap, lastState, lastAll = snap, state, time.Now()
 			for _, ns := range r.o.Namespaces.List() {
-				r.queue.Add(ns.Name)
+				q.Add(ns.Name)
 			}
 		}
 		select {
@@ -128,24 +140,24 @@ func (r *NamespaceReconciler) watchInputs(ctx context.Context) {
 	}
 }
 
-func (r *NamespaceReconciler) next(ctx context.Context) bool {
-	name, quit := r.queue.Get()
+func (r *NamespaceReconciler) next(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], term *Term) bool {
+	name, quit := q.Get()
 	if quit {
 		return false
 	}
-	defer r.queue.Done(name)
-	if err := r.reconcile(ctx, name); err != nil {
+	defer q.Done(name)
+	if err := r.reconcile(ctx, name, term); err != nil {
 		r.patches.WithLabelValues(outcomeConflict).Inc()
 		r.o.Log.Warn("namespace not repaired; retrying", zap.String("namespace", name), zap.Error(err))
-		r.queue.AddRateLimited(name)
+		q.AddRateLimited(name)
 		return ctx.Err() == nil
 	}
-	r.queue.Forget(name)
+	q.Forget(name)
 	return true
 }
 
 // reconcile examines one namespace and writes what RepairNamespace asks.
-func (r *NamespaceReconciler) reconcile(ctx context.Context, name string) error {
+func (r *NamespaceReconciler) reconcile(ctx context.Context, name string, term *Term) error {
 	ns, ok := r.o.Namespaces.Get(name)
 	snap, state := r.o.Policy(), r.o.Istio()
 	if !ok || ns.Deleting || name == r.o.OwnNamespace || snap == nil || state == nil {
@@ -167,6 +179,11 @@ func (r *NamespaceReconciler) reconcile(ctx context.Context, name string) error 
 	patch, outcome, err := repairPatch(ns, d, snap, state)
 	if err != nil {
 		return err
+	}
+	if term != nil {
+		if err := term.Check(); err != nil {
+			return err
+		}
 	}
 	if err := r.o.Patcher.PatchNamespace(ctx, name, patch); err != nil {
 		return fmt.Errorf("patching namespace %s: %w", name, err)
