@@ -42,10 +42,13 @@ type NamespaceOptions struct {
 	// OwnNamespace is never touched.
 	OwnNamespace string
 	// Resync re-examines every namespace this often, and Poll is how
-	// often the policy and Istio state are compared with the last pass.
+	// often the policy and Istio state are compared with the last pass
+	// (and sampled for outages).
 	Resync, Poll time.Duration
-	Registerer   prometheus.Registerer
-	Log          *zap.Logger
+	// Now is the clock outages are timed by; nil is time.Now.
+	Now        func() time.Time
+	Registerer prometheus.Registerer
+	Log        *zap.Logger
 }
 
 // NamespaceReconciler converts namespaces the namespace webhook missed and
@@ -59,6 +62,10 @@ type NamespaceReconciler struct {
 	// shut down takes nothing more, so each term has its own.
 	queue   atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
 	patches *prometheus.CounterVec
+	// outages is the running term's own record of revision health;
+	// pace spaces the namespace moves an outage causes.
+	outages atomic.Pointer[outages]
+	pace    pacer
 }
 
 // Reconcile outcomes, the label values of the patches metric.
@@ -75,6 +82,9 @@ func NewNamespaceReconciler(o NamespaceOptions) *NamespaceReconciler {
 	}
 	if o.Poll == 0 {
 		o.Poll = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	r := &NamespaceReconciler{
 		o: o,
@@ -106,6 +116,8 @@ func (r *NamespaceReconciler) Run(ctx context.Context, term *Term) {
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespaces"})
 	r.queue.Store(&q)
+	// A new term trusts no outage it did not watch itself.
+	r.outages.Store(newOutages())
 	defer func() {
 		r.queue.CompareAndSwap(&q, nil)
 		q.ShutDown()
@@ -126,6 +138,11 @@ func (r *NamespaceReconciler) watchInputs(ctx context.Context, q workqueue.Typed
 	lastAll := time.Time{}
 	for {
 		snap, state := r.o.Policy(), r.o.Istio()
+		if snap != nil {
+			for _, t := range snap.Policy.Targets {
+				r.outages.Load().observe(state, r.o.Now(), t.Revision)
+			}
+		}
 		if r.o.Namespaces.HasSynced() && (snap != lastSnap || state != lastState || time.Since(lastAll) >= r.o.Resync) {
 			lastSnap, lastState, lastAll = snap, state, time.Now()
 			for _, ns := range r.o.Namespaces.List() {
@@ -146,52 +163,74 @@ func (r *NamespaceReconciler) next(ctx context.Context, q workqueue.TypedRateLim
 		return false
 	}
 	defer q.Done(name)
-	if err := r.reconcile(ctx, name, term); err != nil {
+	retry, err := r.reconcile(ctx, name, term)
+	if err != nil {
 		r.patches.WithLabelValues(outcomeConflict).Inc()
 		r.o.Log.Warn("namespace not repaired; retrying", zap.String("namespace", name), zap.Error(err))
 		q.AddRateLimited(name)
 		return ctx.Err() == nil
 	}
 	q.Forget(name)
+	if retry > 0 {
+		q.AddAfter(name, retry)
+	}
 	return true
 }
 
-// reconcile examines one namespace and writes what RepairNamespace asks.
-func (r *NamespaceReconciler) reconcile(ctx context.Context, name string, term *Term) error {
+// reconcile examines one namespace and writes what RepairNamespace asks;
+// retry is when to look again though nothing changes.
+func (r *NamespaceReconciler) reconcile(ctx context.Context, name string, term *Term) (retry time.Duration, err error) {
 	ns, ok := r.o.Namespaces.Get(name)
 	snap, state := r.o.Policy(), r.o.Istio()
 	if !ok || ns.Deleting || name == r.o.OwnNamespace || snap == nil || state == nil {
-		return nil
+		return 0, nil
 	}
 	p := snap.Policy
 	down := make([]bool, len(p.Targets))
 	for i, t := range p.Targets {
 		down[i] = !state.Target(t.Revision).Available()
 	}
-	live := false
-	if rev := ns.Labels[policy.LabelIstioRev]; rev != "" {
-		live = state.Target(rev).Available()
+	rev, home := ns.Labels[policy.LabelIstioRev], ns.Annotations[policy.AnnotationFailoverFrom]
+	now := r.o.Now()
+	seen := r.outages.Load()
+	if seen == nil {
+		seen = newOutages() // outside Run (tests): nothing was watched
 	}
-	d := p.RepairNamespace(policy.NamespaceSubject{Name: name, Labels: ns.Labels, Annotations: ns.Annotations, Down: down}, live)
+	seen.observe(state, now, rev, home)
+	h := policy.NamespaceHealth{}
+	if rev != "" {
+		h.Live = state.Target(rev).Available()
+		h.DownFor = seen.downFor(rev, now)
+	}
+	if home != "" {
+		h.HomeUpFor = seen.upFor(home, now)
+	}
+	d := p.RepairNamespace(policy.NamespaceSubject{Name: name, Labels: ns.Labels, Annotations: ns.Annotations, Down: down}, h)
 	if d.Action == policy.NamespaceNone {
-		return nil
+		return d.Retry, nil
+	}
+	if d.FailoverFrom != "" || (d.ClearFailover && d.Revision != rev) {
+		if wait := r.pace.take(now, p.Failover().MaxPerMinute); wait > 0 {
+			return wait, nil
+		}
 	}
 	patch, outcome, err := repairPatch(ns, d, snap, state)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if term != nil {
 		if err := term.Check(); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := r.o.Patcher.PatchNamespace(ctx, name, patch); err != nil {
-		return fmt.Errorf("patching namespace %s: %w", name, err)
+		return 0, fmt.Errorf("patching namespace %s: %w", name, err)
 	}
 	r.patches.WithLabelValues(outcome).Inc()
 	r.o.Log.Info("namespace repaired", zap.String("namespace", name), zap.String("outcome", outcome),
-		zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)), zap.Strings("why", d.Warnings))
-	return nil
+		zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)), zap.String("failoverFrom", d.FailoverFrom),
+		zap.Bool("movedBack", d.ClearFailover), zap.Strings("why", d.Warnings))
+	return 0, nil
 }
 
 // repairPatch is the merge patch for a decision: the same labels the
@@ -215,12 +254,19 @@ func repairPatch(ns nsview.Namespace, d policy.NamespaceDecision, snap *webhook.
 	} else {
 		labels[policy.LabelOptIn] = policy.OptInEnabled
 	}
+	annotations := map[string]any{
+		policy.AnnotationDecision: webhook.DecisionAnnotation(d.Revision, d.Reason, "Namespace", tagRev, snap),
+	}
+	switch {
+	case d.FailoverFrom != "":
+		annotations[policy.AnnotationFailoverFrom] = d.FailoverFrom
+	case d.ClearFailover:
+		annotations[policy.AnnotationFailoverFrom] = nil
+	}
 	patch := map[string]any{"metadata": map[string]any{
 		"resourceVersion": ns.ResourceVersion,
 		"labels":          labels,
-		"annotations": map[string]any{
-			policy.AnnotationDecision: webhook.DecisionAnnotation(d.Revision, d.Reason, "Namespace", tagRev, snap),
-		},
+		"annotations":     annotations,
 	}}
 	b, err := json.Marshal(patch)
 	return b, outcome, err
