@@ -138,15 +138,17 @@ func TestFrozenLeaderMidHold(t *testing.T) {
 	writes := watchTerms(t, ctx)
 	frozen := time.Now()
 	standby.Freeze()
-	// The fault the new leader must act on.
-	env.istiod.rejects.Add(3)
 	var newTerm controller.Token
-	st := waitRollout(t, tl, 2*time.Minute, func(s *rollout.State) bool {
+	waitRollout(t, tl, 2*time.Minute, func(s *rollout.State) bool {
 		d, _ := statusData(ctx)
 		newTerm, _ = controller.ParseToken(d[controller.TermKey])
-		return s.Phase != rollout.PhaseHolding && newTerm.Transitions > oldTerm.Transitions
+		return newTerm.Transitions > oldTerm.Transitions
 	})
 	takeover := time.Since(frozen)
+	// The fault the new leader must act on, once it leads: the gate reads
+	// the rejects of the last 20 s, shorter than a takeover.
+	env.istiod.rejects.Add(3)
+	st := waitRollout(t, tl, time.Minute, func(s *rollout.State) bool { return s.Phase != rollout.PhaseHolding })
 	acted := st.Phase
 	standby.Thaw()
 	thawed := time.Now()
