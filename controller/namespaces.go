@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,10 +42,13 @@ type NamespaceOptions struct {
 	// OwnNamespace is never touched.
 	OwnNamespace string
 	// Resync re-examines every namespace this often, and Poll is how
-	// often the policy and Istio state are compared with the last pass.
+	// often the policy and Istio state are compared with the last pass
+	// (and sampled for outages).
 	Resync, Poll time.Duration
-	Registerer   prometheus.Registerer
-	Log          *zap.Logger
+	// Now is the clock outages are timed by; nil is time.Now.
+	Now        func() time.Time
+	Registerer prometheus.Registerer
+	Log        *zap.Logger
 }
 
 // NamespaceReconciler converts namespaces the namespace webhook missed and
@@ -53,9 +57,15 @@ type NamespaceOptions struct {
 // router was down, or opted in with a label it already carried, would stay
 // unrouted until some later UPDATE.
 type NamespaceReconciler struct {
-	o       NamespaceOptions
-	queue   workqueue.TypedRateLimitingInterface[string]
+	o NamespaceOptions
+	// queue is the running term's, nil between terms: a queue that was
+	// shut down takes nothing more, so each term has its own.
+	queue   atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
 	patches *prometheus.CounterVec
+	// outages is the running term's own record of revision health;
+	// pace spaces the namespace moves an outage causes.
+	outages atomic.Pointer[outages]
+	pace    pacer
 }
 
 // Reconcile outcomes, the label values of the patches metric.
@@ -73,10 +83,11 @@ func NewNamespaceReconciler(o NamespaceOptions) *NamespaceReconciler {
 	if o.Poll == 0 {
 		o.Poll = time.Second
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	r := &NamespaceReconciler{
 		o: o,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespaces"}),
 		patches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canary_router_namespace_repairs_total",
 			Help: "Namespaces the reconciler changed (routed, opted_in) or failed to change (error): ones the namespace webhook missed, or routed to a revision that stopped answering.",
@@ -91,22 +102,35 @@ func NewNamespaceReconciler(o NamespaceOptions) *NamespaceReconciler {
 	return r
 }
 
-// Enqueue asks for one namespace to be examined.
-func (r *NamespaceReconciler) Enqueue(name string) { r.queue.Add(name) }
+// Enqueue asks for one namespace to be examined (dropped between terms:
+// each term starts by examining every namespace).
+func (r *NamespaceReconciler) Enqueue(name string) {
+	if q := r.queue.Load(); q != nil {
+		(*q).Add(name)
+	}
+}
 
 // Run reconciles until ctx ends. Call it only while holding the leader
-// Lease: it writes.
-func (r *NamespaceReconciler) Run(ctx context.Context) {
-	defer r.queue.ShutDown()
-	go r.watchInputs(ctx)
-	for r.next(ctx) {
+// Lease: it writes, each write checked against term (nil: unfenced).
+func (r *NamespaceReconciler) Run(ctx context.Context, term *Term) {
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespaces"})
+	r.queue.Store(&q)
+	// A new term trusts no outage it did not watch itself.
+	r.outages.Store(newOutages())
+	defer func() {
+		r.queue.CompareAndSwap(&q, nil)
+		q.ShutDown()
+	}()
+	go r.watchInputs(ctx, q)
+	for r.next(ctx, q, term) {
 	}
 }
 
 // watchInputs re-examines every namespace when the policy or the Istio
 // state changes, and every Resync. Both are immutable snapshots, so a
 // pointer comparison tells a change.
-func (r *NamespaceReconciler) watchInputs(ctx context.Context) {
+func (r *NamespaceReconciler) watchInputs(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) {
 	poll := time.NewTicker(r.o.Poll)
 	defer poll.Stop()
 	var lastSnap *webhook.Snapshot
@@ -114,10 +138,15 @@ func (r *NamespaceReconciler) watchInputs(ctx context.Context) {
 	lastAll := time.Time{}
 	for {
 		snap, state := r.o.Policy(), r.o.Istio()
+		if snap != nil {
+			for _, t := range snap.Policy.Targets {
+				r.outages.Load().observe(state, r.o.Now(), t.Revision)
+			}
+		}
 		if r.o.Namespaces.HasSynced() && (snap != lastSnap || state != lastState || time.Since(lastAll) >= r.o.Resync) {
 			lastSnap, lastState, lastAll = snap, state, time.Now()
 			for _, ns := range r.o.Namespaces.List() {
-				r.queue.Add(ns.Name)
+				q.Add(ns.Name)
 			}
 		}
 		select {
@@ -128,53 +157,80 @@ func (r *NamespaceReconciler) watchInputs(ctx context.Context) {
 	}
 }
 
-func (r *NamespaceReconciler) next(ctx context.Context) bool {
-	name, quit := r.queue.Get()
+func (r *NamespaceReconciler) next(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], term *Term) bool {
+	name, quit := q.Get()
 	if quit {
 		return false
 	}
-	defer r.queue.Done(name)
-	if err := r.reconcile(ctx, name); err != nil {
+	defer q.Done(name)
+	retry, err := r.reconcile(ctx, name, term)
+	if err != nil {
 		r.patches.WithLabelValues(outcomeConflict).Inc()
 		r.o.Log.Warn("namespace not repaired; retrying", zap.String("namespace", name), zap.Error(err))
-		r.queue.AddRateLimited(name)
+		q.AddRateLimited(name)
 		return ctx.Err() == nil
 	}
-	r.queue.Forget(name)
+	q.Forget(name)
+	if retry > 0 {
+		q.AddAfter(name, retry)
+	}
 	return true
 }
 
-// reconcile examines one namespace and writes what RepairNamespace asks.
-func (r *NamespaceReconciler) reconcile(ctx context.Context, name string) error {
+// reconcile examines one namespace and writes what RepairNamespace asks;
+// retry is when to look again though nothing changes.
+func (r *NamespaceReconciler) reconcile(ctx context.Context, name string, term *Term) (retry time.Duration, err error) {
 	ns, ok := r.o.Namespaces.Get(name)
 	snap, state := r.o.Policy(), r.o.Istio()
 	if !ok || ns.Deleting || name == r.o.OwnNamespace || snap == nil || state == nil {
-		return nil
+		return 0, nil
 	}
 	p := snap.Policy
 	down := make([]bool, len(p.Targets))
 	for i, t := range p.Targets {
 		down[i] = !state.Target(t.Revision).Available()
 	}
-	live := false
-	if rev := ns.Labels[policy.LabelIstioRev]; rev != "" {
-		live = state.Target(rev).Available()
+	rev, home := ns.Labels[policy.LabelIstioRev], ns.Annotations[policy.AnnotationFailoverFrom]
+	now := r.o.Now()
+	seen := r.outages.Load()
+	if seen == nil {
+		seen = newOutages() // outside Run (tests): nothing was watched
 	}
-	d := p.RepairNamespace(policy.NamespaceSubject{Name: name, Labels: ns.Labels, Annotations: ns.Annotations, Down: down}, live)
+	seen.observe(state, now, rev, home)
+	h := policy.NamespaceHealth{}
+	if rev != "" {
+		h.Live = state.Target(rev).Available()
+		h.DownFor = seen.downFor(rev, now)
+	}
+	if home != "" {
+		h.HomeUpFor = seen.upFor(home, now)
+	}
+	d := p.RepairNamespace(policy.NamespaceSubject{Name: name, Labels: ns.Labels, Annotations: ns.Annotations, Down: down}, h)
 	if d.Action == policy.NamespaceNone {
-		return nil
+		return d.Retry, nil
+	}
+	if d.FailoverFrom != "" || (d.ClearFailover && d.Revision != rev) {
+		if wait := r.pace.take(now, p.Failover().MaxPerMinute); wait > 0 {
+			return wait, nil
+		}
 	}
 	patch, outcome, err := repairPatch(ns, d, snap, state)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	if term != nil {
+		if err := term.Check(); err != nil {
+			return 0, err
+		}
 	}
 	if err := r.o.Patcher.PatchNamespace(ctx, name, patch); err != nil {
-		return fmt.Errorf("patching namespace %s: %w", name, err)
+		return 0, fmt.Errorf("patching namespace %s: %w", name, err)
 	}
 	r.patches.WithLabelValues(outcome).Inc()
 	r.o.Log.Info("namespace repaired", zap.String("namespace", name), zap.String("outcome", outcome),
-		zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)), zap.Strings("why", d.Warnings))
-	return nil
+		zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)), zap.String("failoverFrom", d.FailoverFrom),
+		zap.Bool("movedBack", d.ClearFailover), zap.Strings("why", d.Warnings))
+	return 0, nil
 }
 
 // repairPatch is the merge patch for a decision: the same labels the
@@ -198,12 +254,19 @@ func repairPatch(ns nsview.Namespace, d policy.NamespaceDecision, snap *webhook.
 	} else {
 		labels[policy.LabelOptIn] = policy.OptInEnabled
 	}
+	annotations := map[string]any{
+		policy.AnnotationDecision: webhook.DecisionAnnotation(d.Revision, d.Reason, "Namespace", tagRev, snap),
+	}
+	switch {
+	case d.FailoverFrom != "":
+		annotations[policy.AnnotationFailoverFrom] = d.FailoverFrom
+	case d.ClearFailover:
+		annotations[policy.AnnotationFailoverFrom] = nil
+	}
 	patch := map[string]any{"metadata": map[string]any{
 		"resourceVersion": ns.ResourceVersion,
 		"labels":          labels,
-		"annotations": map[string]any{
-			policy.AnnotationDecision: webhook.DecisionAnnotation(d.Revision, d.Reason, "Namespace", tagRev, snap),
-		},
+		"annotations":     annotations,
 	}}
 	b, err := json.Marshal(patch)
 	return b, outcome, err

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 
+	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/webhook"
 	"github.com/canary-router/canary-router/webhook/istio"
@@ -36,18 +37,21 @@ type migrationLeader struct {
 	namespaces   *nsview.View
 	log          *zap.Logger
 	qps          float64
-	// metrics outlive a term: registered once.
-	reg prometheus.Registerer
-	ctl *migrate.Controller
+	// metrics holds the registered metrics across leadership terms; each
+	// term runs a controller of its own made from it (With), so nothing
+	// is swapped while an old term may still run.
+	metrics *migrate.Controller
 }
 
 func newMigrationLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
 	namespaces *nsview.View, qps float64, reg prometheus.Registerer, log *zap.Logger) *migrationLeader {
-	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, qps: qps, reg: reg, log: log}
+	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, qps: qps, log: log,
+		metrics: migrate.New(migrate.Options{Registerer: reg, Log: log})}
 }
 
-// Run migrates until ctx ends (leadership lost or shutdown).
-func (m *migrationLeader) Run(ctx context.Context) {
+// Run migrates until ctx ends (leadership lost or shutdown); every write
+// goes through term.
+func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
 	meta, err := metadata.NewForConfig(m.kube.config)
 	if err != nil {
 		m.log.Error("migration: no metadata client; not migrating", zap.Error(err))
@@ -68,15 +72,9 @@ func (m *migrationLeader) Run(ctx context.Context) {
 		Workloads: workloads, Pods: pods, Log: m.log,
 		Writer: &migrate.KubeWriter{Client: m.kube.client, Namespace: m.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"}),
-			Limiter:  flowcontrol.NewTokenBucketRateLimiter(float32(m.qps), max(1, int(2*m.qps))), Dynamic: dyn},
+			Limiter:  flowcontrol.NewTokenBucketRateLimiter(float32(m.qps), max(1, int(2*m.qps))), Dynamic: dyn, Term: term},
 	}
-	if m.ctl == nil {
-		o.Registerer = m.reg
-		m.ctl = migrate.New(o)
-	} else {
-		m.ctl = m.ctl.With(o)
-	}
-	ctl := m.ctl
+	ctl := m.metrics.With(o)
 	_, _ = pods.Informer().AddEventHandler(ctl.Handler())
 	workloads.AddEventHandler(ctl.Handler())
 	go pods.Run(ctx)
@@ -93,20 +91,21 @@ func (m *migrationLeader) namespaceList() []migrate.Namespace {
 	out := make([]migrate.Namespace, 0, len(list))
 	for _, ns := range list {
 		if !ns.Deleting && ns.Name != m.ownNamespace {
-			out = append(out, migrate.Namespace{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations})
+			out = append(out, migrate.Namespace{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations, ResourceVersion: ns.ResourceVersion})
 		}
 	}
 	return out
 }
 
-// leaderControllers runs every controller of a leadership term.
-func leaderControllers(runs ...func(context.Context)) func(context.Context) {
-	return func(ctx context.Context) {
+// leaderControllers runs every controller of a leadership term and
+// returns when all of them have.
+func leaderControllers(runs ...func(context.Context, *controller.Term)) func(context.Context, *controller.Term) {
+	return func(ctx context.Context, term *controller.Term) {
 		done := make(chan struct{}, len(runs))
 		for _, run := range runs {
 			go func() {
 				defer func() { done <- struct{}{} }()
-				run(ctx)
+				run(ctx, term)
 			}()
 		}
 		for range runs {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/webhook"
 	"github.com/canary-router/canary-router/webhook/istio"
@@ -29,8 +30,9 @@ type rolloutLeader struct {
 	state        func() *istio.State
 	pods         rollout.PodCounts
 	log          *zap.Logger
-	// ctl holds the registered metrics across leadership terms.
-	ctl *rollout.Controller
+	// metrics holds the registered metrics across leadership terms; each
+	// term runs a controller of its own made from it (With).
+	metrics *rollout.Controller
 	// promAllowed is serve --prometheus-allowed-url.
 	promAllowed []string
 }
@@ -41,11 +43,12 @@ func newRolloutLeader(kube *kubeClients, ownNamespace string, store *webhook.Sto
 	// metrics (step 0, every phase 0) exist on every replica from the
 	// start: dashboards and alerts see zeros, not gaps.
 	return &rolloutLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, pods: pods, log: log,
-		ctl: rollout.New(rollout.Options{Registerer: reg, Log: log})}
+		metrics: rollout.New(rollout.Options{Registerer: reg, Log: log})}
 }
 
-// Run walks the rollout until ctx ends (leadership lost or shutdown).
-func (r *rolloutLeader) Run(ctx context.Context) {
+// Run walks the rollout until ctx ends (leadership lost or shutdown);
+// every write goes through term.
+func (r *rolloutLeader) Run(ctx context.Context, term *controller.Term) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for !r.planned() {
@@ -67,11 +70,11 @@ func (r *rolloutLeader) Run(ctx context.Context) {
 		// The plan's timeout bounds each query; this bounds a hung connection.
 		Querier: &rollout.HTTPQuerier{Client: &http.Client{Timeout: time.Minute}}, PrometheusAllowed: r.promAllowed,
 		Status: &rollout.KubeStatus{Client: r.kube.client, Namespace: r.ownNamespace,
-			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"})},
+			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"}), Term: term},
 		Log: r.log}
-	r.ctl = r.ctl.With(o)
+	ctl := r.metrics.With(o)
 	r.log.Info("rollout controller started")
-	r.ctl.Run(ctx)
+	ctl.Run(ctx)
 }
 
 func (r *rolloutLeader) planned() bool {

@@ -138,19 +138,27 @@ func (c *Controller) Pass(ctx context.Context) (Result, error) {
 // apply makes the step's writes: relabels, restarts, failure Events.
 func (c *Controller) apply(ctx context.Context, in Input, r Result) error {
 	snap, state := c.o.Policy(), c.o.Istio()
+	nsVersion := make(map[string]string, len(in.Namespaces))
+	for _, ns := range in.Namespaces {
+		nsVersion[ns.Name] = ns.ResourceVersion
+	}
 	for _, ns := range r.Relabel {
 		tagRev := ""
 		if st := state.Target(ns.To); st.Tag {
 			tagRev = st.Revision
 		}
 		decision := webhook.DecisionAnnotation(ns.To, policy.ReasonSticky, "Namespace", tagRev, snap)
-		if err := c.o.Writer.Relabel(ctx, ns.Name, ns.To, decision); err != nil {
+		if err := c.o.Writer.Relabel(ctx, ns.Name, nsVersion[ns.Name], ns.To, decision); err != nil {
 			return fmt.Errorf("relabelling namespace %s: %w", ns.Name, err)
 		}
 		c.o.Log.Info("namespace relabelled for migration", zap.String("namespace", ns.Name), zap.String("from", ns.From), zap.String("to", ns.To))
 	}
+	version := make(map[Ref]string, len(in.Workloads))
+	for _, w := range in.Workloads {
+		version[w.Ref] = w.ResourceVersion
+	}
 	for _, m := range r.Restart {
-		if err := c.o.Writer.Restart(ctx, m.Ref, in.Digest, r.RestartedAt); err != nil {
+		if err := c.o.Writer.Restart(ctx, m.Ref, version[m.Ref], in.Digest, r.RestartedAt); err != nil {
 			return fmt.Errorf("restarting %s: %w", m.Ref, err)
 		}
 		c.metrics.restarts.Inc()

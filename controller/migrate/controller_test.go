@@ -22,14 +22,14 @@ type fakeWriter struct {
 	events []string
 }
 
-func (f *fakeWriter) Restart(_ context.Context, r Ref, digest, at string) error {
+func (f *fakeWriter) Restart(_ context.Context, r Ref, _, digest, at string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.log = append(f.log, "restart "+r.String()+" "+digest+" "+at)
 	return nil
 }
 
-func (f *fakeWriter) Relabel(_ context.Context, name, rev, _ string) error {
+func (f *fakeWriter) Relabel(_ context.Context, name, _, rev, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.log = append(f.log, "relabel "+name+" "+rev)

@@ -76,6 +76,9 @@ type Workload struct {
 	// Migrated is annotation canary-router.io/migrated: the policy digest
 	// it was last restarted for.
 	Migrated string
+	// ResourceVersion is the version the informer holds; a restart is
+	// conditional on it.
+	ResourceVersion string
 }
 
 // Namespace is what the planner needs of a namespace.
@@ -83,6 +86,8 @@ type Namespace struct {
 	Name        string
 	Labels      map[string]string
 	Annotations map[string]string
+	// ResourceVersion is the version read; a relabel is conditional on it.
+	ResourceVersion string
 }
 
 // Input is one consistent read of the cluster from informer caches.

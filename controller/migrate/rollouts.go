@@ -55,6 +55,8 @@ func FromRollout(u *unstructured.Unstructured) Workload {
 		Pinned:     pinned || inject == "false",
 		Migrated:   u.GetAnnotations()[AnnotationMigrated],
 		Replicas:   1,
+
+		ResourceVersion: u.GetResourceVersion(),
 	}
 	if r, ok, _ := unstructured.NestedInt64(m, "spec", "replicas"); ok {
 		w.Replicas = int32(r)
@@ -93,18 +95,22 @@ func nestedInt(m map[string]any, fields ...string) int64 {
 
 // rolloutRestartPatch is the merge patch that restarts a Rollout the way
 // `kubectl argo rollouts restart` does, with the migrated marker.
-func rolloutRestartPatch(digest, restartedAt string) []byte {
+func rolloutRestartPatch(resourceVersion, digest, restartedAt string) []byte {
+	meta := map[string]any{"annotations": map[string]string{AnnotationMigrated: digest}}
+	if resourceVersion != "" {
+		meta["resourceVersion"] = resourceVersion // as restartPatch
+	}
 	b, _ := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{AnnotationMigrated: digest}},
+		"metadata": meta,
 		"spec":     map[string]any{"restartAt": restartedAt},
 	})
 	return b
 }
 
 // patchRollout writes the restart through the dynamic client.
-func patchRollout(ctx context.Context, d dynamic.Interface, r Ref, digest, restartedAt string, field string) error {
+func patchRollout(ctx context.Context, d dynamic.Interface, r Ref, resourceVersion, digest, restartedAt string, field string) error {
 	_, err := d.Resource(RolloutGVR).Namespace(r.Namespace).Patch(ctx, r.Name, types.MergePatchType,
-		rolloutRestartPatch(digest, restartedAt), metav1PatchOptions(field))
+		rolloutRestartPatch(resourceVersion, digest, restartedAt), metav1PatchOptions(field))
 	return err
 }
 

@@ -54,7 +54,7 @@ func TestRestartRollout(t *testing.T) {
 	d := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{RolloutGVR: "RolloutList"}, u)
 	w := &KubeWriter{Dynamic: d}
 	for range 2 { // idempotent
-		if err := w.Restart(context.Background(), Ref{"shop", KindRollout, "web"}, "d1", "2026-12-02T10:00:00Z"); err != nil {
+		if err := w.Restart(context.Background(), Ref{"shop", KindRollout, "web"}, "", "d1", "2026-12-02T10:00:00Z"); err != nil {
 			t.Fatal(err)
 		}
 	}

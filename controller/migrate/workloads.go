@@ -140,6 +140,8 @@ func base(kind string, m, tmpl *metav1.ObjectMeta) Workload {
 		OptOut:     m.Annotations[AnnotationMigrate] == "false",
 		Pinned:     pinned || inject == "false",
 		Migrated:   m.Annotations[AnnotationMigrated],
+
+		ResourceVersion: m.ResourceVersion,
 	}
 }
 

@@ -14,20 +14,25 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 
+	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // Writer is the controller's I/O seam: every write it makes.
 type Writer interface {
 	// Restart restarts a workload the way `kubectl rollout restart` does
-	// and marks it restarted for digest, in one idempotent patch.
-	Restart(ctx context.Context, r Ref, digest, restartedAt string) error
+	// and marks it restarted for digest, in one idempotent patch. A
+	// non-empty resourceVersion (the workload as the pass saw it) makes
+	// the patch conditional: a workload changed since is not written.
+	Restart(ctx context.Context, r Ref, resourceVersion, digest, restartedAt string) error
 	// Relabel sets a namespace's istio.io/rev and the router's decision
-	// annotation.
-	Relabel(ctx context.Context, name, revision, decision string) error
+	// annotation, conditional on resourceVersion when it is set.
+	Relabel(ctx context.Context, name, resourceVersion, revision, decision string) error
 	// LoadStatus reads the status object's data (empty when absent).
 	LoadStatus(ctx context.Context) (map[string]string, error)
-	// SaveStatus merges keys into the status object's data.
+	// SaveStatus merges keys into the status object's data, conditional
+	// on the object being as the last LoadStatus read it when the writer
+	// is fenced.
 	SaveStatus(ctx context.Context, data map[string]string) error
 	// Event records an Event on a workload.
 	Event(r Ref, warning bool, reason, message string)
@@ -43,16 +48,29 @@ type KubeWriter struct {
 	Limiter flowcontrol.RateLimiter
 	// Dynamic restarts Argo Rollouts; nil when the CRD is not installed.
 	Dynamic dynamic.Interface
+	// Term fences every write to the leader's term: checked before each
+	// one, and recorded in the status object. nil (the CLI's --apply)
+	// writes unfenced.
+	Term *controller.Term
+
+	status *FencedStatus
 }
 
 var _ Writer = (*KubeWriter)(nil)
 
 const fieldManager = "canary-router-migrate"
 
-// restartPatch is a JSON merge patch, the same on every repeat.
-func restartPatch(digest, restartedAt string) []byte {
+// restartPatch is a JSON merge patch, the same on every repeat. With a
+// resourceVersion the API server applies it only to that version of the
+// object (409 Conflict otherwise), so a leader that woke from a freeze
+// cannot restart a workload the next leader already changed.
+func restartPatch(resourceVersion, digest, restartedAt string) []byte {
+	meta := map[string]any{"annotations": map[string]string{AnnotationMigrated: digest}}
+	if resourceVersion != "" {
+		meta["resourceVersion"] = resourceVersion
+	}
 	b, _ := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{AnnotationMigrated: digest}},
+		"metadata": meta,
 		"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
 			"annotations": map[string]string{AnnotationRestartedAt: restartedAt}}}},
 	})
@@ -60,11 +78,14 @@ func restartPatch(digest, restartedAt string) []byte {
 }
 
 // Restart implements Writer.
-func (w *KubeWriter) Restart(ctx context.Context, r Ref, digest, restartedAt string) error {
+func (w *KubeWriter) Restart(ctx context.Context, r Ref, resourceVersion, digest, restartedAt string) error {
 	if err := w.wait(ctx); err != nil {
 		return err
 	}
-	patch, opts := restartPatch(digest, restartedAt), metav1.PatchOptions{FieldManager: fieldManager}
+	if err := w.check(); err != nil {
+		return err
+	}
+	patch, opts := restartPatch(resourceVersion, digest, restartedAt), metav1.PatchOptions{FieldManager: fieldManager}
 	var err error
 	switch r.Kind {
 	case KindDeployment:
@@ -77,7 +98,7 @@ func (w *KubeWriter) Restart(ctx context.Context, r Ref, digest, restartedAt str
 		if w.Dynamic == nil {
 			return fmt.Errorf("%s: Argo Rollouts is not installed", r)
 		}
-		err = patchRollout(ctx, w.Dynamic, r, digest, restartedAt, fieldManager)
+		err = patchRollout(ctx, w.Dynamic, r, resourceVersion, digest, restartedAt, fieldManager)
 	default:
 		return fmt.Errorf("%s: kind %s is not restarted", r, r.Kind)
 	}
@@ -88,34 +109,50 @@ func (w *KubeWriter) Restart(ctx context.Context, r Ref, digest, restartedAt str
 }
 
 // Relabel implements Writer.
-func (w *KubeWriter) Relabel(ctx context.Context, name, revision, decision string) error {
+func (w *KubeWriter) Relabel(ctx context.Context, name, resourceVersion, revision, decision string) error {
 	if err := w.wait(ctx); err != nil {
 		return err
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+	if err := w.check(); err != nil {
+		return err
+	}
+	meta := map[string]any{
 		"labels":      map[string]string{policy.LabelIstioRev: revision},
 		"annotations": map[string]string{policy.AnnotationDecision: decision},
-	}})
+	}
+	if resourceVersion != "" {
+		meta["resourceVersion"] = resourceVersion
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": meta})
 	_, err := w.Client.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
 	return err
 }
 
 // LoadStatus implements Writer.
 func (w *KubeWriter) LoadStatus(ctx context.Context) (map[string]string, error) {
-	cm, err := w.Client.CoreV1().ConfigMaps(w.Namespace).Get(ctx, StatusConfigMap, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return map[string]string{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return cm.Data, nil
+	return w.statusObject().Load(ctx)
 }
 
 // SaveStatus implements Writer: a merge patch of the keys given, so the
-// leader's progress and an operator's pause never overwrite each other.
+// leader's progress and an operator's pause never overwrite each other
+// (an operator's write in between makes it a conflict, retried).
 func (w *KubeWriter) SaveStatus(ctx context.Context, data map[string]string) error {
-	return SaveStatusData(ctx, w.Client, w.Namespace, data)
+	return w.statusObject().Save(ctx, data)
+}
+
+func (w *KubeWriter) statusObject() *FencedStatus {
+	if w.status == nil {
+		w.status = &FencedStatus{Client: w.Client, Namespace: w.Namespace, Term: w.Term}
+	}
+	return w.status
+}
+
+// check refuses a write once the leader's term is over.
+func (w *KubeWriter) check() error {
+	if w.Term == nil {
+		return nil
+	}
+	return w.Term.Check()
 }
 
 // SaveStatusData merges keys into the status object, creating it when

@@ -4,11 +4,10 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/migrate"
 )
 
@@ -20,30 +19,39 @@ type KubeStatus struct {
 	// Namespace holds the status object (the router's own).
 	Namespace string
 	Recorder  record.EventRecorder
+	// Term fences the writes to the leader's term (migrate.FencedStatus);
+	// nil writes unfenced.
+	Term *controller.Term
+
+	status *migrate.FencedStatus
 }
 
 var _ StatusIO = (*KubeStatus)(nil)
 
 // Load implements StatusIO.
 func (k *KubeStatus) Load(ctx context.Context) (map[string]string, error) {
-	cm, err := k.Client.CoreV1().ConfigMaps(k.Namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	o := k.object()
+	data, err := o.Load(ctx)
+	if err == nil && !o.Found() {
+		// nil, not empty: the rollout controller tells a deleted status
+		// object from one that lost its rollout keys.
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	if cm.Data == nil {
-		return map[string]string{}, nil
-	}
-	return cm.Data, nil
+	return data, err
 }
 
 // Save implements StatusIO: a merge patch of the keys given, so the
 // leader's progress, the migration's and an operator's command never
 // overwrite each other.
 func (k *KubeStatus) Save(ctx context.Context, data map[string]string) error {
-	return migrate.SaveStatusData(ctx, k.Client, k.Namespace, data)
+	return k.object().Save(ctx, data)
+}
+
+func (k *KubeStatus) object() *migrate.FencedStatus {
+	if k.status == nil {
+		k.status = &migrate.FencedStatus{Client: k.Client, Namespace: k.Namespace, Term: k.Term}
+	}
+	return k.status
 }
 
 // Event implements StatusIO: Events go on the status object, where

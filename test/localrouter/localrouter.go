@@ -147,6 +147,14 @@ func (r *Router) Stop() { r.signal(syscall.SIGTERM) }
 // would: no graceful shutdown.
 func (r *Router) Kill() { r.signal(syscall.SIGKILL) }
 
+// Freeze stops the router without ending it (SIGSTOP), as a long GC pause
+// or a descheduled VM would: it holds its connections and state and does
+// nothing until Thaw.
+func (r *Router) Freeze() { _ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Thaw lets a frozen router carry on (SIGCONT) where it stopped.
+func (r *Router) Thaw() { _ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGCONT) }
+
 func (r *Router) signal(sig syscall.Signal) {
 	select {
 	case <-r.exited:

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/test/cluster"
+	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
 )
@@ -32,6 +33,8 @@ var env struct {
 	// replicas are the two router processes, by name (also their
 	// POD_NAME, the prefix of their Lease identity).
 	replicas map[string]*replica
+	// istio is the stand-in injectors, which a test can take down.
+	istio *fakeistio.Injectors
 }
 
 // replica is one router process and its fixed ports, so a restart keeps
@@ -51,9 +54,11 @@ func TestMain(m *testing.M) {
 func setup(ctx context.Context, e *harness.Env) error {
 	env.Env = e
 	c := e.Cluster
-	if _, err := e.StartIstio(ctx, "stable", "stable", "canary"); err != nil {
+	in, err := e.StartIstio(ctx, "stable", "stable", "canary")
+	if err != nil {
 		return err
 	}
+	env.istio = in
 	id, err := e.SetUpManifestIdentity(ctx)
 	if err != nil {
 		return err

@@ -27,7 +27,8 @@ var errNotSynced = errors.New("waiting for the first list of namespaces")
 type Namespace struct {
 	Name   string
 	Labels map[string]string
-	// Annotations holds only the router's decision annotation, if any.
+	// Annotations holds only the router's decision and failover-from
+	// annotations, if any.
 	Annotations map[string]string
 	// Deleting: the namespace is terminating; nothing should be written.
 	Deleting bool
@@ -111,8 +112,8 @@ func namespaceOf(obj any) (Namespace, bool) {
 }
 
 // trim keeps a namespace's name, labels, deletion mark and the router's
-// decision annotation: every label, because an injector's selector may
-// name any of them.
+// decision and failover-from annotations: every label, because an
+// injector's selector may name any of them.
 func trim(obj any) (any, error) {
 	m, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
@@ -121,8 +122,13 @@ func trim(obj any) (any, error) {
 	out := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
 		Name: m.Name, ResourceVersion: m.ResourceVersion, Labels: m.Labels, DeletionTimestamp: m.DeletionTimestamp,
 	}}
-	if d, ok := m.Annotations[policy.AnnotationDecision]; ok {
-		out.Annotations = map[string]string{policy.AnnotationDecision: d}
+	for _, k := range []string{policy.AnnotationDecision, policy.AnnotationFailoverFrom} {
+		if v, ok := m.Annotations[k]; ok {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[k] = v
+		}
 	}
 	return out, nil
 }

@@ -1,6 +1,9 @@
 package policy
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // NamespaceAction is the change the router makes to a namespace.
 type NamespaceAction int
@@ -43,6 +46,13 @@ type NamespaceDecision struct {
 	// istio-injection=enabled to fall back on, the namespace's pods would
 	// run without a sidecar.
 	Refuse bool
+	// FailoverFrom, set by RepairNamespace on a move off a revision that
+	// stopped answering, is recorded in AnnotationFailoverFrom.
+	FailoverFrom string
+	// ClearFailover asks to remove AnnotationFailoverFrom.
+	ClearFailover bool
+	// Retry is when RepairNamespace's answer may change by time alone.
+	Retry time.Duration
 }
 
 // gitOpsAdvice ends the conversion warnings. A Namespace manifest applied

@@ -11,7 +11,7 @@ import (
 
 // Fields each mapping may hold, as operators write them.
 var (
-	policyFields     = []string{"granularity", "seed", "targets", "namespaces", "gateways", "gatewayRevision", "migration", "rollout"}
+	policyFields     = []string{"granularity", "seed", "targets", "namespaces", "gateways", "gatewayRevision", "migration", "rollout", "namespaceFailover"}
 	targetFields     = []string{"revision", "weight"}
 	namespacesFields = []string{"exclude"}
 )
@@ -70,6 +70,9 @@ func decodePolicy(doc yaml.MapSlice) (*Policy, ValidationError) {
 			p.Migration = decodeMigration(&errs, path, it.Value)
 		case "rollout":
 			rollout = decodeRollout(&errs, path, it.Value)
+		case "namespaceFailover":
+			f := decodeNamespaceFailover(&errs, path, it.Value)
+			p.NamespaceFailover = &f
 		}
 	}
 	if !haveGranularity {

@@ -59,6 +59,10 @@ type Policy struct {
 	// Rollout, when set, is a plan the leader walks step by step
 	// (controller/rollout); its weights in force override Targets'.
 	Rollout *Rollout `json:"rollout,omitempty"`
+	// NamespaceFailover says when, in namespace granularity, namespaces
+	// move off a revision whose injector does not answer; nil takes the
+	// defaults (Policy.Failover).
+	NamespaceFailover *NamespaceFailover `json:"namespaceFailover,omitempty"`
 
 	// excluded is Namespaces.Exclude as a set, looked up on every admission.
 	excluded map[string]struct{}
