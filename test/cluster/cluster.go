@@ -202,7 +202,7 @@ func resolveBinDir(dir string) (string, error) {
 		dir = os.Getenv(BinDirEnv)
 	}
 	if dir == "" {
-		root, err := repoRoot()
+		root, err := RepoRoot()
 		if err != nil {
 			return "", fmt.Errorf("cannot find the control plane binaries: set Options.BinDir or $%s (%w)", BinDirEnv, err)
 		}
@@ -213,7 +213,11 @@ func resolveBinDir(dir string) (string, error) {
 
 // repoRoot walks up from the working directory to the go.mod of this module;
 // a nested module such as test/tools has its own go.mod and is skipped.
-func repoRoot() (string, error) {
+// RepoRoot is the checkout's root: the folder above the working directory
+// whose go.mod declares the router's module. Tests and tools find files of
+// the checkout through it, not through runtime.Caller, which under
+// -trimpath (as every build here runs) names no folder.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

@@ -8,11 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/canary-router/canary-router/test/cluster"
 )
 
 // LoopbackConfig is the router's MutatingWebhookConfiguration exactly as
@@ -44,8 +45,11 @@ func LoopbackConfig(port int, caBundle []byte) *admissionregv1.MutatingWebhookCo
 // baseWebhooks reads the MutatingWebhookConfiguration of
 // deploy/base/webhooks.yaml.
 func baseWebhooks() (*admissionregv1.MutatingWebhookConfiguration, error) {
-	_, self, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(self), "..", "..", "deploy", "base", "webhooks.yaml")
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(root, "deploy", "base", "webhooks.yaml")
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
