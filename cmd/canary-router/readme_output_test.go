@@ -4,28 +4,33 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-// readmeRun is a fenced block of README.md that starts with a command line
+// readmeRun is a fenced block of a page that starts with a command line
 // ("$ canary-router ...") and holds its output.
 var readmeRun = regexp.MustCompile("(?ms)^```\\n\\$ canary-router ([^\\n]*)\\n(.*?)^```")
 
 // TestREADMEOutputsReproduce runs every offline canary-router command
-// (simulate, validate) README.md shows with its output, from the repository's root and with the files the
+// (simulate, validate) README.md and docs/ show with its output, from the repository's root and with the files the
 // repository holds (docs/examples), and compares the output: an example a
 // reader cannot reproduce is a wrong example.
 func TestREADMEOutputsReproduce(t *testing.T) {
 	t.Chdir("../..")
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
+	pages, _ := filepath.Glob(filepath.Join("docs", "*.md"))
+	var runs [][][]byte
+	for _, page := range append([]string{"README.md"}, pages...) {
+		text, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, readmeRun.FindAllSubmatch(text, -1)...)
 	}
-	runs := readmeRun.FindAllSubmatch(readme, -1)
 	if len(runs) == 0 {
-		t.Fatal("README.md shows no canary-router command with its output")
+		t.Fatal("README.md and docs/ show no canary-router command with its output")
 	}
 	offline := 0
 	for _, m := range runs {
@@ -40,12 +45,12 @@ func TestREADMEOutputsReproduce(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, stderr.String())
 			}
 			if got, want := trimLines(stdout.String()), trimLines(string(m[2])); got != want {
-				t.Errorf("README.md shows:\n%s\nthe command prints:\n%s", want, got)
+				t.Errorf("the docs show:\n%s\nthe command prints:\n%s", want, got)
 			}
 		})
 	}
 	if offline == 0 {
-		t.Error("README.md shows no offline command (simulate, validate) with its output: is the block pattern broken?")
+		t.Error("README.md and docs/ show no offline command (simulate, validate) with its output: is the block pattern broken?")
 	}
 }
 

@@ -437,7 +437,7 @@ func (m *machine) verdict() (failed, unknown string) {
 	for _, g := range m.st.Gates {
 		switch {
 		case g.Verdict == VerdictFail && m.st.Failures[g.Name] > g.FailureLimit && failed == "":
-			failed = fmt.Sprintf("gate %s failed at step %d (%d times in a row): %s", g.Name, m.st.Step+1, m.st.Failures[g.Name], g.Message)
+			failed = fmt.Sprintf("gate %s failed at step %d (%s): %s", g.Name, m.st.Step+1, inARow(m.st.Failures[g.Name]), g.Message)
 		case g.Verdict == VerdictUnknown && unknown == "":
 			unknown = fmt.Sprintf("gate %s unknown at step %d, not advancing without data: %s", g.Name, m.st.Step+1, g.Message)
 		}
@@ -468,4 +468,13 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// inARow words a count of failed measurements: "once", "2 times in a
+// row".
+func inARow(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times in a row", n)
 }

@@ -213,8 +213,8 @@ func (d *demo) badRollout(ctx context.Context, mon *monitoring) error {
 		return err
 	}
 	fmt.Fprintf(d.out, "\n    bad canary: fault at step %d (25%%), rollback started %.1fs after it: %s\n", step+1, detect.Seconds(), reason)
-	fmt.Fprintf(d.out, "    rolled back: up to %d workloads (%d pods) were on canary; now all %d workloads and %d of %d pods on stable, %d on canary, %d without a sidecar\n",
-		tl.maxWorkloads, tl.maxPods, c.workloadsOn["stable"], c.podsOn["stable"], c.pods, c.podsOn["canary"], c.unmeshed)
+	fmt.Fprintf(d.out, "    rolled back: up to %d %s (%d pods) were on canary; now all %d workloads and %d of %d pods on stable, %d on canary, %d without a sidecar\n",
+		tl.maxWorkloads, pluralWord(tl.maxWorkloads, "workload", "workloads"), tl.maxPods, c.workloadsOn["stable"], c.podsOn["stable"], c.pods, c.podsOn["canary"], c.unmeshed)
 	if c.unmeshed != 0 {
 		return fmt.Errorf("%d pods without a sidecar", c.unmeshed)
 	}
@@ -254,4 +254,11 @@ func (d *demo) rolloutStatus(ctx context.Context) error {
 		return fmt.Errorf("canary-router rollout status: %w", err)
 	}
 	return nil
+}
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
