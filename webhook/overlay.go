@@ -84,7 +84,7 @@ func (o *Overlay) Apply(p *policy.Policy) (*policy.Policy, bool) {
 		// revisions, until the leader sees the targets agree and removes
 		// them (controller/rollout): removing the block must not send
 		// routing, and so the migration, back to stale targets.
-		if o.Phase != "Complete" || !sameRevisions(o.Weights, p.Targets) {
+		if o.Phase != "Complete" || !policy.SameRevisions(o.Weights, p.Targets) {
 			return p, false
 		}
 		return p.WithWeights(o.Weights)
@@ -93,18 +93,6 @@ func (o *Overlay) Apply(p *policy.Policy) (*policy.Policy, bool) {
 		return p, false
 	}
 	return p.WithWeights(o.Weights)
-}
-
-func sameRevisions(a, b []policy.Target) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Revision != b[i].Revision {
-			return false
-		}
-	}
-	return true
 }
 
 // withOverlay returns the snapshot routing by o's weights, or base itself

@@ -129,7 +129,7 @@ func Step(in Input, prev *State) Result {
 // tidy-up), the state goes and the targets route.
 func removed(in Input, prev *State) Result {
 	if prev == nil || prev.Phase != PhaseComplete || slices.Equal(prev.Weights, in.Policy.Targets) ||
-		!sameRevisions(prev.Weights, in.Policy.Targets) {
+		!policy.SameRevisions(prev.Weights, in.Policy.Targets) {
 		return Result{}
 	}
 	st := prev.clone()
@@ -141,18 +141,6 @@ func removed(in Input, prev *State) Result {
 				FormatWeights(st.Weights), FormatWeights(in.Policy.Targets))})
 	}
 	return res
-}
-
-func sameRevisions(a, b []policy.Target) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Revision != b[i].Revision {
-			return false
-		}
-	}
-	return true
 }
 
 // machine is one pass of Step.
