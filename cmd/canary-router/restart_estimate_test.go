@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/canary-router/canary-router/webhook"
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/nsview"
+	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/webhook/policy"
+)
+
+type fakeWorkloadPods struct {
+	units  []podview.WorkloadPods
+	synced bool
+}
+
+func (f fakeWorkloadPods) Workloads() ([]podview.WorkloadPods, bool) { return f.units, f.synced }
+
+type fakeNamespaces struct {
+	list   []nsview.Namespace
+	synced bool
+}
+
+func (f fakeNamespaces) List() []nsview.Namespace { return f.list }
+func (f fakeNamespaces) HasSynced() bool          { return f.synced }
+
+func mustParse(t *testing.T, doc string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRestartEstimator(t *testing.T) {
+	state := istio.NewState([]istio.Config{
+		{Name: "istio-sidecar-injector-stable", Rev: "stable"},
+		{Name: "istio-sidecar-injector-canary", Rev: "canary"},
+	}, []istio.Endpoints{{Service: "istiod-stable", Ready: true}, {Service: "istiod-canary", Ready: true}}, "istio-system", "canary-router")
+	optedIn := map[string]string{policy.LabelOptIn: policy.OptInEnabled}
+	namespaces := fakeNamespaces{synced: true, list: []nsview.Namespace{
+		{Name: "shop", Labels: optedIn}, {Name: "plain"}, {Name: "canary-router-system", Labels: optedIn},
+		{Name: "going", Labels: optedIn, Deleting: true}}}
+	pods := fakeWorkloadPods{synced: true}
+	unit := func(ns, kind, name string, injected map[string]int, pinned int) {
+		pods.units = append(pods.units, podview.WorkloadPods{Key: podview.Key{Namespace: ns, Kind: kind, Name: name}, Injected: injected, Pinned: pinned})
+	}
+	// Counted: 8 Deployments and 2 StatefulSets in shop, every pod on stable.
+	for i := range 8 {
+		unit("shop", "Deployment", fmt.Sprintf("web-%d", i), map[string]int{"stable": 3}, 0)
+	}
+	unit("shop", "StatefulSet", "db", map[string]int{"stable": 2}, 0)
+	unit("shop", "StatefulSet", "cache", map[string]int{"stable": 1}, 0)
+	// Never counted: pinned, opted out of injection (no sidecar at all),
+	// not restartable, in an unmanaged, the router's own or a deleted
+	// namespace.
+	unit("shop", "Deployment", "pinned", map[string]int{"stable": 2}, 2)
+	unit("shop", "Deployment", "no-mesh", map[string]int{"": 2}, 0)
+	unit("shop", "CronJob", "backup", map[string]int{"stable": 1}, 0)
+	unit("plain", "Deployment", "x", map[string]int{"stable": 1}, 0)
+	unit("canary-router-system", "Deployment", "canary-router", map[string]int{"stable": 2}, 0)
+	unit("going", "Deployment", "y", map[string]int{"stable": 1}, 0)
+
+	stable100 := mustParse(t, "granularity: workload\ntargets: [{revision: stable, weight: 100}]\n")
+	canary100 := mustParse(t, "granularity: workload\ntargets: [{revision: canary, weight: 100}]\nmigration: {}\n")
+	e := &restartEstimator{pods: pods, namespaces: namespaces, istio: func() *istio.State { return state }, ownNamespace: "canary-router-system"}
+
+	got, ok := e.EstimateRestarts(stable100, canary100)
+	if want := (webhook.RestartEstimate{Moves: 10, Workloads: 10, Migrates: true}); !ok || got != want {
+		t.Fatalf("everything to canary: %+v, %v; want %+v", got, ok, want)
+	}
+	if got, _ := e.EstimateRestarts(canary100, stable100); got != (webhook.RestartEstimate{Workloads: 10}) {
+		t.Fatalf("back to where the pods are: %+v, want nothing moved", got)
+	}
+	if got, _ := e.EstimateRestarts(nil, canary100); got.Moves != 10 {
+		t.Fatalf("a create: %+v", got)
+	}
+
+	for name, broken := range map[string]*restartEstimator{
+		"pods not synced":       {pods: fakeWorkloadPods{}, namespaces: namespaces, istio: e.istio},
+		"namespaces not synced": {pods: pods, namespaces: fakeNamespaces{}, istio: e.istio},
+		"no Istio view yet":     {pods: pods, namespaces: namespaces, istio: func() *istio.State { return nil }},
+	} {
+		if _, ok := broken.EstimateRestarts(stable100, canary100); ok {
+			t.Errorf("%s: estimated anyway", name)
+		}
+	}
+}
