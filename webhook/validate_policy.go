@@ -44,6 +44,10 @@ type PolicyValidator struct {
 	// workloads the router places (serve --warn-restart-share).
 	Restarts         RestartEstimator
 	WarnRestartShare float64
+	// Overlay, when set, is the rollout's weights in force
+	// (Snapshot.Rollout): the dry run plans both policies through it, as
+	// the router would route them.
+	Overlay func() *Overlay
 	// parse is policy.Parse when nil; tests slow it down.
 	parse func([]byte) (*policy.Policy, error)
 }

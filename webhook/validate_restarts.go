@@ -46,10 +46,19 @@ func restartWarning(e RestartEstimate, threshold float64) string {
 		"(no migration block is enabled, so nothing restarts now), %s", e.Moves, e.Workloads, share*100, above)
 }
 
-// restartWarnings dry-runs the edit when an estimator is set.
+// restartWarnings dry-runs the edit when an estimator is set. Both
+// policies are planned with the rollout's weights in force laid over them
+// where those apply (Overlay.Apply): mid-rollout, or after a completed
+// rollout's block is removed, the router routes by those weights, not by
+// the document's targets.
 func (v *PolicyValidator) restartWarnings(old, cur *policy.Policy) []string {
 	if v.Restarts == nil {
 		return nil
+	}
+	if v.Overlay != nil {
+		o := v.Overlay()
+		old, _ = o.Apply(old)
+		cur, _ = o.Apply(cur)
 	}
 	est, ok := v.Restarts.EstimateRestarts(old, cur)
 	if !ok {

@@ -110,3 +110,50 @@ func TestPolicyValidatorWarnsOnRestartShare(t *testing.T) {
 		})
 	}
 }
+
+// The dry run plans the weights the router routes by: a completed
+// rollout's weights outlive its block (Overlay.Apply), so removing the
+// block is planned at those weights, not at the document's stale targets.
+func TestPolicyValidatorPlansThroughTheRolloutOverlay(t *testing.T) {
+	const (
+		targets   = "granularity: workload\ntargets: [{revision: stable, weight: 100}, {revision: canary, weight: 0}]\nmigration: {}\n"
+		withBlock = targets + "rollout: {steps: [{canary: 100}]}\n"
+	)
+	complete := &Overlay{Phase: "Complete", Weights: []policy.Target{{Revision: "stable", Weight: 0}, {Revision: "canary", Weight: 100}}}
+	inForce, err := policy.Parse([]byte(withBlock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete.ID = inForce.RolloutID()
+	canaryWeight := func(p *policy.Policy) float64 {
+		for _, tg := range p.Targets {
+			if tg.Revision == "canary" {
+				return tg.Weight
+			}
+		}
+		return -1
+	}
+	for _, tc := range []struct {
+		name              string
+		overlay           *Overlay
+		wantOld, wantEdit float64
+	}{
+		{"completed rollout's weights", complete, 100, 100},
+		{"no rollout in force", nil, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			est := &fakeEstimator{synced: true}
+			v := &PolicyValidator{Namespace: "canary-router-system", Name: "canary-router-policy", Restarts: est,
+				WarnRestartShare: DefaultWarnRestartShare, Overlay: func() *Overlay { return tc.overlay }}
+			f := newFixture(t, "")
+			body := reviewBodyWithOld(t, "configmaps", "UPDATE", "canary-router-system",
+				policyConfigMap("canary-router-policy", targets, true), policyConfigMap("canary-router-policy", withBlock, true))
+			if code, resp := post(t, f.admitter.PolicyHandler(v), body, "application/json"); code != http.StatusOK || !resp.Allowed {
+				t.Fatalf("HTTP %d allowed %v", code, resp.Allowed)
+			}
+			if est.old == nil || est.cur == nil || canaryWeight(est.old) != tc.wantOld || canaryWeight(est.cur) != tc.wantEdit {
+				t.Fatalf("planned old %v edit %v, want canary at %g and %g", est.old, est.cur, tc.wantOld, tc.wantEdit)
+			}
+		})
+	}
+}

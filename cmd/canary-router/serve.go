@@ -198,7 +198,12 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 			Revisions: istioRevisions(cluster.istio.Current), PrometheusAllowed: cfg.prometheusAllowed,
 			Restarts: &restartEstimator{pods: cluster.pods, namespaces: namespaces, istio: cluster.istio.Current,
 				ownNamespace: cfg.namespace},
-			WarnRestartShare: cfg.warnRestartShare}
+			WarnRestartShare: cfg.warnRestartShare, Overlay: func() *webhook.Overlay {
+				if s := store.Load(); s != nil {
+					return s.Rollout
+				}
+				return nil
+			}}
 	}
 
 	admitter := webhook.NewAdmitter(webhook.AdmitterConfig{
