@@ -343,3 +343,25 @@ func sortedUnion(a, b map[string]map[string]any) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// TestHelmChartWarnRestartShare: warnRestartShare reaches serve
+// --warn-restart-share, and the schema refuses a share outside 0 to 1.
+func TestHelmChartWarnRestartShare(t *testing.T) {
+	if out := helmRun(t, "template", "canary-router", chartDir); !bytes.Contains(out, []byte("- --warn-restart-share=0.25\n")) {
+		t.Error("the default does not render --warn-restart-share=0.25")
+	}
+	if out := helmRun(t, "template", "canary-router", chartDir, "--set", "warnRestartShare=0.1"); !bytes.Contains(out, []byte("- --warn-restart-share=0.1\n")) {
+		t.Error("warnRestartShare=0.1 does not reach the Deployment")
+	}
+	// --set passes 0.1 as a string, --set-json as a number: both are checked.
+	for _, bad := range [][]string{{"--set", "warnRestartShare=1.5"}, {"--set-json", "warnRestartShare=1.5"}, {"--set", "warnRestartShare=lots"}} {
+		cmd := exec.Command(helmBin(t), append([]string{"template", "canary-router", chartDir}, bad...)...)
+		cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+		if err := cmd.Run(); err == nil {
+			t.Errorf("the schema accepted %v", bad)
+		}
+	}
+	if out := helmRun(t, "template", "canary-router", chartDir, "--set-json", "warnRestartShare=0.5"); !bytes.Contains(out, []byte("- --warn-restart-share=0.5\n")) {
+		t.Error("warnRestartShare=0.5 as a number does not reach the Deployment")
+	}
+}

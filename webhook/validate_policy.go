@@ -39,6 +39,15 @@ type PolicyValidator struct {
 	// (serve --prometheus-allowed-url): a policy whose rollout gates name
 	// another is refused. Empty allows none.
 	PrometheusAllowed []string
+	// Restarts, when set, dry-runs each edit's migration plan, and the
+	// validator warns when it moves more than WarnRestartShare of the
+	// workloads the router places (serve --warn-restart-share).
+	Restarts         RestartEstimator
+	WarnRestartShare float64
+	// Overlay, when set, is the rollout's weights in force
+	// (Snapshot.Rollout): the dry run plans both policies through it, as
+	// the router would route them.
+	Overlay func() *Overlay
 	// parse is policy.Parse when nil; tests slow it down.
 	parse func([]byte) (*policy.Policy, error)
 }
@@ -86,10 +95,13 @@ func (v *PolicyValidator) admit(r *wire.Review) wire.Response {
 		return invalid(r.UID, where, []string{"rollout.gates.prometheus.url: " + policy.PrometheusNotAllowed(p.Rollout.Gates.Prometheus.URL, v.PrometheusAllowed)})
 	}
 	var warnings []string
+	var old *policy.Policy
 	if r.Operation == "UPDATE" {
-		warnings = editWarnings(previousPolicy(r.RawOldObject), p)
+		old = previousPolicy(r.RawOldObject)
+		warnings = editWarnings(old, p)
 	}
 	warnings = append(warnings, v.missingTargets(p)...)
+	warnings = append(warnings, v.restartWarnings(old, p)...)
 	return wire.Allowed(r.UID, warnings)
 }
 

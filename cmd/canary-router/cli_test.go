@@ -83,6 +83,8 @@ func TestUsageErrors(t *testing.T) {
 		{"negative fleet", "--replicas -3", []string{"simulate", "--policy", "p.yaml", "--replicas", "-3"}},
 		{"prometheus allowlist entry not a URL", `--prometheus-allowed-url "prometheus:9090": must be an http or https URL`,
 			[]string{"serve", "--prometheus-allowed-url=http://prometheus.monitoring:9090", "--prometheus-allowed-url=prometheus:9090"}},
+		{"restart share above one", "--warn-restart-share 1.5: must be between 0 and 1", []string{"serve", "--warn-restart-share=1.5"}},
+		{"restart share negative", "--warn-restart-share -0.1: must be between 0 and 1", []string{"serve", "--warn-restart-share=-0.1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -63,6 +64,9 @@ type serveConfig struct {
 	// prometheusAllowed lists the Prometheus URLs a policy's rollout
 	// gates may name; empty allows none.
 	prometheusAllowed []string
+	// warnRestartShare is the share of the workloads the router places
+	// past which a policy edit's dry-run plan earns a warning.
+	warnRestartShare float64
 }
 
 func (c *serveConfig) bind(fs *pflag.FlagSet) {
@@ -85,6 +89,8 @@ func (c *serveConfig) bind(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.migrationQPS, "migration-write-qps", defaultMigrationWriteQPS, "most workload restarts and namespace relabels the leader's migration writes per second")
 	fs.StringArrayVar(&c.prometheusAllowed, "prometheus-allowed-url", nil,
 		"a Prometheus URL (http://host:port) a policy's rollout gates may query; repeat for several. None given: no Prometheus gate is allowed")
+	fs.Float64Var(&c.warnRestartShare, "warn-restart-share", webhook.DefaultWarnRestartShare,
+		"a policy edit whose dry-run migration plan would move more than this share (0 to 1) of the workloads the router places is applied with a warning naming the count; 1 turns the warning off")
 }
 
 // Validate fails fast on flags that cannot work.
@@ -104,6 +110,9 @@ func (c *serveConfig) Validate() error {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			errs = append(errs, fmt.Errorf("--prometheus-allowed-url %q: must be an http or https URL such as http://prometheus.monitoring:9090", u))
 		}
+	}
+	if c.warnRestartShare < 0 || c.warnRestartShare > 1 || math.IsNaN(c.warnRestartShare) {
+		errs = append(errs, fmt.Errorf("--warn-restart-share %g: must be between 0 and 1", c.warnRestartShare))
 	}
 	if c.migrationQPS <= 0 {
 		errs = append(errs, fmt.Errorf("--migration-write-qps %g: must be positive", c.migrationQPS))
@@ -186,7 +195,15 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 	var validator *webhook.PolicyValidator
 	if cfg.policyFile == "" {
 		validator = &webhook.PolicyValidator{Namespace: cfg.namespace, Name: cfg.policyConfigMap,
-			Revisions: istioRevisions(cluster.istio.Current), PrometheusAllowed: cfg.prometheusAllowed}
+			Revisions: istioRevisions(cluster.istio.Current), PrometheusAllowed: cfg.prometheusAllowed,
+			Restarts: &restartEstimator{pods: cluster.pods, namespaces: namespaces, istio: cluster.istio.Current,
+				ownNamespace: cfg.namespace},
+			WarnRestartShare: cfg.warnRestartShare, Overlay: func() *webhook.Overlay {
+				if s := store.Load(); s != nil {
+					return s.Rollout
+				}
+				return nil
+			}}
 	}
 
 	admitter := webhook.NewAdmitter(webhook.AdmitterConfig{

@@ -34,6 +34,7 @@ func (v *View) Run(ctx context.Context, client metadata.Interface) {
 	}
 	synced := reg.HasSynced
 	v.hasSynced.Store(&synced)
+	v.setStore(inf.GetStore())
 	go v.sweepEvery(ctx, max(v.o.TTL/sweepsPerTTL, v.bucket))
 	inf.RunWithContext(ctx)
 }

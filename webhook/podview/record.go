@@ -2,9 +2,12 @@ package podview
 
 import (
 	"encoding/json"
+	"strings"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // Keys the view reads (docs/istio.md).
@@ -45,6 +48,54 @@ type record struct {
 	// router (no decision annotation). Istio may override a pin with the
 	// namespace's label; that is not the router's mismatch.
 	pinned bool
+	// wkind and wcut name the pod's workload (policy.WorkloadOf: a
+	// Deployment rather than its ReplicaSet) as a cut of key, so it costs
+	// the record no string and no size: kind workloadKinds[wkind] (the
+	// owner's own kind when 0), name key.Name without its last wcut
+	// bytes. wkind is noWorkload when the unit is not one of those.
+	wkind, wcut uint8
+}
+
+// workloadKinds are the kinds policy.WorkloadOf names other than the
+// owner's own; record.wkind indexes it.
+var workloadKinds = [...]string{"", "Deployment", "Rollout", "CronJob"}
+
+// noWorkload is record.wkind for a pod whose workload cannot be written
+// as a cut of its owner (never, for the kinds WorkloadOf names today).
+const noWorkload = 0xff
+
+// workload returns the pod's workload unit; ok is false for a pod
+// without a controller, or one whose unit the record could not keep.
+func (r record) workload() (Key, bool) {
+	if !r.owned || r.wkind == noWorkload || int(r.wcut) > len(r.key.Name) {
+		return Key{}, false
+	}
+	kind := r.key.Kind
+	if r.wkind != 0 {
+		kind = workloadKinds[r.wkind]
+	}
+	return Key{Namespace: r.key.Namespace, Kind: kind, Name: r.key.Name[:len(r.key.Name)-int(r.wcut)]}, true
+}
+
+// encodeWorkload sets wkind and wcut from policy.WorkloadOf.
+func (r *record) encodeWorkload(labels map[string]string) {
+	kind, name, ok := policy.WorkloadOf(policy.PodSubject{Namespace: r.key.Namespace, Labels: labels,
+		Owner: &policy.Owner{Kind: r.key.Kind, Name: r.key.Name}})
+	r.wkind = noWorkload
+	if !ok || !strings.HasPrefix(r.key.Name, name) || len(r.key.Name)-len(name) > 0xfe {
+		return
+	}
+	cut := uint8(len(r.key.Name) - len(name))
+	if kind == r.key.Kind {
+		r.wkind, r.wcut = 0, cut
+		return
+	}
+	for i, k := range workloadKinds {
+		if i > 0 && k == kind {
+			r.wkind, r.wcut = uint8(i), cut
+			return
+		}
+	}
 }
 
 // counted reports whether the pod counts towards its unit's split.
@@ -67,6 +118,9 @@ func recordOf(m metav1.Object) record {
 			r.owned = o.Kind != "" && o.Name != ""
 			break
 		}
+	}
+	if r.owned {
+		r.encodeWorkload(m.GetLabels())
 	}
 	return r
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/canary-router/canary-router/webhook/policy"
 )
@@ -80,7 +81,9 @@ type View struct {
 	trim   trimmer
 	// hasSynced reports the informer's first list; nil until Run.
 	hasSynced atomic.Pointer[func() bool]
-	graceLog  sync.Once
+	// store is the informer's cache, for Workloads; nil until Run.
+	store    atomic.Pointer[cache.Store]
+	graceLog sync.Once
 
 	seed   maphash.Seed
 	shards [shardCount]shard
