@@ -79,7 +79,8 @@ node-tools:
 
 .PHONY: prometheus
 ## prometheus: Prometheus and promtool for test/observability, from Debian's
-## `prometheus` package (apt-get, as root or through sudo); skipped when both are on PATH
+## `prometheus` package, and tmux for test/rollout's watch test (apt-get, as root or
+## through sudo); skipped when all three are on PATH
 prometheus:
 	@bash test/tools/install-prometheus.sh
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 )
 
@@ -23,6 +23,10 @@ type rolloutControlConfig struct {
 	kubeconfig, kubeContext string
 	namespace, reason       string
 	output                  string
+	// status only: --watch and how it reads, and --no-color.
+	watch             bool
+	interval, timeout time.Duration
+	noColor           bool
 }
 
 // rolloutActions are the subcommands, in the order help lists them.
@@ -41,12 +45,24 @@ func (c *rolloutControlConfig) bind(fs *pflag.FlagSet) {
 	if c.action == "pause" {
 		fs.StringVar(&c.reason, "reason", "paused by an operator", "why, shown by rollout status")
 	}
+	if c.action == "status" {
+		fs.BoolVarP(&c.watch, "watch", "w", false, "redraw the rollout as it changes; exit 0 when Complete, 1 when Aborted, 3 at --timeout")
+		fs.DurationVar(&c.interval, "interval", defaultWatchInterval, "with --watch, how often to read the status object")
+		fs.DurationVar(&c.timeout, "timeout", 0, "with --watch, how long to wait for Complete or Aborted (0: no limit)")
+		fs.BoolVar(&c.noColor, "no-color", false, "no colours (they are used only on a terminal)")
+	}
 	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
 }
 
 func (c *rolloutControlConfig) check(args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected argument %q", args[0])
+	}
+	if c.interval < 0 || (c.watch && c.interval == 0) {
+		return fmt.Errorf("--interval must be positive, got %s", c.interval)
+	}
+	if c.timeout < 0 {
+		return fmt.Errorf("--timeout must not be negative, got %s", c.timeout)
 	}
 	return nil
 }
@@ -73,9 +89,13 @@ func (c *rolloutControlConfig) run(ctx context.Context, _ []string, stdout, stde
 		fmt.Fprintln(stderr, err)
 		return exitFailure
 	}
+	s := &rollout.KubeStatus{Client: kube.client, Namespace: c.namespace}
+	if c.watch {
+		return watchRollout(ctx, s.Load, stdout, stderr, watchOptions{interval: c.interval, timeout: c.timeout,
+			redraw: isTerminal(stdout), pal: useColor(stdout, c.noColor, os.Getenv), output: c.output})
+	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	s := &rollout.KubeStatus{Client: kube.client, Namespace: c.namespace}
 	if patch := rolloutPatch(c.action, c.reason, time.Now()); patch != nil {
 		if err := s.Save(ctx, patch); err != nil {
 			fmt.Fprintf(stderr, "canary-router rollout %s: %v\n", c.action, err)
@@ -90,17 +110,14 @@ func (c *rolloutControlConfig) run(ctx context.Context, _ []string, stdout, stde
 		fmt.Fprintf(stderr, "canary-router rollout %s: reading the status object: %v\n", c.action, err)
 		return exitFailure
 	}
-	st, ctl := rollout.Decode(data)
-	mst, mctl := migrate.DecodeStatus(data)
 	if c.output != outputText {
-		if err := writeDocument(stdout, c.output, rolloutDocument{Rollout: st, Paused: ctl.Paused, PauseReason: ctl.PauseReason,
-			PendingRequest: pendingRequest(st, ctl), Migration: mst}); err != nil {
+		if err := writeDocument(stdout, c.output, rolloutDoc(data)); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFailure
 		}
 		return exitOK
 	}
-	writeRolloutStatus(stdout, st, ctl, mst, mctl)
+	_, _ = io.WriteString(stdout, rolloutFrame(data, nil, useColor(stdout, c.noColor, os.Getenv)))
 	return exitOK
 }
 

@@ -27,14 +27,15 @@ func pendingRequest(st *rollout.State, ctl rollout.Control) string {
 	return ctl.Action
 }
 
-// writeRolloutStatus prints the rollout for a person.
-func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst migrate.Status, mctl migrate.Control) {
+// writeRolloutStatus prints the rollout for a person; pal colours the
+// phase and the gates' verdicts (a plain palette on a pipe or a file).
+func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst migrate.Status, mctl migrate.Control, pal palette) {
 	if st == nil {
 		fmt.Fprintln(w, "No rollout: the policy has no rollout block, or the leader has not started it yet.")
 		return
 	}
 	fmt.Fprintf(w, "Rollout %s, attempt %d\n", st.ID, st.Attempt+1)
-	fmt.Fprintf(w, "Phase:    %s since %s\n", st.Phase, st.LastTransition.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "Phase:    %s since %s\n", pal.phase(st.Phase), st.LastTransition.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "Step:     %d (last passed: %d)\n", st.Step+1, st.LastPassed+1)
 	fmt.Fprintf(w, "Weights:  %s\n", rollout.FormatWeights(st.Weights))
 	if st.Reason != "" {
@@ -68,7 +69,7 @@ func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  GATE\tVERDICT\tVALUE\tFAILURES\tDETAIL")
 	for _, g := range st.Gates {
-		fmt.Fprintf(tw, "  %s\t%s\t%.4g\t%d/%d\t%s\n", g.Name, g.Verdict, g.Value, st.Failures[g.Name], g.FailureLimit+1, g.Message)
+		fmt.Fprintf(tw, "  %s\t%s\t%.4g\t%d/%d\t%s\n", g.Name, pal.verdict(g.Verdict), g.Value, st.Failures[g.Name], g.FailureLimit+1, g.Message)
 	}
 	_ = tw.Flush()
 }

@@ -44,7 +44,7 @@ func TestRolloutPatch(t *testing.T) {
 
 func TestRolloutStatusRender(t *testing.T) {
 	var b bytes.Buffer
-	writeRolloutStatus(&b, nil, rollout.Control{}, migrate.Status{}, migrate.Control{})
+	writeRolloutStatus(&b, nil, rollout.Control{}, migrate.Status{}, migrate.Control{}, palette(false))
 	if !strings.Contains(b.String(), "No rollout") {
 		t.Fatal(b.String())
 	}
@@ -54,7 +54,7 @@ func TestRolloutStatusRender(t *testing.T) {
 		Weights:  []policy.Target{{Revision: "1-24", Weight: 75}, {Revision: "1-25", Weight: 25}},
 		Gates:    []rollout.GateResult{{Name: "xds-rejects", Value: 7, Verdict: rollout.VerdictFail, FailureLimit: 1, Message: "7 is above max 0"}},
 		Failures: map[string]int{"xds-rejects": 2}}
-	writeRolloutStatus(&b, st, rollout.Control{Action: "retry", RequestID: "x"}, migrate.Status{Phase: migrate.PhaseComplete, Done: 4, Total: 4}, migrate.Control{})
+	writeRolloutStatus(&b, st, rollout.Control{Action: "retry", RequestID: "x"}, migrate.Status{Phase: migrate.PhaseComplete, Done: 4, Total: 4}, migrate.Control{}, palette(false))
 	for _, want := range []string{"Phase:    Paused", "Step:     2 (last passed: 1)", "Weights:  1-24=75 1-25=25",
 		"Reason:   gate xds-rejects failed", "Pending:  retry", "Migration: Complete, this step's plan: 4 of 4 workloads moved", "xds-rejects  fail     7      2/2"} {
 		if !strings.Contains(b.String(), want) {

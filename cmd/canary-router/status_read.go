@@ -50,8 +50,10 @@ type clusterSnapshot struct {
 	// Pins counts owner-pinned pods by workload and revision.
 	Pins pinCounts
 	// Overlay is a self-driving rollout's weights in force, from the
-	// status object; nil when there is none or it cannot be read.
-	Overlay *webhook.Overlay
+	// status object; nil when there is none or it cannot be read
+	// (OverlayErr, absence excepted).
+	Overlay    *webhook.Overlay
+	OverlayErr error
 }
 
 type namespaceLabels struct {
@@ -89,8 +91,11 @@ func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata
 	}
 	// Mid-rollout the weights in force are the leader's, in the status
 	// object; without read access to it the policy's own weights show.
-	if st, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{}); err == nil {
+	switch st, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{}); {
+	case err == nil:
 		s.Overlay = webhook.DecodeOverlay(st.Data[webhook.OverlayKey])
+	case !apierrors.IsNotFound(err):
+		s.OverlayErr = err
 	}
 	s.ConfigsErr = eachMeta(ctx, meta.Resource(gvrMWCs), func(m *metav1.PartialObjectMetadata) {
 		s.Configs = append(s.Configs, istio.Config{Name: m.Name, Rev: m.Labels[istio.LabelRev], Tag: m.Labels[istio.LabelTag]})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/policy"
 	"github.com/canary-router/canary-router/webhook/rollout"
@@ -118,6 +119,12 @@ func buildStatus(s *clusterSnapshot) statusReport {
 	} else {
 		r.Policy.Valid, r.Policy.Granularity = true, string(p.Granularity)
 		r.Policy.Gateways = gatewayStatus(p, s)
+		if s.OverlayErr != nil && p.Rollout != nil {
+			// Silently showing the policy's own weights mid-rollout would
+			// contradict the router's metrics and dashboard.
+			r.Warnings = append(r.Warnings, readProblem("read the status object "+migrate.StatusConfigMap, s.OverlayErr)+
+				"; the target shares are the policy's own, not the self-driving rollout's weights in force")
+		}
 		if q, ok := s.Overlay.Apply(p); ok {
 			p = q
 			r.Rollout = &statusRollout{Step: s.Overlay.Step + 1, Phase: s.Overlay.Phase, Reason: s.Overlay.Reason}

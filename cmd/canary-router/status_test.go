@@ -246,3 +246,30 @@ func TestStatusGatewayPlacement(t *testing.T) {
 		}
 	}
 }
+
+// A status object that cannot be read mid-rollout (the viewer's Role
+// lacked it) must be said: the target shares shown are then the policy's,
+// which the router's metrics and dashboard contradict.
+func TestStatusWarnsWithoutTheStatusObject(t *testing.T) {
+	base := "granularity: pod\ntargets: [{revision: stable, weight: 70}, {revision: canary, weight: 30}]\n"
+	plan := "rollout:\n  steps:\n    - {canary: 50, hold: 1m}\n    - {canary: 100}\n"
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "canary-router-status", errors.New("no rule"))
+	for _, tc := range []struct {
+		name string
+		doc  string
+		err  error
+		warn bool
+	}{
+		{"rollout, forbidden", base + plan, forbidden, true},
+		{"rollout, readable", base + plan, nil, false},
+		{"no rollout block, forbidden", base, forbidden, false},
+	} {
+		r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(tc.doc), OverlayErr: tc.err})
+		warned := slices.ContainsFunc(r.Warnings, func(w string) bool {
+			return strings.Contains(w, "cannot read the status object canary-router-status (forbidden)") && strings.Contains(w, "not the self-driving rollout's weights in force")
+		})
+		if warned != tc.warn {
+			t.Errorf("%s: warnings %q", tc.name, r.Warnings)
+		}
+	}
+}

@@ -79,6 +79,7 @@ func TestRolloutProgress(t *testing.T) {
 
 	t.Run("dashboard", testDashboardQueries)
 	t.Run("docs", testDocsQueries)
+	t.Run("self-driving", func(t *testing.T) { testSelfDrivingDashboard(t, viewer) })
 }
 
 // forcedMismatch creates two pods labelled istio.io/rev=canary in a

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs Prometheus and promtool for the observability tests
-# (test/observability) from Debian's `prometheus` package. Idempotent: does
-# nothing when both are already on PATH. CI runs as root with apt; elsewhere
+# (test/observability, test/rollout) from Debian's `prometheus` package,
+# and tmux, the pseudo-terminal test/rollout runs `rollout status --watch`
+# in. Idempotent: does nothing when all three are already on PATH. CI runs as root with apt; elsewhere
 # it uses sudo when available.
 #
 # The package's postinst would start a systemd service; without systemd (a
 # container, CI) that step is a no-op, and the tests never use the service:
 # they start the binary themselves on loopback with a temp config.
 set -euo pipefail
-if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v tmux >/dev/null; then
   echo "prometheus already installed: $(prometheus --version 2>&1 | head -n1)"
   exit 0
 fi
@@ -30,6 +31,9 @@ fi
 cleanup() { [ -z "$created_policy" ] || $sudo rm -f "$policy"; }
 trap cleanup EXIT
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+pkgs=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || pkgs+=(prometheus)
+command -v tmux >/dev/null || pkgs+=(tmux)
+$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 echo "installed $(prometheus --version 2>&1 | head -n1)"
 promtool --version 2>&1 | head -n1
