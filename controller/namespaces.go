@@ -151,6 +151,9 @@ func (r *NamespaceReconciler) watchInputs(ctx context.Context, q workqueue.Typed
 		}
 		select {
 		case <-ctx.Done():
+			// Run waits in q.Get: without this a term whose queue is
+			// empty never ends, and the replica never campaigns again.
+			q.ShutDown()
 			return
 		case <-poll.C:
 		}

@@ -184,3 +184,29 @@ func TestNamespaceReconcileRetriesAFailedPatch(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestNamespaceReconcilerEndsWithItsTerm: Run returns once its context
+// ends, even with nothing queued. The leader waits for a term's
+// controllers before campaigning again, so a Run that stayed in the
+// queue's Get kept a once-deposed replica from ever leading again.
+func TestNamespaceReconcilerEndsWithItsTerm(t *testing.T) {
+	snap := snapshot(t, "granularity: namespace\ntargets: [{revision: stable, weight: 100}]\n")
+	r := NewNamespaceReconciler(NamespaceOptions{
+		Namespaces: fakeNamespaces{}, Patcher: &recordingPatcher{patches: map[string][]byte{}},
+		Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return state("stable") },
+		Poll: 10 * time.Millisecond, Log: zap.NewNop(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		r.Run(ctx, nil)
+		close(done)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5s of its context ending")
+	}
+}
