@@ -45,7 +45,7 @@ func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namesp
 // workload).
 func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, rollouts dynamic.Interface,
 	snap *webhook.Snapshot, state *istio.State) (migrate.Input, error) {
-	in := migrate.Input{Policy: snap.Policy, Digest: snap.Digest, Revisions: migrate.LiveRevisions(snap.Policy, state)}
+	in := migrate.Input{Policy: snap.Policy, Digest: snap.Digest, Revisions: migrate.LiveRevisions(snap.Policy, state), Istio: state}
 	err := eachMeta(ctx, meta.Resource(gvrNamespaces), func(m *metav1.PartialObjectMetadata) {
 		if m.DeletionTimestamp == nil {
 			in.Namespaces = append(in.Namespaces, migrate.Namespace{Name: m.Name, Labels: m.Labels, Annotations: m.Annotations})
@@ -64,6 +64,7 @@ func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta m
 		return in, fmt.Errorf("listing pods: %w", err)
 	}
 	in.Pods = migrate.Aggregate(recs)
+	in.Pins = migrate.CountPins(recs)
 	apps := client.AppsV1()
 	opts := metav1.ListOptions{Limit: statusPageSize}
 	for o := opts; ; {
