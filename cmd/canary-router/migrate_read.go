@@ -55,16 +55,19 @@ func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta m
 		return in, fmt.Errorf("listing namespaces: %w", err)
 	}
 	var recs []migrate.PodRecord
+	in.Pins = map[migrate.PinKey]int{}
 	err = eachMeta(ctx, meta.Resource(gvrPods), func(m *metav1.PartialObjectMetadata) {
 		if r, ok := migrate.RecordOf(m); ok {
 			recs = append(recs, r)
+		}
+		if k, ok := migrate.PinOf(m); ok {
+			in.Pins[k]++
 		}
 	})
 	if err != nil {
 		return in, fmt.Errorf("listing pods: %w", err)
 	}
 	in.Pods = migrate.Aggregate(recs)
-	in.Pins = migrate.CountPins(recs)
 	apps := client.AppsV1()
 	opts := metav1.ListOptions{Limit: statusPageSize}
 	for o := opts; ; {

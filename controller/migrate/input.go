@@ -109,7 +109,7 @@ type Input struct {
 	// pods, Jobs, CronJobs), keyed by policy.WorkloadOf's unit.
 	Pods map[Ref]PodCounts
 	// Pins counts owner-pinned live pods by unit and pinned revision
-	// (CountPins), and Istio is the state they are judged against, for
+	// (PinOf), and Istio is the state they are judged against, for
 	// the plan's StalePins. Either nil lists no stale pins: the leader
 	// leaves them nil, as nothing it does depends on them.
 	Pins  map[PinKey]int

@@ -78,25 +78,19 @@ type PinKey struct {
 }
 
 // PinOf reads a live pod's pin; ok is false for a pod being deleted, one
-// without an owner's pin, or one with no unit.
+// without an owner's pin, or one with no unit. The leader's pod cache
+// keeps no pins (its records stay as small as they were): the CLI and
+// status count them while they list pods.
 func PinOf(m metav1.Object) (PinKey, bool) {
-	rec, ok := RecordOf(m)
-	if !ok || rec.Pinned == "" {
+	rev, pinned := OwnerPin(m.GetLabels(), m.GetAnnotations())
+	if !pinned {
 		return PinKey{}, false
 	}
-	return PinKey{Unit: rec.Unit, Revision: rec.Pinned}, true
-}
-
-// CountPins counts owner-pinned pods per unit and pinned revision: the
-// Input's Pins.
-func CountPins(pods []PodRecord) map[PinKey]int {
-	out := map[PinKey]int{}
-	for _, p := range pods {
-		if p.Pinned != "" {
-			out[PinKey{Unit: p.Unit, Revision: p.Pinned}]++
-		}
+	rec, ok := RecordOf(m)
+	if !ok {
+		return PinKey{}, false
 	}
-	return out
+	return PinKey{Unit: rec.Unit, Revision: rev}, true
 }
 
 // StalePin is a workload pinned to a revision that is not live or is

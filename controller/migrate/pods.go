@@ -14,15 +14,12 @@ import (
 	"github.com/canary-router/canary-router/webhook/policy"
 )
 
-// PodRecord is what the migration keeps of a pod: its unit, the revision
-// that injected it and its owner's pin. A few dozen bytes, so 100,000 pods
-// cost a few MB on the leader.
+// PodRecord is what the migration keeps of a pod: its unit and the
+// revision that injected it. A few dozen bytes, so 100,000 pods cost a few
+// MB on the leader.
 type PodRecord struct {
 	Unit     Ref
 	Injected string
-	// Pinned is the revision the pod's owner pinned it to (OwnerPin), ""
-	// for none.
-	Pinned string
 }
 
 // Aggregate counts pods per unit and injected revision: the Input's Pods.
@@ -57,9 +54,8 @@ func RecordOf(m metav1.Object) (PodRecord, bool) {
 	if !ok {
 		return PodRecord{}, false
 	}
-	pinned, _ := OwnerPin(m.GetLabels(), m.GetAnnotations())
 	return PodRecord{Unit: Ref{Namespace: m.GetNamespace(), Kind: kind, Name: name},
-		Injected: injectedRevision(m.GetLabels(), m.GetAnnotations()), Pinned: pinned}, true
+		Injected: injectedRevision(m.GetLabels(), m.GetAnnotations())}, true
 }
 
 // injectedRevision reads which revision injected a pod as Istio records
