@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/canary-router/canary-router/controller/migrate"
 )
 
 // outputDocuments are the -o json|yaml documents, by the heading of their
@@ -14,6 +16,7 @@ var outputDocuments = map[string]any{
 	"simulate":  simulateOutput{},
 	"validate":  validateOutput{},
 	"uninstall": uninstallPlan{},
+	"migrate":   migrate.Plan{},
 }
 
 // TestOutputFieldsDocumented keeps docs/cli.md true: every field of every

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +56,7 @@ func (c *migrateConfig) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.interval, "interval", 0, "wait between batches (default: the policy's migration.interval, else 30s)")
 	fs.DurationVar(&c.timeout, "readiness-timeout", 0, "how long a batch may take before the migration pauses (default: the policy's, else 5m)")
 	fs.Float64Var(&c.qps, "qps", 5, "most restarts and relabels written per second")
-	fs.StringVarP(&c.output, "output", "o", "text", "output format of the plan: text or json")
+	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
 	fs.BoolVar(&c.apply, "apply", false, "carry the plan out from this machine, batch by batch, until done or paused")
 }
 
@@ -65,8 +64,6 @@ func (c *migrateConfig) check(args []string) error {
 	switch {
 	case len(args) > 0:
 		return fmt.Errorf("unexpected argument %q (subcommands: pause, resume, status)", args[0])
-	case c.output != "text" && c.output != "json":
-		return fmt.Errorf("--output %q: must be text or json", c.output)
 	case c.batchSize < 0 || c.qps <= 0 || c.interval < 0 || c.timeout < 0:
 		return errors.New("--batch-size, --qps, --interval and --readiness-timeout must not be negative")
 	}
@@ -133,10 +130,8 @@ func (c *migrateConfig) runWith(ctx context.Context, client kubernetes.Interface
 	}
 	set := c.settings(snap.Policy)
 	plan := migrate.NewPlan(in, set.BatchSize)
-	if c.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(plan); err != nil {
+	if c.output == outputJSON || c.output == outputYAML {
+		if err := writeDocument(stdout, c.output, plan); err != nil {
 			return err
 		}
 	} else {

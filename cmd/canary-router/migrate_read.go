@@ -45,7 +45,7 @@ func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namesp
 // workload).
 func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, rollouts dynamic.Interface,
 	snap *webhook.Snapshot, state *istio.State) (migrate.Input, error) {
-	in := migrate.Input{Policy: snap.Policy, Digest: snap.Digest, Revisions: migrate.LiveRevisions(snap.Policy, state)}
+	in := migrate.Input{Policy: snap.Policy, Digest: snap.Digest, Revisions: migrate.LiveRevisions(snap.Policy, state), Istio: state}
 	err := eachMeta(ctx, meta.Resource(gvrNamespaces), func(m *metav1.PartialObjectMetadata) {
 		if m.DeletionTimestamp == nil {
 			in.Namespaces = append(in.Namespaces, migrate.Namespace{Name: m.Name, Labels: m.Labels, Annotations: m.Annotations})
@@ -55,9 +55,13 @@ func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta m
 		return in, fmt.Errorf("listing namespaces: %w", err)
 	}
 	var recs []migrate.PodRecord
+	in.Pins = map[migrate.PinKey]int{}
 	err = eachMeta(ctx, meta.Resource(gvrPods), func(m *metav1.PartialObjectMetadata) {
 		if r, ok := migrate.RecordOf(m); ok {
 			recs = append(recs, r)
+		}
+		if k, ok := migrate.PinOf(m); ok {
+			in.Pins[k]++
 		}
 	})
 	if err != nil {

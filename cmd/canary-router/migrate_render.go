@@ -54,6 +54,25 @@ func writePlanText(w io.Writer, policyRef string, plan migrate.Plan, granularity
 	if len(plan.Done) > 0 {
 		fmt.Fprintf(w, "\nAlready restarted for this policy and in place: %d\n", len(plan.Done))
 	}
+	writeStalePins(w, plan.StalePins)
+}
+
+// writeStalePins names the workloads pinned to a revision that is not
+// live or is being retired: the migration never moves them.
+func writeStalePins(w io.Writer, pins []migrate.StalePin) {
+	if len(pins) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nPinned by their owners to a revision that is not live or is being retired, never restarted (change istio.io/rev in their pod templates) (%d):\n", len(pins))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, p := range pins {
+		what := "no live Istio revision or tag has that name: new pods are refused in managed namespaces, and run without a sidecar elsewhere"
+		if p.State == migrate.PinRetiring {
+			what = "a live revision outside the policy's targets: the pods break when it is removed"
+		}
+		fmt.Fprintf(tw, "  %s/%s	%s	istio.io/rev=%s, %d %s	%s\n", p.Namespace, p.Workload, p.State, p.Revision, p.Pods, plural(p.Pods, "pod", "pods"), what)
+	}
+	_ = tw.Flush()
 }
 
 func writeSkips(w io.Writer, title string, skips []migrate.Skip) {

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canary-router/canary-router/controller/migrate"
 )
 
 // TestPinCounts: owner pins are counted by workload; the router's own
@@ -33,8 +35,8 @@ func TestPinCounts(t *testing.T) {
 		c.add(m)
 	}
 	want := pinCounts{
-		{Namespace: "shop", Workload: "Deployment/web", Revision: "old"}: 2,
-		{Namespace: "shop", Workload: "Pod/bare", Revision: "stabel"}:    1,
+		{Unit: migrate.Ref{Namespace: "shop", Kind: "Deployment", Name: "web"}, Revision: "old"}: 2,
+		{Unit: migrate.Ref{Namespace: "shop", Kind: "Pod", Name: "bare"}, Revision: "stabel"}:    1,
 	}
 	if len(c) != len(want) {
 		t.Fatalf("counted %v, want %v", c, want)

@@ -36,7 +36,7 @@ type statusReport struct {
 	// that is not live (their new pods are refused, or run without a
 	// sidecar outside managed namespaces) or is being retired (outside
 	// the policy's targets).
-	StalePins []statusPin `json:"stalePins"`
+	StalePins []migrate.StalePin `json:"stalePins"`
 	// Rollout is the self-driving rollout whose weights are the targets
 	// above, nil when the policy's own weights are in force.
 	Rollout *statusRollout `json:"rollout,omitempty"`
@@ -293,7 +293,7 @@ func writeStatusText(w io.Writer, r statusReport) {
 	}
 	for _, p := range r.StalePins {
 		what := "no live Istio revision or tag has that name: new pods are refused in managed namespaces, and run without a sidecar elsewhere"
-		if p.State == pinRetiring {
+		if p.State == migrate.PinRetiring {
 			what = "a live revision outside the policy's targets: nothing moves these pods, and they break when it is removed"
 		}
 		fmt.Fprintf(w, "pinned to %s revision: %s/%s (%d %s) istio.io/rev=%s: %s\n",

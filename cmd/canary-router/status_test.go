@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 
+	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/podview"
 )
@@ -53,10 +54,10 @@ var statusCases = map[string]*clusterSnapshot{
 		PolicyDoc: []byte("granularity: pod\ntargets: [{revision: stable, weight: 70}, {revision: prod, weight: 30}]\n"),
 		Configs:   append(slices.Clone(istioConfigs), istio.Config{Name: "istio-sidecar-injector-old", Rev: "old"}),
 		Pins: pinCounts{
-			{Namespace: "team-a", Workload: "Deployment/web", Revision: "stabel"}: 3,
-			{Namespace: "team-b", Workload: "StatefulSet/db", Revision: "old"}:    2,
-			{Namespace: "team-c", Workload: "Deployment/api", Revision: "canary"}: 4,
-			{Namespace: "pinned", Workload: "Deployment/gone", Revision: "gone"}:  1,
+			{Unit: migrate.Ref{Namespace: "team-a", Kind: "Deployment", Name: "web"}, Revision: "stabel"}: 3,
+			{Unit: migrate.Ref{Namespace: "team-b", Kind: "StatefulSet", Name: "db"}, Revision: "old"}:    2,
+			{Unit: migrate.Ref{Namespace: "team-c", Kind: "Deployment", Name: "api"}, Revision: "canary"}: 4,
+			{Unit: migrate.Ref{Namespace: "pinned", Kind: "Deployment", Name: "gone"}, Revision: "gone"}:  1,
 		},
 		Namespaces: []namespaceLabels{
 			namespaceWith("kube-system"), namespaceWith("pinned", "istio.io/rev", "stable"), namespaceWith("legacy", "istio-injection", "enabled"),

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/webhook/istio"
 	"github.com/canary-router/canary-router/webhook/podview"
 	"github.com/canary-router/canary-router/webhook/policy"
@@ -258,21 +259,20 @@ func stalePinNotes(in uninstallInput, ns uninstallNamespace) []string {
 			pinned[c.Routed] += c.Pods
 		}
 	}
-	var targets map[string]bool
+	var targets []string
 	if in.Policy != nil {
-		targets = map[string]bool{}
+		targets = []string{}
 		for _, t := range in.Policy.Targets {
-			targets[t.Revision] = true
-			targets[in.State.Target(t.Revision).Revision] = true
+			targets = append(targets, t.Revision)
 		}
 	}
 	var notes []string
 	for _, rev := range slices.Sorted(maps.Keys(pinned)) {
 		n := pinned[rev]
-		switch live := in.State.Target(rev).Revision; {
-		case live == "":
+		switch migrate.ClassifyPin(in.State, rev, targets) {
+		case migrate.PinMissing:
 			notes = append(notes, fmt.Sprintf("%d live pods pinned by their owners to %s, which no live revision or tag answers to", n, rev))
-		case targets != nil && !targets[rev] && !targets[live]:
+		case migrate.PinRetiring:
 			notes = append(notes, fmt.Sprintf("%d live pods pinned by their owners to %s, a revision the policy no longer routes to", n, rev))
 		}
 	}

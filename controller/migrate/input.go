@@ -1,6 +1,9 @@
 package migrate
 
-import "github.com/canary-router/canary-router/webhook/policy"
+import (
+	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/webhook/policy"
+)
 
 // Annotations the migration reads and writes on workloads.
 const (
@@ -105,4 +108,10 @@ type Input struct {
 	// Pods are the live pods of every unit, workloads and others (bare
 	// pods, Jobs, CronJobs), keyed by policy.WorkloadOf's unit.
 	Pods map[Ref]PodCounts
+	// Pins counts owner-pinned live pods by unit and pinned revision
+	// (PinOf), and Istio is the state they are judged against, for
+	// the plan's StalePins. Either nil lists no stale pins: the leader
+	// leaves them nil, as nothing it does depends on them.
+	Pins  map[PinKey]int
+	Istio *istio.State
 }

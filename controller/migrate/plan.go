@@ -61,6 +61,10 @@ type Plan struct {
 	// Pending counts the moves by destination target ("split" in pod
 	// granularity), for status and metrics.
 	Pending map[string]int `json:"pending"`
+	// StalePins are workloads their owners pinned to a revision that is
+	// not live or is being retired. The migration never moves a pinned
+	// workload, so the operator has to.
+	StalePins []StalePin `json:"stalePins,omitempty"`
 }
 
 // Batches returns the moves cut into batches.
@@ -85,6 +89,7 @@ func NewPlan(in Input, batchSize int) Plan {
 	if p == nil {
 		return plan
 	}
+	plan.StalePins = stalePins(in)
 	targets := managedNamespaces(in, &plan)
 	seen := make(map[Ref]bool, len(in.Workloads))
 	for _, w := range in.Workloads {
@@ -121,6 +126,27 @@ func NewPlan(in Input, batchSize int) Plan {
 	sortRefs(plan.Reported, func(s Skip) Ref { return s.Ref })
 	sortRefs(plan.Done, func(r Ref) Ref { return r })
 	return plan
+}
+
+// stalePins lists the Input's stale pins, nil when it has none or lacks
+// the pins or Istio's state.
+func stalePins(in Input) []StalePin {
+	if in.Pins == nil || in.Istio == nil {
+		return nil
+	}
+	names := make([]string, 0, len(in.Policy.Targets))
+	for _, t := range in.Policy.Targets {
+		names = append(names, t.Revision)
+	}
+	labelled := make(map[string]bool, len(in.Namespaces))
+	for _, ns := range in.Namespaces {
+		labelled[ns.Name] = IstioLabelled(ns.Labels)
+	}
+	out := StalePins(in.Pins, in.Istio, names, func(ns string) bool { return labelled[ns] })
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // managedNamespaces returns, for each namespace whose pods the router

@@ -9,10 +9,11 @@ import (
 )
 
 // controllers are what a Deployment rollout, its Service's endpoints and
-// pods' ServiceAccount tokens need. node-lifecycle-controller removes the
+// pods' ServiceAccount tokens need, and the job controller for the
+// chart's pre-delete hook Job. node-lifecycle-controller removes the
 // not-ready taint admission puts on a new Node.
 var controllers = []string{
-	"deployment-controller", "replicaset-controller", "namespace-controller",
+	"deployment-controller", "replicaset-controller", "namespace-controller", "job-controller",
 	"garbage-collector-controller", "serviceaccount-controller",
 	"serviceaccount-token-controller", "endpointslice-controller",
 	"endpoints-controller", "node-lifecycle-controller",

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +17,10 @@ import (
 
 // TestHelmChartOnRealNode installs the router with the Helm chart on the
 // real node, upgrades it to a new image tag under continuous pod creation
-// (no failure, the policy untouched), then uninstalls it in the documented
-// order and checks that the formerly managed namespace still gets
-// sidecars. It leaves the cluster without the router for the next test.
+// (no failure, the policy untouched), then runs `helm uninstall` alone:
+// the chart's pre-delete hook Job must run on the node and label every
+// managed namespace, so a new pod in each is still injected. It leaves
+// the cluster without the router for the next test.
 func TestHelmChartOnRealNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -43,15 +45,19 @@ func TestHelmChartOnRealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const ns = "shop-helm"
-	created, err := env.c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: ns, Labels: map[string]string{"canary-router.io/injection": "enabled"}}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// Several managed namespaces: the hook must label every one of them.
+	managed := []string{"shop-helm", "shop-helm-2", "shop-helm-3"}
+	for _, name := range managed {
+		created, err := env.c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name: name, Labels: map[string]string{"canary-router.io/injection": "enabled"}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created.Labels["canary-router.io/injection"] != "enabled" {
+			t.Fatalf("namespace %s: %v", name, created.Labels)
+		}
 	}
-	if created.Labels["canary-router.io/injection"] != "enabled" {
-		t.Fatalf("namespace %s: %v", ns, created.Labels)
-	}
+	ns := managed[0]
 	load := startLoad(ctx, ns)
 	began = time.Now()
 	helm("upgrade", "canary-router", chart, "--namespace", "istio-system", "--set", "image.tag=e2e-b", "--wait", "--timeout", "3m")
@@ -66,31 +72,79 @@ func TestHelmChartOnRealNode(t *testing.T) {
 		t.Errorf("helm upgrade changed the policy in force: %v (resourceVersion %s -> %s)", err, policy.ResourceVersion, after.ResourceVersion)
 	}
 
-	// The documented order: canary-router uninstall, then helm uninstall.
-	router(t, ctx, "uninstall", "--apply")
-	helm("uninstall", "canary-router", "--namespace", "istio-system", "--wait", "--timeout", "2m")
+	// helm uninstall alone: the pre-delete hook runs canary-router
+	// uninstall --apply --keep-objects as a Job on the node before helm
+	// deletes the webhooks. The Job is deleted once it succeeds, so a
+	// watch records its pod.
+	hook := watchHookPod(t, ctx)
+	began = time.Now()
+	helm("uninstall", "canary-router", "--namespace", "istio-system", "--wait", "--timeout", "3m")
+	hookPod := hook()
+	t.Logf("helm uninstall in %s; hook pod %s", time.Since(began).Round(10*time.Millisecond), hookPod)
+	if !strings.HasPrefix(hookPod, "Succeeded on "+Name) {
+		t.Errorf("the pre-delete hook's pod did not succeed on the node: %s", hookPod)
+	}
 	poll(t, ctx, 2*time.Minute, func() (bool, string) {
 		_, err := env.c.Client.CoreV1().Namespaces().Get(ctx, routerNS, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), "namespace " + routerNS + " still there"
 	})
-	got, err := env.c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	// With the router gone, Istio injects each namespace by its label.
+	injected, bare := 0, 0
+	for _, name := range managed {
+		got, err := env.c.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Labels["istio.io/rev"] != "default" {
+			t.Errorf("namespace %s after helm uninstall: %v, want istio.io/rev=default", name, got.Labels)
+		}
+		before := inj.Injected("default")
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "after-uninstall-"},
+			Spec:       corev1.PodSpec{NodeName: "no-such-node", Containers: []corev1.Container{{Name: "app", Image: SandboxImage}}},
+		}
+		p, err := env.c.Client.CoreV1().Pods(name).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("namespace %s: creating a pod after helm uninstall: %v", name, err)
+		}
+		if p.Annotations["istio.io/rev"] == "default" && inj.Injected("default") > before {
+			injected++
+		} else {
+			bare++
+			t.Errorf("namespace %s: pod created after helm uninstall has no sidecar: annotations %v", name, p.Annotations)
+		}
+	}
+	fmt.Printf("RESULT helm-uninstall-hook: %d managed namespaces, new pods injected %d, without a sidecar %d; hook pod %s\n",
+		len(managed), injected, bare, hookPod)
+}
+
+// watchHookPod watches the router's namespace for the uninstall hook's
+// pod; the returned function stops the watch and says where the pod ran
+// and how it ended ("Succeeded on <node>"), or that none was seen.
+func watchHookPod(t *testing.T, ctx context.Context) func() string {
+	t.Helper()
+	w, err := env.c.Client.CoreV1().Pods(routerNS).Watch(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=uninstall"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Labels["istio.io/rev"] != "default" {
-		t.Fatalf("namespace %s after uninstall: %v, want istio.io/rev=default", ns, got.Labels)
-	}
-	// With the router gone, Istio injects the namespace by its label.
-	before := inj.Injected("default")
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "after-uninstall-"},
-		Spec:       corev1.PodSpec{NodeName: "no-such-node", Containers: []corev1.Container{{Name: "app", Image: SandboxImage}}},
-	}
-	p, err := env.c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Annotations["istio.io/rev"] != "default" || inj.Injected("default") == before {
-		t.Errorf("pod created after the uninstall has no sidecar: annotations %v", p.Annotations)
+	seen := make(chan string, 1)
+	go func() {
+		last := "none seen"
+		defer func() { seen <- last }()
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			// Keep the furthest phase: the pod's deletion (with the Job)
+			// must not hide that it succeeded.
+			if !strings.HasPrefix(last, string(corev1.PodSucceeded)) && !strings.HasPrefix(last, string(corev1.PodFailed)) {
+				last = fmt.Sprintf("%s on %s (%s)", p.Status.Phase, p.Spec.NodeName, p.Name)
+			}
+		}
+	}()
+	return func() string {
+		w.Stop()
+		return <-seen
 	}
 }
