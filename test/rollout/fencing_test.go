@@ -2,10 +2,8 @@ package rollout
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,15 +45,7 @@ func startStandby(ctx context.Context, name string) (*localrouter.Router, string
 		return nil, "", err
 	}
 	defer os.Setenv("POD_NAME", "router")
-	args := []string{"serve",
-		"--cert-mode", "external", "--cert-dir", env.certDir,
-		"--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
-		"--health-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"--namespace", localrouter.Namespace,
-		"--kubeconfig", env.saKubeconfig,
-		"--policy-configmap", harness.PolicyConfigMap,
-		"--log-level", "debug"}
-	p, err := localrouter.Run(ctx, env.Bin, args, logPath, ports[0], ports[1])
+	p, err := localrouter.Run(ctx, env.Bin, serveArgs(ports[0], ports[1]), logPath, ports[0], ports[1])
 	return p, logPath, err
 }
 

@@ -87,21 +87,27 @@ func startRouter(ctx context.Context) error {
 	if err := os.Setenv("POD_NAME", "router"); err != nil {
 		return err
 	}
-	args := []string{"serve",
-		"--cert-mode", "external", "--cert-dir", env.certDir,
-		"--host", "127.0.0.1", "--port", strconv.Itoa(env.port),
-		"--health-addr", fmt.Sprintf("127.0.0.1:%d", env.hp),
-		"--namespace", localrouter.Namespace,
-		"--kubeconfig", env.saKubeconfig,
-		"--policy-configmap", harness.PolicyConfigMap,
-		"--prometheus-allowed-url", env.prom.url(),
-		"--log-level", "debug"}
-	p, err := localrouter.Run(ctx, env.Bin, args, env.logPath, env.port, env.hp)
+	p, err := localrouter.Run(ctx, env.Bin, serveArgs(env.port, env.hp), env.logPath, env.port, env.hp)
 	if err != nil {
 		return err
 	}
 	env.router = p
 	return nil
+}
+
+// serveArgs are the flags of every router replica the suite runs, the
+// main one and the standbys: one list, so a flag the suite's policies
+// need (the Prometheus allowlist) reaches each.
+func serveArgs(port, healthPort int) []string {
+	return []string{"serve",
+		"--cert-mode", "external", "--cert-dir", env.certDir,
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--health-addr", fmt.Sprintf("127.0.0.1:%d", healthPort),
+		"--namespace", localrouter.Namespace,
+		"--kubeconfig", env.saKubeconfig,
+		"--policy-configmap", harness.PolicyConfigMap,
+		"--prometheus-allowed-url", env.prom.url(),
+		"--log-level", "debug"}
 }
 
 func stopRouter() {
