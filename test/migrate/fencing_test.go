@@ -4,72 +4,17 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
 )
-
-// statusWrites records every write to the status object, in order, with
-// the term token it carries.
-type statusWrites struct {
-	mu     sync.Mutex
-	tokens []string
-}
-
-func watchStatus(t *testing.T, ctx context.Context) *statusWrites {
-	t.Helper()
-	w, err := env.Cluster.Client.CoreV1().ConfigMaps(localrouter.Namespace).Watch(ctx, metav1.ListOptions{
-		FieldSelector: "metadata.name=" + migrate.StatusConfigMap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &statusWrites{}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Added && ev.Type != watch.Modified {
-				continue
-			}
-			if cm, ok := ev.Object.(*corev1.ConfigMap); ok {
-				s.mu.Lock()
-				s.tokens = append(s.tokens, cm.Data[controller.TermKey])
-				s.mu.Unlock()
-			}
-		}
-	}()
-	return s
-}
-
-// landedAfter counts the writes stamped with old that came after the
-// first write stamped with a later term.
-func (s *statusWrites) landedAfter(old controller.Token) (total, stale int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	later := false
-	for _, raw := range s.tokens {
-		tok, ok := controller.ParseToken(raw)
-		if !ok {
-			continue
-		}
-		if tok.Transitions > old.Transitions {
-			later = true
-		}
-		if later && tok == old {
-			stale++
-		}
-	}
-	return len(s.tokens), stale
-}
 
 func statusToken(ctx context.Context) controller.Token {
 	cm, err := env.Cluster.Client.CoreV1().ConfigMaps(localrouter.Namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{})
@@ -104,7 +49,7 @@ func TestFrozenLeaderMidBatch(t *testing.T) {
 	}); err != nil {
 		t.Fatal("router-a never led")
 	}
-	writes := watchStatus(t, ctx)
+	writes := harness.WatchTerms(t, ctx, env.Cluster.Client)
 	digest := writePolicy(t, policyDoc("workload", 100, "{batchSize: 2, interval: 2s, readinessTimeout: 2m}"))
 	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		st, _, err := migrationStatus(ctx)
@@ -140,7 +85,7 @@ func TestFrozenLeaderMidBatch(t *testing.T) {
 	st := waitPhase(t, digest, migrate.PhaseComplete, 2*time.Minute)
 	// Give the old process's loops time to try (its passes tick every 10 s).
 	time.Sleep(max(0, 12*time.Second-time.Since(thawed)))
-	total, stale := writes.landedAfter(oldTerm)
+	total, stale := writes.Stale(oldTerm)
 	r := restarts(t, ns)
 	twice := 0
 	for name, n := range r {

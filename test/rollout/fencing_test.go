@@ -5,17 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/canary-router/canary-router/controller"
-	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/harness"
@@ -47,50 +43,6 @@ func startStandby(ctx context.Context, name string) (*localrouter.Router, string
 	defer os.Setenv("POD_NAME", "router")
 	p, err := localrouter.Run(ctx, env.Bin, serveArgs(ports[0], ports[1]), logPath, ports[0], ports[1])
 	return p, logPath, err
-}
-
-// termWrites records the term token of every write to the status object.
-type termWrites struct {
-	mu     sync.Mutex
-	tokens []controller.Token
-}
-
-func watchTerms(t *testing.T, ctx context.Context) *termWrites {
-	t.Helper()
-	w, err := env.Cluster.Client.CoreV1().ConfigMaps(localrouter.Namespace).Watch(ctx, metav1.ListOptions{
-		FieldSelector: "metadata.name=" + migrate.StatusConfigMap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw := &termWrites{}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			cm, ok := ev.Object.(*corev1.ConfigMap)
-			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
-				continue
-			}
-			tok, _ := controller.ParseToken(cm.Data[controller.TermKey])
-			tw.mu.Lock()
-			tw.tokens = append(tw.tokens, tok)
-			tw.mu.Unlock()
-		}
-	}()
-	return tw
-}
-
-// stale counts writes stamped old after the first stamped with a later term.
-func (tw *termWrites) stale(old controller.Token) (total, n int) {
-	tw.mu.Lock()
-	defer tw.mu.Unlock()
-	later := false
-	for _, tok := range tw.tokens {
-		later = later || tok.Transitions > old.Transitions
-		if later && tok == old {
-			n++
-		}
-	}
-	return len(tw.tokens), n
 }
 
 // The leader freezes (SIGSTOP) mid-hold, past its lease; the other
@@ -125,7 +77,7 @@ func TestFrozenLeaderMidHold(t *testing.T) {
 	before := waitRollout(t, tl, 3*time.Minute, func(s *rollout.State) bool { return s.Step == 1 && s.Phase == rollout.PhaseHolding })
 	data, _ := statusData(ctx)
 	oldTerm, _ := controller.ParseToken(data[controller.TermKey])
-	writes := watchTerms(t, ctx)
+	writes := harness.WatchTerms(t, ctx, env.Cluster.Client)
 	frozen := time.Now()
 	standby.Freeze()
 	var newTerm controller.Token
@@ -148,7 +100,7 @@ func TestFrozenLeaderMidHold(t *testing.T) {
 	data, _ = statusData(harness.Context(t, 10*time.Second))
 	final, _ := controller.ParseToken(data[controller.TermKey])
 	last, _ := rollout.Decode(data)
-	total, stale := writes.stale(oldTerm)
+	total, stale := writes.Stale(oldTerm)
 	refused := 0
 	if b, err := os.ReadFile(standbyLog); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
