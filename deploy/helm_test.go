@@ -150,17 +150,7 @@ func TestHelmChartLintAndImage(t *testing.T) {
 			t.Errorf("helm lint --set %s:\n%s", set, out)
 		}
 	}
-	chart, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta struct {
-		AppVersion string `json:"appVersion"`
-	}
-	if err := yaml.Unmarshal(chart, &meta); err != nil {
-		t.Fatal(err)
-	}
-	want := "ghcr.io/canary-router/canary-router:v" + meta.AppVersion
+	want := "ghcr.io/canary-router/canary-router:v" + chartAppVersion(t)
 	if !bytes.Contains(render(t, "overlays/default"), []byte("image: "+want+"\n")) {
 		t.Errorf("deploy/base/kustomization.yaml images: does not name %s (the chart's appVersion)", want)
 	}
