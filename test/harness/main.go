@@ -78,7 +78,8 @@ type Env struct {
 
 	cleanups []func()
 	logs     []failureLog
-	// keepDir leaves Dir in place for inspection after a failed set-up.
+	// keepDir leaves Dir in place for inspection after a failed set-up or
+	// a failed test.
 	keepDir bool
 }
 
@@ -118,6 +119,8 @@ func Main(m *testing.M, s Suite) int {
 	code := m.Run()
 	if code != 0 {
 		e.printLogs()
+		e.keepDir = true
+		fmt.Fprintf(os.Stderr, "%s: kept %s for inspection (router and control plane logs)\n", s.Name, e.Dir)
 	}
 	return code
 }

@@ -36,19 +36,7 @@ func TestFrozenLeaderMidBatch(t *testing.T) {
 	managedNamespace(t, ns)
 	createDeployments(t, ns, 10, 1)
 	ctx := harness.Context(t, 4*time.Minute)
-	if who, _ := leader(ctx); who == "router-b" {
-		b := env.replicas["router-b"]
-		b.stop() // releases the Lease; router-a takes it
-		if err := b.start(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		who, _ := leader(ctx)
-		return who == "router-a", nil
-	}); err != nil {
-		t.Fatal("router-a never led")
-	}
+	makeLeader(t, ctx, "router-a")
 	writes := harness.WatchTerms(t, ctx, env.Cluster.Client)
 	digest := writePolicy(t, policyDoc("workload", 100, "{batchSize: 2, interval: 2s, readinessTimeout: 2m}"))
 	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {

@@ -27,6 +27,36 @@ func leader(ctx context.Context) (string, error) {
 	return name, nil
 }
 
+// makeLeader hands the Lease to replica name: while another replica
+// holds it, that one stops (releasing the Lease) and starts again only
+// once name holds it. Restarting at once would race the campaigner, whose
+// retries are 2 s apart, and a fresh process usually wins.
+func makeLeader(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	who, _ := leader(ctx)
+	if who == name {
+		return
+	}
+	var stopped []*replica
+	for n, r := range env.replicas {
+		if n != name && r.proc != nil {
+			r.stop()
+			stopped = append(stopped, r)
+		}
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		who, _ = leader(ctx)
+		return who == name, nil
+	}); err != nil {
+		t.Fatalf("%s never led (the Lease names %q)", name, who)
+	}
+	for _, r := range stopped {
+		if err := r.start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // The leader is killed mid-migration: the other replica takes over
 // within the lease duration and finishes, and no workload restarts twice.
 func TestLeaderKilled(t *testing.T) {
@@ -36,19 +66,7 @@ func TestLeaderKilled(t *testing.T) {
 	createDeployments(t, ns, 12, 2)
 	// Admissions go to router-b, so router-a must lead to be killed.
 	ctx := harness.Context(t, 2*time.Minute)
-	if who, _ := leader(ctx); who == "router-b" {
-		b := env.replicas["router-b"]
-		b.stop() // releases the Lease; router-a takes it
-		if err := b.start(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		who, _ := leader(ctx)
-		return who == "router-a", nil
-	}); err != nil {
-		t.Fatal("router-a never led")
-	}
+	makeLeader(t, ctx, "router-a")
 	digest := writePolicy(t, policyDoc("workload", 100, "{batchSize: 2, interval: 3s, readinessTimeout: 2m}"))
 	// Mid-migration: after the second batch started.
 	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
