@@ -122,7 +122,7 @@ manifests: tools
 
 .PHONY: bench
 BENCH_OUT := bin/bench
-BENCH_CMD := go test -run '^$$' -bench . -benchmem -count 5 ./webhook/ ./webhook/wire/ ./webhook/podview/
+BENCH_CMD := go test -run '^$$' -bench . -benchmem -count 5 ./webhook/ ./webhook/wire/ ./view/podview/
 ## bench: in-process benchmarks (admission, decoder, pod placement), router vs no-decode
 ## floor over HTTP/2 and TLS in each granularity with a 60 s pod-granularity drift run,
 ## and pod creation through a real control plane with and without the router in each granularity; writes the
@@ -151,7 +151,7 @@ clean:
 # Every fuzz target, as package:name. Their seed corpora (f.Add and
 # testdata/fuzz) also run as plain tests in `make unit`.
 FUZZ_TARGETS := ./webhook:FuzzAdmissionHTTP ./webhook/wire:FuzzDecodeReview \
-  ./webhook/policy:FuzzParse ./webhook/policy:FuzzDecidePod ./webhook/policy:FuzzDecide
+  ./policy:FuzzParse ./policy:FuzzDecidePod ./policy:FuzzDecide
 FUZZTIME ?= 10s
 ## fuzz-short: run each fuzz target for FUZZTIME (10s, about a minute in all); FUZZTIME=10m
 ## gives the long runs docs/reliability.md reports. A finding fails the target and is

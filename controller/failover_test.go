@@ -9,10 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/nsview"
 )
 
 // applyingPatcher applies the reconciler's merge patches to its namespaces,
@@ -85,7 +85,7 @@ func TestNamespaceFailoverOverTime(t *testing.T) {
 	cur := state("stable", "canary")
 	p := &applyingPatcher{ns: namespaces}
 	r := NewNamespaceReconciler(NamespaceOptions{Namespaces: namespaces, Patcher: p, OwnNamespace: "canary-router-system",
-		Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return cur },
+		Policy: func() *inforce.Snapshot { return snap }, Istio: func() *istio.State { return cur },
 		Now: func() time.Time { return now }, Log: zap.NewNop()})
 	r.outages.Store(newOutages())
 	// pass reconciles every namespace once, as a resync would.
@@ -186,7 +186,7 @@ func TestNamespaceFailoverNewTermWatchesAgain(t *testing.T) {
 	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
 	p := &applyingPatcher{ns: namespaces}
 	r := NewNamespaceReconciler(NamespaceOptions{Namespaces: namespaces, Patcher: p,
-		Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return state("stable") },
+		Policy: func() *inforce.Snapshot { return snap }, Istio: func() *istio.State { return state("stable") },
 		Now: func() time.Time { return now }, Log: zap.NewNop()})
 	r.outages.Store(newOutages())
 	_, _ = r.reconcile(context.Background(), name, nil)

@@ -11,10 +11,10 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/util/workqueue"
 
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/nsview"
 )
 
 // Namespaces is the reconciler's view of namespaces (nsview.View).
@@ -36,7 +36,7 @@ type NamespaceOptions struct {
 	Namespaces Namespaces
 	Patcher    NamespacePatcher
 	// Policy returns the policy in force, nil before the first one.
-	Policy func() *webhook.Snapshot
+	Policy func() *inforce.Snapshot
 	// Istio returns the live Istio state, nil before the first lists.
 	Istio func() *istio.State
 	// OwnNamespace is never touched.
@@ -133,7 +133,7 @@ func (r *NamespaceReconciler) Run(ctx context.Context, term *Term) {
 func (r *NamespaceReconciler) watchInputs(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) {
 	poll := time.NewTicker(r.o.Poll)
 	defer poll.Stop()
-	var lastSnap *webhook.Snapshot
+	var lastSnap *inforce.Snapshot
 	var lastState *istio.State
 	lastAll := time.Time{}
 	for {
@@ -241,7 +241,7 @@ func (r *NamespaceReconciler) reconcile(ctx context.Context, name string, term *
 // resourceVersion the decision was made on, so a namespace changed since
 // is not overwritten: the patch fails with a conflict and the namespace is
 // examined again.
-func repairPatch(ns nsview.Namespace, d policy.NamespaceDecision, snap *webhook.Snapshot, state *istio.State) ([]byte, string, error) {
+func repairPatch(ns nsview.Namespace, d policy.NamespaceDecision, snap *inforce.Snapshot, state *istio.State) ([]byte, string, error) {
 	labels := map[string]any{}
 	if _, ok := ns.Labels[policy.LabelIstioInjection]; ok {
 		labels[policy.LabelIstioInjection] = nil
@@ -258,7 +258,7 @@ func repairPatch(ns nsview.Namespace, d policy.NamespaceDecision, snap *webhook.
 		labels[policy.LabelOptIn] = policy.OptInEnabled
 	}
 	annotations := map[string]any{
-		policy.AnnotationDecision: webhook.DecisionAnnotation(d.Revision, d.Reason, "Namespace", tagRev, snap),
+		policy.AnnotationDecision: inforce.DecisionAnnotation(d.Revision, d.Reason, "Namespace", tagRev, snap),
 	}
 	switch {
 	case d.FailoverFrom != "":

@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/nsview"
 )
 
 type fakeNamespaces map[string]nsview.Namespace
@@ -43,9 +43,9 @@ func (p *recordingPatcher) PatchNamespace(_ context.Context, name string, patch 
 	return nil
 }
 
-func snapshot(t *testing.T, doc string) *webhook.Snapshot {
+func snapshot(t *testing.T, doc string) *inforce.Snapshot {
 	t.Helper()
-	s, err := webhook.NewStore(time.Now, nil, nil).Apply([]byte(doc), "test")
+	s, err := inforce.NewStore(time.Now, nil, nil).Apply([]byte(doc), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestNamespaceReconcile(t *testing.T) {
 			p := &recordingPatcher{patches: map[string][]byte{}}
 			r := NewNamespaceReconciler(NamespaceOptions{
 				Namespaces: fakeNamespaces{tc.ns.Name: tc.ns}, Patcher: p, OwnNamespace: "canary-router-system",
-				Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return tc.state }, Log: zap.NewNop(),
+				Policy: func() *inforce.Snapshot { return snap }, Istio: func() *istio.State { return tc.state }, Log: zap.NewNop(),
 			})
 			if _, err := r.reconcile(context.Background(), tc.ns.Name, nil); err != nil {
 				t.Fatal(err)
@@ -149,7 +149,7 @@ func TestNamespaceReconcileRetriesAFailedPatch(t *testing.T) {
 	p := &recordingPatcher{patches: map[string][]byte{}, fail: errors.New("conflict")}
 	r := NewNamespaceReconciler(NamespaceOptions{
 		Namespaces: fakeNamespaces{"shop": {Name: "shop", Labels: map[string]string{"canary-router.io/injection": "enabled"}}},
-		Patcher:    p, Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return state("stable") },
+		Patcher:    p, Policy: func() *inforce.Snapshot { return snap }, Istio: func() *istio.State { return state("stable") },
 		Poll: 10 * time.Millisecond, Log: zap.NewNop(),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -193,7 +193,7 @@ func TestNamespaceReconcilerEndsWithItsTerm(t *testing.T) {
 	snap := snapshot(t, "granularity: namespace\ntargets: [{revision: stable, weight: 100}]\n")
 	r := NewNamespaceReconciler(NamespaceOptions{
 		Namespaces: fakeNamespaces{}, Patcher: &recordingPatcher{patches: map[string][]byte{}},
-		Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return state("stable") },
+		Policy: func() *inforce.Snapshot { return snap }, Istio: func() *istio.State { return state("stable") },
 		Poll: 10 * time.Millisecond, Log: zap.NewNop(),
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/istio"
 )
 
 // outages is the leader's own record of which revisions answer, by the

@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/canary-router/canary-router/webhook/nsview"
+	"github.com/canary-router/canary-router/view/nsview"
 )
 
 // neverMatched are the namespaces no router webhook may ever see: the

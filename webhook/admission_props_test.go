@@ -14,8 +14,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/wiretest"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // The properties every admission answer must have, whatever the request:

@@ -6,8 +6,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/podgen"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // BenchmarkAdmitPinnedPod: what a pod that carries istio.io/rev costs the

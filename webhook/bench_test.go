@@ -14,9 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metadatafake "k8s.io/client-go/metadata/fake"
 
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/podgen"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/view/podview"
 	"github.com/canary-router/canary-router/webhook/wire"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/view/nsview"
 )
 
 // chartCluster is cluster() with the selectors Istio's charts render, so

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/webhook/wire"
 )
 
@@ -23,7 +24,7 @@ type admitFunc func(r *wire.Review) wire.Response
 // Admitter turns admission requests into routing decisions, reading one
 // policy snapshot per request.
 type Admitter struct {
-	store   *Store
+	store   *inforce.Store
 	metrics *Metrics
 	log     *zap.Logger
 	// draw supplies random bits for per-pod choices; it must be safe for
@@ -35,7 +36,7 @@ type Admitter struct {
 
 // AdmitterConfig holds an Admitter's collaborators.
 type AdmitterConfig struct {
-	Store   *Store
+	Store   *inforce.Store
 	Metrics *Metrics
 	Log     *zap.Logger
 	// Draw returns uniformly random bits; it is called from concurrent

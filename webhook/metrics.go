@@ -5,7 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // Metrics records what the router decides. Every label value is bounded:
@@ -99,7 +100,7 @@ const (
 )
 
 // PolicyApplied records a newly applied policy.
-func (m *Metrics) PolicyApplied(s *Snapshot) {
+func (m *Metrics) PolicyApplied(s *inforce.Snapshot) {
 	m.policyGeneration.Set(float64(s.Generation))
 	m.policyValid.Set(1)
 	m.policyReloadTime.Set(float64(s.Applied.UnixNano()) / 1e9)

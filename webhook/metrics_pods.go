@@ -3,8 +3,9 @@ package webhook
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/rollout"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/podview"
+	"github.com/canary-router/canary-router/view/progress"
 )
 
 // DefaultMaxRevisions bounds the distinct revision label values of the pod
@@ -29,9 +30,9 @@ type PodCollectorOptions struct {
 	// by the tag's revision is not a mismatch. nil compares names as they
 	// are.
 	Istio IstioState
-	// Store supplies the policy targets, whose names are never folded into
+	// inforce.Store supplies the policy targets, whose names are never folded into
 	// "other". nil keeps none.
-	Store *Store
+	Store *inforce.Store
 	// MaxRevisions: see DefaultMaxRevisions; 0 means the default.
 	MaxRevisions int
 }
@@ -84,9 +85,9 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 	mismatched, overridden := 0, 0
 	for _, rc := range counts {
 		switch {
-		case rollout.RouterMismatch(rc, resolve):
+		case progress.RouterMismatch(rc, resolve):
 			mismatched += rc.Pods
-		case rollout.OverriddenPin(rc, resolve):
+		case progress.OverriddenPin(rc, resolve):
 			overridden += rc.Pods
 		}
 	}
@@ -94,9 +95,9 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 	// Each target's healthy series exists from the first scrape, so a
 	// share computed from them reads 0 rather than nothing.
 	for _, t := range keep {
-		counts = append(counts, podview.RevisionCount{Routed: t, Injected: rollout.Expected(t, resolve)})
+		counts = append(counts, podview.RevisionCount{Routed: t, Injected: progress.Expected(t, resolve)})
 	}
-	for _, rc := range rollout.Fold(counts, keep, c.o.MaxRevisions) {
+	for _, rc := range progress.Fold(counts, keep, c.o.MaxRevisions) {
 		ch <- prometheus.MustNewConstMetric(c.pods, prometheus.GaugeValue, float64(rc.Pods), rc.Routed, rc.Injected)
 	}
 	ch <- prometheus.MustNewConstMetric(c.mismatched, prometheus.GaugeValue, float64(mismatched))
@@ -105,7 +106,7 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 
 // resolver resolves tags through the Istio view in force at this scrape;
 // nil before the view has listed the webhook configurations.
-func (c *podCollector) resolver() rollout.Resolver {
+func (c *podCollector) resolver() progress.Resolver {
 	if c.o.Istio == nil {
 		return nil
 	}
@@ -118,7 +119,7 @@ func (c *podCollector) resolver() rollout.Resolver {
 
 // targets lists the policy's targets, each followed by the revision it
 // resolves to when that differs (a tag's revision).
-func (c *podCollector) targets(resolve rollout.Resolver) []string {
+func (c *podCollector) targets(resolve progress.Resolver) []string {
 	if c.o.Store == nil {
 		return nil
 	}
@@ -129,7 +130,7 @@ func (c *podCollector) targets(resolve rollout.Resolver) []string {
 	var out []string
 	for _, t := range s.Policy.Targets {
 		out = append(out, t.Revision)
-		if r := rollout.Expected(t.Revision, resolve); r != t.Revision {
+		if r := progress.Expected(t.Revision, resolve); r != t.Revision {
 			out = append(out, r)
 		}
 	}

@@ -8,8 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // fakePodCounts is a PodCounts with fixed counts.
@@ -36,9 +37,9 @@ func stableCanaryProd() fixedIstioState {
 	}, nil, "istio-system", "canary-router")}
 }
 
-func policyStore(t *testing.T, doc string) *Store {
+func policyStore(t *testing.T, doc string) *inforce.Store {
 	t.Helper()
-	s := NewStore(time.Now, nil, nil)
+	s := inforce.NewStore(time.Now, nil, nil)
 	if doc != "" {
 		if _, err := s.Apply([]byte(doc), "test"); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,7 @@ package webhook
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/istio"
 )
 
 var _ istio.ProbeObserver = (*Metrics)(nil)

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/istio"
 )
 
 // TestNotAnsweringFallsBack: a revision whose injector fails the active

@@ -3,8 +3,9 @@ package webhook
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // causeNoTarget labels admissions refused because no target is available.
@@ -55,7 +56,7 @@ func (m *Metrics) registerRouting(reg prometheus.Registerer) {
 
 // routingPolicyApplied pre-creates the series a new policy's targets can
 // reach through balancing and fallback.
-func (m *Metrics) routingPolicyApplied(s *Snapshot) {
+func (m *Metrics) routingPolicyApplied(s *inforce.Snapshot) {
 	for _, t := range s.Policy.Targets {
 		for _, c := range allCauses {
 			m.routing.fallbacks.WithLabelValues(t.Revision, string(c))

@@ -5,7 +5,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/webhook/wire"
 )
 
@@ -41,7 +42,7 @@ func (a *Admitter) admitNamespace(r *wire.Review) wire.Response {
 	}
 	a.count(r, resourceNamespaces, d.Revision, d.Reason)
 	warnings := d.Warnings
-	note := decisionNote{revision: d.Revision, reason: d.Reason, unit: "Namespace", tagRevision: rt.tagRevision(d.Revision)}
+	note := inforce.Note{Revision: d.Revision, Reason: d.Reason, Unit: "Namespace", TagRevision: rt.tagRevision(d.Revision)}
 	if d.NoTarget {
 		warnings = append(warnings, "canary-router: unavailable targets: "+rt.unavailable)
 	}
@@ -50,7 +51,7 @@ func (a *Admitter) admitNamespace(r *wire.Review) wire.Response {
 		if !r.DryRun {
 			a.metrics.fellBack(d.Avoided, cause)
 		}
-		note.avoided, note.cause = d.Avoided, string(cause)
+		note.Avoided, note.Cause = d.Avoided, string(cause)
 		warnings = append(warnings, rt.fallbackWarning("namespace "+r.Object.Name, d.Revision, d.Avoided))
 	}
 	if ce := a.log.Check(zap.DebugLevel, "namespace decision"); ce != nil {

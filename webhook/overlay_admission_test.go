@@ -3,7 +3,8 @@ package webhook
 import (
 	"testing"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // TestAdmissionRoutesByOverlay: a pod admitted mid-rollout goes by the
@@ -21,13 +22,13 @@ func TestAdmissionRoutesByOverlay(t *testing.T) {
 	}
 	pod := deploymentPod("team", "web", "6d4cf56db6", nil)
 
-	f.store.SetOverlay(&Overlay{ID: "canary:stable,canary", Step: 0, Phase: "Holding", Weights: all("canary")})
+	f.store.SetOverlay(&inforce.Overlay{ID: "canary:stable,canary", Step: 0, Phase: "Holding", Weights: all("canary")})
 	rv, rev, d := admitPodResult(t, f, pod, false)
 	if rev != "canary" || d.Policy != f.store.Load().Digest || rv.warned("rollout") {
 		t.Fatalf("holding: rev %q decision %+v warnings %v", rev, d, rv.warnings)
 	}
 
-	f.store.SetOverlay(&Overlay{ID: "canary:stable,canary", Step: 0, Phase: "RollingBack", Weights: all("stable"),
+	f.store.SetOverlay(&inforce.Overlay{ID: "canary:stable,canary", Step: 0, Phase: "RollingBack", Weights: all("stable"),
 		Reason: "gate xds-rejects failed"})
 	rv, rev, _ = admitPodResult(t, f, pod, false)
 	if rev != "stable" || !rv.warned("the control-plane rollout is RollingBack at step 1 (gate xds-rejects failed)") {

@@ -10,14 +10,16 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // OverlayWatcher feeds the rollout's weights in force from the router's
-// status object into a Store. Every replica runs one, whoever leads: the
+// status object into a inforce.Store. Every replica runs one, whoever leads: the
 // leader decides the weights, all replicas route by them. It watches that
 // one object only (a field selector on its name).
 type OverlayWatcher struct {
-	store    *Store
+	store    *inforce.Store
 	log      *zap.Logger
 	factory  informers.SharedInformerFactory
 	informer cache.SharedIndexInformer
@@ -25,7 +27,7 @@ type OverlayWatcher struct {
 
 // NewOverlayWatcher returns a watcher of ConfigMap namespace/name (the
 // status object, migrate.StatusConfigMap).
-func NewOverlayWatcher(client kubernetes.Interface, store *Store, namespace, name string, log *zap.Logger) *OverlayWatcher {
+func NewOverlayWatcher(client kubernetes.Interface, store *inforce.Store, namespace, name string, log *zap.Logger) *OverlayWatcher {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -41,7 +43,7 @@ func NewOverlayWatcher(client kubernetes.Interface, store *Store, namespace, nam
 		// even noticed; the leader stops the rollout as "state lost" and
 		// writes them back (controller/rollout).
 		DeleteFunc: func(any) {
-			if w.store.currentOverlay() != nil {
+			if w.store.CurrentOverlay() != nil {
 				w.log.Warn("the status object was deleted; routing keeps the rollout's weights in force until the leader writes them again")
 			}
 		},
@@ -64,12 +66,12 @@ func (w *OverlayWatcher) apply(obj any) {
 	if !ok {
 		return
 	}
-	o := DecodeOverlay(cm.Data[OverlayKey])
-	if o == nil && cm.Data[OverlayKey] != "" {
+	o := inforce.DecodeOverlay(cm.Data[inforce.OverlayKey])
+	if o == nil && cm.Data[inforce.OverlayKey] != "" {
 		// Garbled, not removed: keep what routes now, as for a deleted
 		// object, rather than act on the damage.
 		w.log.Warn("rollout weights in the status object are unreadable; the weights in force stay until the leader rewrites them",
-			zap.String("configmap", cm.Namespace+"/"+cm.Name), zap.String("key", OverlayKey))
+			zap.String("configmap", cm.Namespace+"/"+cm.Name), zap.String("key", inforce.OverlayKey))
 		return
 	}
 	w.store.SetOverlay(o)

@@ -6,9 +6,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/podview"
 	"github.com/canary-router/canary-router/webhook/wire"
 )
 
@@ -64,7 +65,7 @@ func (a *Admitter) admitPod(r *wire.Review) wire.Response {
 
 		GatewayRevision: rt.gatewayRev,
 	})
-	var note decisionNote
+	var note inforce.Note
 	if d.Balance {
 		d, note = a.balance(r, ns, snap, rt, owner, draw, d)
 	}
@@ -84,8 +85,8 @@ func (a *Admitter) admitPod(r *wire.Review) wire.Response {
 	if d.Revision == "" {
 		return wire.Allowed(r.UID, warnings)
 	}
-	note.revision, note.reason, note.unit = d.Revision, d.Reason, d.Unit
-	note.tagRevision = rt.tagRevision(d.Revision)
+	note.Revision, note.Reason, note.Unit = d.Revision, d.Reason, d.Unit
+	note.TagRevision = rt.tagRevision(d.Revision)
 	p := newPatch(&r.Object)
 	p.setLabel(policy.LabelIstioRev, d.Revision)
 	p.setDecision(note, snap)
@@ -104,28 +105,28 @@ const (
 // balance places a pod-granularity pod by the live pod counts of its
 // controller. Without a synced pod view the draw in d stands, and the
 // decision annotation says why.
-func (a *Admitter) balance(r *wire.Review, ns string, snap *Snapshot, rt *routes, owner *policy.Owner, draw uint64, d policy.PodDecision) (policy.PodDecision, decisionNote) {
+func (a *Admitter) balance(r *wire.Review, ns string, snap *inforce.Snapshot, rt *routes, owner *policy.Owner, draw uint64, d policy.PodDecision) (policy.PodDecision, inforce.Note) {
 	if a.cluster.pods == nil {
-		return d, decisionNote{}
+		return d, inforce.Note{}
 	}
 	k := podview.Key{Namespace: ns, Kind: owner.Kind, Name: owner.Name}
 	choice, preferred, ok := a.cluster.pods.Place(k, snap.Policy, rt.down, draw, !r.DryRun)
 	if !ok {
 		if a.cluster.pods.Synced() {
-			return d, decisionNote{podView: podViewFull}
+			return d, inforce.Note{PodView: podViewFull}
 		}
-		return d, decisionNote{podView: podViewNotSynced}
+		return d, inforce.Note{PodView: podViewNotSynced}
 	}
 	b := snap.Policy.BalancedDecision(choice, preferred)
 	b.Warnings, b.Gateway = d.Warnings, d.Gateway
-	return b, decisionNote{balancedKind: owner.Kind, balancedName: owner.Name}
+	return b, inforce.Note{BalancedKind: owner.Kind, BalancedName: owner.Name}
 }
 
 // explainPod counts what the decisions metric does not show (gateways,
 // fallbacks) and returns the warnings the user should see: the policy's,
 // a fallback naming the target and its cause, and, on a routed pod, a
 // misordered webhook config. It fills note's fallback fields.
-func (a *Admitter) explainPod(r *wire.Review, rt *routes, d policy.PodDecision, note *decisionNote) []string {
+func (a *Admitter) explainPod(r *wire.Review, rt *routes, d policy.PodDecision, note *inforce.Note) []string {
 	if d.Gateway && !r.DryRun {
 		if d.Reason == policy.ReasonExcluded {
 			a.metrics.gatewayPod(gatewayExcluded)
@@ -142,7 +143,7 @@ func (a *Admitter) explainPod(r *wire.Review, rt *routes, d policy.PodDecision, 
 		if !r.DryRun {
 			a.metrics.fellBack(d.Avoided, cause)
 		}
-		note.avoided, note.cause = d.Avoided, string(cause)
+		note.Avoided, note.Cause = d.Avoided, string(cause)
 		warnings = append(warnings, rt.fallbackWarning("the pod", d.Revision, d.Avoided))
 	}
 	if d.Revision != "" && rt.order != "" {
@@ -195,11 +196,11 @@ func (a *Admitter) count(r *wire.Review, resource, revision string, reason polic
 // grow (copy) its stack once more, which costs more than the decision.
 //
 //go:noinline
-func (a *Admitter) logPodDecision(r *wire.Review, ns string, d *policy.PodDecision, note *decisionNote) {
+func (a *Admitter) logPodDecision(r *wire.Review, ns string, d *policy.PodDecision, note *inforce.Note) {
 	if ce := a.log.Check(zap.DebugLevel, "pod decision"); ce != nil {
 		ce.Write(zap.String("uid", r.UID), zap.String("namespace", ns), zap.String("unit", d.Unit),
 			zap.String("revision", d.Revision), zap.String("reason", string(d.Reason)),
-			zap.String("avoided", d.Avoided), zap.String("balancedOver", note.balancedKind+"/"+note.balancedName))
+			zap.String("avoided", d.Avoided), zap.String("balancedOver", note.BalancedKind+"/"+note.BalancedName))
 	}
 }
 

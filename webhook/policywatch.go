@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // PolicyKey is the ConfigMap key that holds the policy document.
@@ -30,11 +32,11 @@ const (
 // for a note.
 const maxEventMessage = 1000
 
-// PolicyWatcher applies the policy ConfigMap to a Store on every change.
+// PolicyWatcher applies the policy ConfigMap to a inforce.Store on every change.
 // It watches that one object only (a field selector on its name), so the
 // router never lists or caches other ConfigMaps.
 type PolicyWatcher struct {
-	store     *Store
+	store     *inforce.Store
 	namespace string
 	name      string
 	recorder  record.EventRecorder
@@ -47,7 +49,7 @@ type PolicyWatcher struct {
 }
 
 // NewPolicyWatcher returns a watcher of ConfigMap namespace/name.
-func NewPolicyWatcher(client kubernetes.Interface, store *Store, namespace, name string, recorder record.EventRecorder, log *zap.Logger) *PolicyWatcher {
+func NewPolicyWatcher(client kubernetes.Interface, store *inforce.Store, namespace, name string, recorder record.EventRecorder, log *zap.Logger) *PolicyWatcher {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -98,10 +100,10 @@ func (w *PolicyWatcher) apply(obj any) {
 	source := fmt.Sprintf("ConfigMap %s/%s (resourceVersion %s)", cm.Namespace, cm.Name, cm.ResourceVersion)
 	doc, ok := cm.Data[PolicyKey]
 	var err error
-	var snap *Snapshot
+	var snap *inforce.Snapshot
 	if !ok {
 		err = fmt.Errorf("policy from %s rejected, previous policy stays in force: data.%s: required key is missing", source, PolicyKey)
-		w.store.reject(err)
+		w.store.Reject(err)
 	} else {
 		snap, err = w.store.Apply([]byte(doc), source)
 	}

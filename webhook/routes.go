@@ -4,9 +4,10 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // IstioState is the router's current view of Istio's control planes:
@@ -51,7 +52,7 @@ type clusterView struct {
 // Built once per (policy, Istio state) pair and shared by every request
 // until either changes, so the hot path does no lookups or string work.
 type routes struct {
-	snap  *Snapshot
+	snap  *inforce.Snapshot
 	state *istio.State
 	// status is indexed like snap.Policy.Targets.
 	status []istio.Status
@@ -67,7 +68,7 @@ type routes struct {
 	// (policy.GatewayPlacement); gatewayWarning tells the user when the
 	// router chose it.
 	gatewayRev, gatewayWarning string
-	// rollout warns about a stopped rollout (Overlay.Warning).
+	// rollout warns about a stopped rollout (inforce.Overlay.Warning).
 	rollout string
 }
 
@@ -80,7 +81,7 @@ func (c *clusterView) istioState() *istio.State {
 }
 
 // routesFor returns the routes of snap in the current Istio state.
-func (c *clusterView) routesFor(snap *Snapshot) *routes {
+func (c *clusterView) routesFor(snap *inforce.Snapshot) *routes {
 	var state *istio.State
 	if c.istio != nil {
 		state = c.istio.Current()
@@ -97,7 +98,7 @@ func (c *clusterView) routesFor(snap *Snapshot) *routes {
 
 // buildRoutes resolves every target of snap in state. gated is false when
 // the router has no Istio view at all (tests): every target is available.
-func buildRoutes(snap *Snapshot, state *istio.State, gated bool) *routes {
+func buildRoutes(snap *inforce.Snapshot, state *istio.State, gated bool) *routes {
 	targets := snap.Policy.Targets
 	r := &routes{snap: snap, state: state, status: make([]istio.Status, len(targets))}
 	var causes []string

@@ -16,6 +16,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/test/wiretest"
 )
 
@@ -31,7 +32,7 @@ targets:
 // fixture is an Admitter with a fresh registry and a fixed draw.
 type fixture struct {
 	admitter *Admitter
-	store    *Store
+	store    *inforce.Store
 	metrics  *Metrics
 	reg      *prometheus.Registry
 }
@@ -40,7 +41,7 @@ func newFixture(t testing.TB, policyDoc string) *fixture {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg, "test")
-	store := NewStore(func() time.Time { return time.Unix(1700000000, 0) }, m.PolicyApplied, m.PolicyRejected)
+	store := inforce.NewStore(func() time.Time { return time.Unix(1700000000, 0) }, m.PolicyApplied, m.PolicyRejected)
 	if policyDoc != "" {
 		if _, err := store.Apply([]byte(policyDoc), "test"); err != nil {
 			t.Fatal(err)

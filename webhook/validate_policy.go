@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/webhook/wire"
 )
 
@@ -44,10 +45,10 @@ type PolicyValidator struct {
 	// workloads the router places (serve --warn-restart-share).
 	Restarts         RestartEstimator
 	WarnRestartShare float64
-	// Overlay, when set, is the rollout's weights in force
-	// (Snapshot.Rollout): the dry run plans both policies through it, as
+	// inforce.Overlay, when set, is the rollout's weights in force
+	// (inforce.Snapshot.Rollout): the dry run plans both policies through it, as
 	// the router would route them.
-	Overlay func() *Overlay
+	Overlay func() *inforce.Overlay
 	// parse is policy.Parse when nil; tests slow it down.
 	parse func([]byte) (*policy.Policy, error)
 }

@@ -3,10 +3,11 @@ package webhook
 import (
 	"encoding/json"
 
-	admissionv1 "k8s.io/api/admission/v1"
 	"net/http"
 	"strings"
 	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

@@ -3,7 +3,7 @@ package webhook
 import (
 	"fmt"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // DefaultWarnRestartShare is serve --warn-restart-share's default: an
@@ -48,7 +48,7 @@ func restartWarning(e RestartEstimate, threshold float64) string {
 
 // restartWarnings dry-runs the edit when an estimator is set. Both
 // policies are planned with the rollout's weights in force laid over them
-// where those apply (Overlay.Apply): mid-rollout, or after a completed
+// where those apply (inforce.Overlay.Apply): mid-rollout, or after a completed
 // rollout's block is removed, the router routes by those weights, not by
 // the document's targets.
 func (v *PolicyValidator) restartWarnings(old, cur *policy.Policy) []string {

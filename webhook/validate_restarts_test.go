@@ -7,7 +7,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 func TestRestartWarning(t *testing.T) {
@@ -112,14 +113,14 @@ func TestPolicyValidatorWarnsOnRestartShare(t *testing.T) {
 }
 
 // The dry run plans the weights the router routes by: a completed
-// rollout's weights outlive its block (Overlay.Apply), so removing the
+// rollout's weights outlive its block (inforce.Overlay.Apply), so removing the
 // block is planned at those weights, not at the document's stale targets.
 func TestPolicyValidatorPlansThroughTheRolloutOverlay(t *testing.T) {
 	const (
 		targets   = "granularity: workload\ntargets: [{revision: stable, weight: 100}, {revision: canary, weight: 0}]\nmigration: {}\n"
 		withBlock = targets + "rollout: {steps: [{canary: 100}]}\n"
 	)
-	complete := &Overlay{Phase: "Complete", Weights: []policy.Target{{Revision: "stable", Weight: 0}, {Revision: "canary", Weight: 100}}}
+	complete := &inforce.Overlay{Phase: "Complete", Weights: []policy.Target{{Revision: "stable", Weight: 0}, {Revision: "canary", Weight: 100}}}
 	inForce, err := policy.Parse([]byte(withBlock))
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +136,7 @@ func TestPolicyValidatorPlansThroughTheRolloutOverlay(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name              string
-		overlay           *Overlay
+		overlay           *inforce.Overlay
 		wantOld, wantEdit float64
 	}{
 		{"completed rollout's weights", complete, 100, 100},
@@ -144,7 +145,7 @@ func TestPolicyValidatorPlansThroughTheRolloutOverlay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			est := &fakeEstimator{synced: true}
 			v := &PolicyValidator{Namespace: "canary-router-system", Name: "canary-router-policy", Restarts: est,
-				WarnRestartShare: DefaultWarnRestartShare, Overlay: func() *Overlay { return tc.overlay }}
+				WarnRestartShare: DefaultWarnRestartShare, Overlay: func() *inforce.Overlay { return tc.overlay }}
 			f := newFixture(t, "")
 			body := reviewBodyWithOld(t, "configmaps", "UPDATE", "canary-router-system",
 				policyConfigMap("canary-router-policy", targets, true), policyConfigMap("canary-router-policy", withBlock, true))

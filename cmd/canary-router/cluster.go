@@ -9,9 +9,9 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/metadata"
 
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/view/podview"
 	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
 )
 
 // clusterConfig holds the flags of the router's live view of the cluster.

@@ -78,7 +78,7 @@ func TestRunDispatch(t *testing.T) {
 // policy in the shared catalogue, exactly the messages the router and its
 // validating webhook give.
 func TestValidateCatalogue(t *testing.T) {
-	docs, _ := filepath.Glob("../../webhook/policy/testdata/invalid/*.yaml")
+	docs, _ := filepath.Glob("../../policy/testdata/invalid/*.yaml")
 	if len(docs) < 25 {
 		t.Fatalf("catalogue has %d documents", len(docs))
 	}

@@ -22,10 +22,10 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/nsview"
 )
 
 // migrateConfig holds the flags of canary-router migrate.
@@ -155,8 +155,8 @@ func (c *migrateConfig) runWith(ctx context.Context, client kubernetes.Interface
 // canary-router migrate resume). The policy and Istio are read again on
 // every pass, as the leader sees them change.
 func (c *migrateConfig) applyPlan(ctx context.Context, client kubernetes.Interface, meta metadata.Interface,
-	snap *webhook.Snapshot, set migrate.Settings, state *istio.State, stdout io.Writer) error {
-	var curSnap atomic.Pointer[webhook.Snapshot]
+	snap *inforce.Snapshot, set migrate.Settings, state *istio.State, stdout io.Writer) error {
+	var curSnap atomic.Pointer[inforce.Snapshot]
 	var curState atomic.Pointer[istio.State]
 	curSnap.Store(snap)
 	curState.Store(state)

@@ -16,9 +16,9 @@ import (
 
 	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/nsview"
 )
 
 // defaultMigrationWriteQPS paces the leader's restarts and relabels
@@ -32,7 +32,7 @@ const defaultMigrationWriteQPS = 5
 type migrationLeader struct {
 	kube         *kubeClients
 	ownNamespace string
-	store        *webhook.Store
+	store        *inforce.Store
 	state        func() *istio.State
 	namespaces   *nsview.View
 	log          *zap.Logger
@@ -43,7 +43,7 @@ type migrationLeader struct {
 	metrics *migrate.Controller
 }
 
-func newMigrationLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
+func newMigrationLeader(kube *kubeClients, ownNamespace string, store *inforce.Store, state func() *istio.State,
 	namespaces *nsview.View, qps float64, reg prometheus.Registerer, log *zap.Logger) *migrationLeader {
 	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, qps: qps, log: log,
 		metrics: migrate.New(migrate.Options{Registerer: reg, Log: log})}

@@ -11,14 +11,14 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // readPolicySnapshot reads the policy ConfigMap into a snapshot with the
 // same digest the router computes for the document, so the CLI and the
 // leader agree on which policy a workload was restarted for.
-func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namespace, name string) (*webhook.Snapshot, error) {
+func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namespace, name string) (*inforce.Snapshot, error) {
 	ref := namespace + "/" + name
 	cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -28,14 +28,14 @@ func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namesp
 	if doc == "" {
 		return nil, fmt.Errorf("ConfigMap %s has no key policy.yaml", ref)
 	}
-	store := webhook.NewStore(time.Now, nil, nil)
+	store := inforce.NewStore(time.Now, nil, nil)
 	if _, err := store.Apply([]byte(doc), "ConfigMap "+ref); err != nil {
 		return nil, fmt.Errorf("policy in %s: %w", ref, err)
 	}
 	// Mid-rollout the weights in force live in the status object: plan
 	// against them, as the leader does, never against the policy's own.
 	if st, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{}); err == nil {
-		store.SetOverlay(webhook.DecodeOverlay(st.Data[webhook.OverlayKey]))
+		store.SetOverlay(inforce.DecodeOverlay(st.Data[inforce.OverlayKey]))
 	}
 	return store.Load(), nil
 }
@@ -44,7 +44,7 @@ func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namesp
 // the leader's informers hold, by paginated lists (never a GET per
 // workload).
 func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, rollouts dynamic.Interface,
-	snap *webhook.Snapshot, state *istio.State) (migrate.Input, error) {
+	snap *inforce.Snapshot, state *istio.State) (migrate.Input, error) {
 	in := migrate.Input{Policy: snap.Policy, Digest: snap.Digest, Revisions: migrate.LiveRevisions(snap.Policy, state), Istio: state}
 	err := eachMeta(ctx, meta.Resource(gvrNamespaces), func(m *metav1.PartialObjectMetadata) {
 		if m.DeletionTimestamp == nil {

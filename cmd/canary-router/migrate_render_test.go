@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // TestMigratePlanStalePins: the plan's text and -o json|yaml name the

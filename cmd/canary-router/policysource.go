@@ -11,13 +11,14 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/webhook"
 )
 
 // startPolicySource feeds the store: a file read once (local runs), or the
 // policy ConfigMap watched for the life of ctx. It returns the readiness
 // check for the source.
-func startPolicySource(ctx context.Context, cfg serveConfig, store *webhook.Store, kube *kubeClients, log *zap.Logger) webhook.Check {
+func startPolicySource(ctx context.Context, cfg serveConfig, store *inforce.Store, kube *kubeClients, log *zap.Logger) webhook.Check {
 	if cfg.policyFile != "" {
 		// A missing or invalid policy does not stop the router: it stays
 		// up, admits namespaces unchanged and refuses pods that would need

@@ -16,9 +16,9 @@ import (
 
 	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/rollout"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/nsview"
 )
 
 // leaseName is the Lease the router's replicas elect a leader on; only the
@@ -31,7 +31,7 @@ const leaseName = "canary-router-leader"
 // waits, up to a bound, until leadership is released after ctx ends, so
 // the next replica (or a restart) takes over at once instead of waiting
 // for the Lease to expire.
-func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string, store *webhook.Store,
+func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string, store *inforce.Store,
 	state func() *istio.State, pods rollout.PodCounts, migrationQPS float64, promAllowed []string, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
 	meta, err := metadata.NewForConfig(kube.config)
 	if err != nil {

@@ -2,11 +2,11 @@ package main
 
 import (
 	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/view/nsview"
+	"github.com/canary-router/canary-router/view/podview"
 	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // workloadPods is the pod view's per-workload read (podview.View).

@@ -19,11 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	metadatafake "k8s.io/client-go/metadata/fake"
 
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/nsview"
+	"github.com/canary-router/canary-router/view/podview"
 	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/nsview"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // The wiring serve uses, end to end in process: pods reach a real pod
@@ -67,7 +68,7 @@ func TestPolicyEditWarnsWithTheDryRunCount(t *testing.T) {
 		WarnRestartShare: webhook.DefaultWarnRestartShare}
 	reg := prometheus.NewRegistry()
 	metrics := webhook.NewMetrics(reg, "test")
-	a := webhook.NewAdmitter(webhook.AdmitterConfig{Store: webhook.NewStore(time.Now, nil, nil), Metrics: metrics, Log: zap.NewNop(),
+	a := webhook.NewAdmitter(webhook.AdmitterConfig{Store: inforce.NewStore(time.Now, nil, nil), Metrics: metrics, Log: zap.NewNop(),
 		Draw: func() uint64 { return 0 }, OwnNamespace: "canary-router-system"})
 
 	cm := func(doc string) []byte {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/rollout"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // rolloutLeader runs the self-driving rollout while this replica leads,
@@ -26,7 +26,7 @@ import (
 type rolloutLeader struct {
 	kube         *kubeClients
 	ownNamespace string
-	store        *webhook.Store
+	store        *inforce.Store
 	state        func() *istio.State
 	pods         rollout.PodCounts
 	log          *zap.Logger
@@ -37,7 +37,7 @@ type rolloutLeader struct {
 	promAllowed []string
 }
 
-func newRolloutLeader(kube *kubeClients, ownNamespace string, store *webhook.Store, state func() *istio.State,
+func newRolloutLeader(kube *kubeClients, ownNamespace string, store *inforce.Store, state func() *istio.State,
 	pods rollout.PodCounts, reg prometheus.Registerer, log *zap.Logger) *rolloutLeader {
 	// The controller is built now, not with the first plan, so its
 	// metrics (step 0, every phase 0) exist on every replica from the

@@ -9,8 +9,8 @@ import (
 
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 func TestRolloutPatch(t *testing.T) {
@@ -79,7 +79,7 @@ func TestRolloutCommandsRegistered(t *testing.T) {
 func TestStatusShowsTheWeightsInForce(t *testing.T) {
 	doc := "granularity: workload\ntargets: [{revision: stable, weight: 100}, {revision: canary, weight: 0}]\n" +
 		"rollout: {steps: [{canary: 25, hold: 1m}, {canary: 100}]}\n"
-	o := &webhook.Overlay{ID: "canary:stable,canary", Step: 0, Phase: "Paused", Reason: "gate x unknown",
+	o := &inforce.Overlay{ID: "canary:stable,canary", Step: 0, Phase: "Paused", Reason: "gate x unknown",
 		Weights: []policy.Target{{Revision: "stable", Weight: 75}, {Revision: "canary", Weight: 25}}}
 	r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Overlay: o})
 	if r.Rollout == nil || r.Rollout.Step != 1 || r.Rollout.Phase != "Paused" {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/controller/rollout"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // statusData is the status object's data holding st (and extra keys).

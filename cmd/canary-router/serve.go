@@ -21,8 +21,9 @@ import (
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
 )
 
 // istioRevisions tells the policy validator which revisions and tags
@@ -158,7 +159,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := webhook.NewMetrics(reg, version)
-	store := webhook.NewStore(time.Now, func(s *webhook.Snapshot) {
+	store := inforce.NewStore(time.Now, func(s *inforce.Snapshot) {
 		metrics.PolicyApplied(s)
 		log.Info("policy applied", zap.Int64("generation", s.Generation), zap.String("digest", s.Digest),
 			zap.String("source", s.Source), zap.Any("targets", s.Policy.Targets), zap.String("granularity", string(s.Policy.Granularity)))
@@ -198,7 +199,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 			Revisions: istioRevisions(cluster.istio.Current), PrometheusAllowed: cfg.prometheusAllowed,
 			Restarts: &restartEstimator{pods: cluster.pods, namespaces: namespaces, istio: cluster.istio.Current,
 				ownNamespace: cfg.namespace},
-			WarnRestartShare: cfg.warnRestartShare, Overlay: func() *webhook.Overlay {
+			WarnRestartShare: cfg.warnRestartShare, Overlay: func() *inforce.Overlay {
 				if s := store.Load(); s != nil {
 					return s.Rollout
 				}

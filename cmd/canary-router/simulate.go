@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/canary-router/canary-router/webhook/policy"
-	"github.com/canary-router/canary-router/webhook/simulate"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/simulate"
 )
 
 // simulateOutput is the -o json|yaml document: every unit with its revision.

@@ -11,9 +11,9 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // The resources status reads, metadata only except the policy ConfigMap.
@@ -52,7 +52,7 @@ type clusterSnapshot struct {
 	// Overlay is a self-driving rollout's weights in force, from the
 	// status object; nil when there is none or it cannot be read
 	// (OverlayErr, absence excepted).
-	Overlay    *webhook.Overlay
+	Overlay    *inforce.Overlay
 	OverlayErr error
 }
 
@@ -93,7 +93,7 @@ func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata
 	// object; without read access to it the policy's own weights show.
 	switch st, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{}); {
 	case err == nil:
-		s.Overlay = webhook.DecodeOverlay(st.Data[webhook.OverlayKey])
+		s.Overlay = inforce.DecodeOverlay(st.Data[inforce.OverlayKey])
 	case !apierrors.IsNotFound(err):
 		s.OverlayErr = err
 	}

@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/policy"
-	"github.com/canary-router/canary-router/webhook/rollout"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/view/progress"
 )
 
 // Namespace labels status groups namespaces by (README.md, "Policy reference").
@@ -24,7 +24,7 @@ const (
 // statusReport is what status prints; -o json|yaml writes it as it is.
 type statusReport struct {
 	Policy statusPolicy `json:"policy"`
-	rollout.Summary
+	progress.Summary
 	// Mismatches lists pods the router routed to one revision and that
 	// were injected by another (or not injected), by pair: should be empty.
 	Mismatches []statusMismatch `json:"mismatches"`
@@ -108,7 +108,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		PinOverrides: []statusMismatch{},
 		Namespaces:   statusNamespaces{ByRevision: map[string][]string{}, Managed: []string{}, IstioInjection: []string{}},
 	}
-	in := rollout.Input{Namespaces: map[string]int{}, Pods: s.Pods}
+	in := progress.Input{Namespaces: map[string]int{}, Pods: s.Pods}
 	var targets []string
 	if s.PolicyErr != nil {
 		r.Policy.Error = s.PolicyErr.Error()
@@ -130,7 +130,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 			r.Rollout = &statusRollout{Step: s.Overlay.Step + 1, Phase: s.Overlay.Phase, Reason: s.Overlay.Reason}
 		}
 		for _, t := range p.Targets {
-			in.Targets = append(in.Targets, rollout.Target{Revision: t.Revision, Share: t.Weight / 100})
+			in.Targets = append(in.Targets, progress.Target{Revision: t.Revision, Share: t.Weight / 100})
 			targets = append(targets, t.Revision)
 		}
 	}
@@ -170,13 +170,13 @@ func buildStatus(s *clusterSnapshot) statusReport {
 	}
 	slices.Sort(r.Namespaces.Managed)
 	slices.Sort(r.Namespaces.IstioInjection)
-	r.Summary = rollout.Summarize(in)
+	r.Summary = progress.Summarize(in)
 	for _, c := range s.Pods {
 		m := statusMismatch{Routed: c.Routed, Injected: c.Injected, Pods: c.Pods}
 		switch {
-		case rollout.RouterMismatch(c, in.Resolve):
+		case progress.RouterMismatch(c, in.Resolve):
 			r.Mismatches = append(r.Mismatches, m)
-		case rollout.OverriddenPin(c, in.Resolve):
+		case progress.OverriddenPin(c, in.Resolve):
 			r.PinOverrides = append(r.PinOverrides, m)
 		}
 	}

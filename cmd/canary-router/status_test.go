@@ -19,8 +19,8 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/status")

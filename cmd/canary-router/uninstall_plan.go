@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // uninstallNamespace is what uninstall reads of one namespace the router

@@ -18,9 +18,9 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 func mustPolicy(t *testing.T, doc string) *policy.Policy {

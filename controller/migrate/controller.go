@@ -11,9 +11,9 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/canary-router/canary-router/controller"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // queueKey is the one item in the queue: every pass plans the whole
@@ -38,7 +38,7 @@ type PodSource interface {
 
 // Options configures a Controller.
 type Options struct {
-	Policy     func() *webhook.Snapshot
+	Policy     func() *inforce.Snapshot
 	Istio      func() *istio.State
 	Namespaces func() []Namespace
 	Workloads  Source[[]Workload]
@@ -147,7 +147,7 @@ func (c *Controller) apply(ctx context.Context, in Input, r Result) error {
 		if st := state.Target(ns.To); st.Tag {
 			tagRev = st.Revision
 		}
-		decision := webhook.DecisionAnnotation(ns.To, policy.ReasonSticky, "Namespace", tagRev, snap)
+		decision := inforce.DecisionAnnotation(ns.To, policy.ReasonSticky, "Namespace", tagRev, snap)
 		if err := c.o.Writer.Relabel(ctx, ns.Name, nsVersion[ns.Name], ns.To, decision); err != nil {
 			return fmt.Errorf("relabelling namespace %s: %w", ns.Name, err)
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // fakeWriter records the controller's writes in order.
@@ -74,7 +74,7 @@ func (s staticPods) Counts() map[Ref]PodCounts { return s }
 
 func TestControllerPass(t *testing.T) {
 	doc := "granularity: workload\ntargets: [{revision: stable, weight: 0}, {revision: canary, weight: 100}]\nmigration: {batchSize: 2, interval: 0s}\n"
-	snap, err := webhook.NewStore(time.Now, nil, nil).Apply([]byte(doc), "test")
+	snap, err := inforce.NewStore(time.Now, nil, nil).Apply([]byte(doc), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestControllerPass(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	now := time.Unix(1_700_000_000, 0)
 	c := New(Options{
-		Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return state },
+		Policy: func() *inforce.Snapshot { return snap }, Istio: func() *istio.State { return state },
 		Namespaces: func() []Namespace { return []Namespace{{Name: "shop", Labels: optedIn}} },
 		Workloads:  staticSource{ws}, Pods: pods, Writer: fw, Now: func() time.Time { return now }, Registerer: reg,
 	})
@@ -143,12 +143,12 @@ func TestControllerPass(t *testing.T) {
 
 // Without a migration block the controller writes nothing.
 func TestControllerOffWithoutBlock(t *testing.T) {
-	snap, err := webhook.NewStore(time.Now, nil, nil).Apply([]byte("granularity: workload\ntargets: [{revision: canary, weight: 100}]\n"), "test")
+	snap, err := inforce.NewStore(time.Now, nil, nil).Apply([]byte("granularity: workload\ntargets: [{revision: canary, weight: 100}]\n"), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fw := &fakeWriter{data: map[string]string{}}
-	c := New(Options{Policy: func() *webhook.Snapshot { return snap }, Writer: fw})
+	c := New(Options{Policy: func() *inforce.Snapshot { return snap }, Writer: fw})
 	if _, err := c.Pass(context.Background()); err != nil || len(fw.log) != 0 {
 		t.Fatalf("writes %v, err %v", fw.log, err)
 	}
@@ -157,7 +157,7 @@ func TestControllerOffWithoutBlock(t *testing.T) {
 // With the block off, the drift is still shown: metrics and an Idle
 // status with the pending moves, and no restart.
 func TestControllerIdleShowsDrift(t *testing.T) {
-	snap, err := webhook.NewStore(time.Now, nil, nil).Apply([]byte("granularity: workload\ntargets: [{revision: canary, weight: 100}]\n"), "test")
+	snap, err := inforce.NewStore(time.Now, nil, nil).Apply([]byte("granularity: workload\ntargets: [{revision: canary, weight: 100}]\n"), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestControllerIdleShowsDrift(t *testing.T) {
 		[]istio.Endpoints{{Service: "istiod-canary", Ready: true}}, "istio-system", "canary-router")
 	w := healthy("shop", KindDeployment, "a", 1)
 	fw := &fakeWriter{data: map[string]string{}}
-	c := New(Options{Policy: func() *webhook.Snapshot { return snap }, Istio: func() *istio.State { return state },
+	c := New(Options{Policy: func() *inforce.Snapshot { return snap }, Istio: func() *istio.State { return state },
 		Namespaces: func() []Namespace { return []Namespace{{Name: "shop", Labels: optedIn}} },
 		Workloads:  staticSource{[]Workload{w}}, Pods: staticPods{w.Ref: {"stable": 1}}, Writer: fw})
 	for range 2 {

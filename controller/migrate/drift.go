@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // Drift is the verdict on one unit's live pods against the policy.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 func TestDryRunEdit(t *testing.T) {

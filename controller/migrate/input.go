@@ -1,8 +1,8 @@
 package migrate
 
 import (
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // Annotations the migration reads and writes on workloads.
@@ -96,7 +96,7 @@ type Namespace struct {
 // Input is one consistent read of the cluster from informer caches.
 type Input struct {
 	Policy *policy.Policy
-	// Digest identifies the policy document (webhook.Snapshot.Digest); it
+	// Digest identifies the policy document (inforce.Snapshot.Digest); it
 	// is the "policy generation" a workload restarts at most once for.
 	Digest string
 	// Revisions maps each live target (revision or tag) to the revision

@@ -6,7 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/istio"
 )
 
 // pinState: revisions stable, canary and old; tag prod points to canary.

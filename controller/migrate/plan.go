@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // SkipReason says why a drifted workload is not restarted; the set is

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // scaleInput is the cluster view of the scale acceptance item: 10,000

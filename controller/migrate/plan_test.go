@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 func mustPolicy(t testing.TB, doc string) *policy.Policy {

@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // PodRecord is what the migration keeps of a pod: its unit and the
@@ -59,7 +59,7 @@ func RecordOf(m metav1.Object) (PodRecord, bool) {
 }
 
 // injectedRevision reads which revision injected a pod as Istio records
-// it (the same rule as webhook/podview): annotation istio.io/rev, else the
+// it (the same rule as view/podview): annotation istio.io/rev, else the
 // revision in sidecar.istio.io/status, else the pod label; no status
 // annotation means no sidecar.
 func injectedRevision(labels, annotations map[string]string) string {

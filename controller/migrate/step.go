@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // pollEvery is how often a rolling batch is looked at when no informer

@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/canary-router/canary-router/controller"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // Writer is the controller's I/O seam: every write it makes.

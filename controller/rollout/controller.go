@@ -14,11 +14,11 @@ import (
 
 	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
-	webrollout "github.com/canary-router/canary-router/webhook/rollout"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/podview"
+	"github.com/canary-router/canary-router/view/progress"
 )
 
 const queueKey = "rollout"
@@ -50,10 +50,10 @@ type HealthSource interface {
 
 // Options configures a Controller.
 type Options struct {
-	// Base is the operator's policy as applied (webhook.Store.Base);
+	// Base is the operator's policy as applied (inforce.Store.Base);
 	// Effective the one routing, with the weights in force
-	// (webhook.Store.Load), whose digest the migration works under.
-	Base, Effective func() *webhook.Snapshot
+	// (inforce.Store.Load), whose digest the migration works under.
+	Base, Effective func() *inforce.Snapshot
 	Istio           func() *istio.State
 	Pods            PodCounts
 	Health          HealthSource
@@ -204,7 +204,7 @@ func (c *Controller) lost(data map[string]string, p *policy.Policy) *Lost {
 	id := p.RolloutID()
 	var why string
 	var l Lost
-	overlay := webhook.DecodeOverlay(data[WeightsKey])
+	overlay := inforce.DecodeOverlay(data[WeightsKey])
 	eff := c.o.Effective()
 	switch {
 	case data[StateKey] != "":
@@ -325,13 +325,13 @@ func (c *Controller) measure(ctx context.Context, p *policy.Policy, rolling bool
 	}
 	out := Builtin(in)
 	if plan.Gates.Prometheus != nil && c.o.Querier != nil {
-		var resolve webrollout.Resolver
+		var resolve progress.Resolver
 		if state != nil {
 			resolve = func(name string) string { return state.Target(name).Revision }
 		}
-		vars := policy.QueryVars{Revision: webrollout.Expected(plan.Canary, resolve), Canary: plan.Canary}
+		vars := policy.QueryVars{Revision: progress.Expected(plan.Canary, resolve), Canary: plan.Canary}
 		if len(stable) > 0 {
-			vars.Stable = webrollout.Expected(stable[0], resolve)
+			vars.Stable = progress.Expected(stable[0], resolve)
 		}
 		out = append(out, Queries(ctx, c.o.Querier, plan.Gates.Prometheus, vars, c.o.PrometheusAllowed)...)
 	}

@@ -12,16 +12,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // fakeStatus is the status object; a write of the weights reaches the
 // store the way the OverlayWatcher carries it on every replica.
 type fakeStatus struct {
 	data   map[string]string
-	store  *webhook.Store
+	store  *inforce.Store
 	events []Event
 }
 
@@ -31,7 +31,7 @@ func (f *fakeStatus) Save(_ context.Context, d map[string]string) error {
 		f.data = map[string]string{} // the writer creates a deleted object
 	}
 	maps.Copy(f.data, d)
-	f.store.SetOverlay(webhook.DecodeOverlay(f.data[WeightsKey]))
+	f.store.SetOverlay(inforce.DecodeOverlay(f.data[WeightsKey]))
 	return nil
 }
 func (f *fakeStatus) Event(w bool, r, m string) {
@@ -72,7 +72,7 @@ func TestControllerWalksThroughTheStatusObject(t *testing.T) {
       url: http://prometheus:9090
       queries: [{name: rejects, query: 'rejects{rev="{{ .Revision }}"}', max: 0}]
 `
-	store := webhook.NewStore(time.Now, nil, nil)
+	store := inforce.NewStore(time.Now, nil, nil)
 	if _, err := store.Apply([]byte(doc), "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestControllerWalksThroughTheStatusObject(t *testing.T) {
 
 func TestSkippedWorkloadsSettleBeforeAStepCountsAsMigrated(t *testing.T) {
 	doc := head + "rollout: {steps: [{canary: 10, hold: 30s}, {canary: 100}]}\n"
-	store := webhook.NewStore(time.Now, nil, nil)
+	store := inforce.NewStore(time.Now, nil, nil)
 	if _, err := store.Apply([]byte(doc), "test"); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,6 @@
 //     answers into GateResults;
 //   - the Controller runs on the leader only, keeps State in the router's
 //     status object (never the operator's ConfigMap), and writes the
-//     weights in force under webhook.OverlayKey, which every replica's
+//     weights in force under inforce.OverlayKey, which every replica's
 //     store folds into the policy it routes by.
 package rollout

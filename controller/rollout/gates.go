@@ -3,10 +3,10 @@ package rollout
 import (
 	"fmt"
 
-	"github.com/canary-router/canary-router/webhook/istio"
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
-	webrollout "github.com/canary-router/canary-router/webhook/rollout"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/view/podview"
+	"github.com/canary-router/canary-router/view/progress"
 )
 
 // Names of the built-in gates, as status and metrics show them. The
@@ -63,7 +63,7 @@ func Builtin(in BuiltinInput) []GateResult {
 }
 
 // injectorGate: the canary's istiod is ready (the active injector check
-// of webhook/istio: a revision that stops answering is out).
+// of istio: a revision that stops answering is out).
 func injectorGate(in BuiltinInput) GateResult {
 	g := GateResult{Name: GateInjector}
 	if in.Istio == nil {
@@ -90,7 +90,7 @@ func mismatchGate(in BuiltinInput) GateResult {
 	resolve := in.resolver()
 	n := 0
 	for _, rc := range in.Pods {
-		if webrollout.RouterMismatch(rc, resolve) {
+		if progress.RouterMismatch(rc, resolve) {
 			n += rc.Pods
 		}
 	}
@@ -103,7 +103,7 @@ func mismatchGate(in BuiltinInput) GateResult {
 	return g
 }
 
-func (in BuiltinInput) resolver() webrollout.Resolver {
+func (in BuiltinInput) resolver() progress.Resolver {
 	if in.Istio == nil {
 		return nil
 	}
@@ -129,10 +129,10 @@ func healthGates(in BuiltinInput) []GateResult {
 		return []GateResult{ready, restarts}
 	}
 	resolve := in.resolver()
-	canary := in.Health[webrollout.Expected(in.Canary, resolve)]
+	canary := in.Health[progress.Expected(in.Canary, resolve)]
 	var stable ProxyHealth
 	for _, s := range in.Stable {
-		h := in.Health[webrollout.Expected(s, resolve)]
+		h := in.Health[progress.Expected(s, resolve)]
 		stable.Pods += h.Pods
 		stable.Ready += h.Ready
 		stable.Restarts += h.Restarts

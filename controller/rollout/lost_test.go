@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/canary-router/canary-router/controller/migrate"
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/istio"
+	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // TestStateLostMidHoldStops: the status object deleted (or its state
@@ -22,7 +22,7 @@ func TestStateLostMidHoldStops(t *testing.T) {
 	restartedFromZero := 0
 	for _, how := range []string{"deleted", "deleted, routing dropped it", "garbled", "key removed", "deleted, new leader"} {
 		t.Run(how, func(t *testing.T) {
-			store := webhook.NewStore(time.Now, nil, nil)
+			store := inforce.NewStore(time.Now, nil, nil)
 			if _, err := store.Apply([]byte(doc), "test"); err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +98,7 @@ func TestStateLostMidHoldStops(t *testing.T) {
 // the migration moves nothing back; once they agree the state goes.
 func TestRolloutBlockRemovedAfterComplete(t *testing.T) {
 	plan := head + "rollout:\n  interval: 10s\n  steps: [{canary: 100, hold: 0s}]\n"
-	store := webhook.NewStore(time.Now, nil, nil)
+	store := inforce.NewStore(time.Now, nil, nil)
 	if _, err := store.Apply([]byte(plan), "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestRolloutBlockRemovedAfterComplete(t *testing.T) {
 // stays missing) and stops for an operator after maxUnknown.
 func TestNoCanaryPodsPausesWithoutFlapping(t *testing.T) {
 	doc := head + "rollout:\n  interval: 10s\n  steps: [{canary: 10, hold: 1m}, {canary: 100}]\n  gates: {maxUnknown: 2m}\n"
-	store := webhook.NewStore(time.Now, nil, nil)
+	store := inforce.NewStore(time.Now, nil, nil)
 	if _, err := store.Apply([]byte(doc), "test"); err != nil {
 		t.Fatal(err)
 	}

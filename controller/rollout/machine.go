@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // MigrationState is how the migration stands for the weights in force.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 const head = "granularity: workload\ntargets: [{revision: \"1-24\", weight: 100}, {revision: \"1-25\", weight: 0}]\n"

@@ -3,7 +3,7 @@ package rollout
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 var phases = []Phase{PhaseProgressing, PhaseHolding, PhasePaused, PhaseRollingBack, PhaseAborted, PhaseComplete}

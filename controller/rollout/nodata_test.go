@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/podview"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // TestNoDataIsNeverPass is the table of no-data cases for every gate

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 func TestHTTPQuerier(t *testing.T) {

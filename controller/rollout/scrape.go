@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // ScrapeCheck measures whether Prometheus is scraping the canary's

@@ -7,8 +7,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/canary-router/canary-router/webhook"
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 // Keys of the status object (migrate.StatusConfigMap) the rollout uses.
@@ -18,9 +18,9 @@ import (
 const (
 	// StateKey holds the State as JSON; only the leader writes it.
 	StateKey = "rollout"
-	// WeightsKey holds the weights in force (webhook.Overlay), written in
+	// WeightsKey holds the weights in force (inforce.Overlay), written in
 	// the same patch as StateKey and read by every replica.
-	WeightsKey = webhook.OverlayKey
+	WeightsKey = inforce.OverlayKey
 	// PausedKey holds "true" while an operator holds the rollout.
 	PausedKey = "rollout.paused"
 	// PauseReasonKey says who paused it and why.
@@ -162,8 +162,8 @@ func (s State) Encode() string {
 }
 
 // Overlay is the weights in force as every replica reads them.
-func (s State) Overlay() webhook.Overlay {
-	return webhook.Overlay{ID: s.ID, Attempt: s.Attempt, Step: s.Step, Phase: string(s.Phase), Weights: s.Weights, Reason: s.Reason}
+func (s State) Overlay() inforce.Overlay {
+	return inforce.Overlay{ID: s.ID, Attempt: s.Attempt, Step: s.Step, Phase: string(s.Phase), Weights: s.Weights, Reason: s.Reason}
 }
 
 // setCondition records a condition, moving lastTransitionTime only when

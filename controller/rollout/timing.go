@@ -3,7 +3,7 @@ package rollout
 import (
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // holdEnd is when the step's hold ends; ok is false for a manual hold not

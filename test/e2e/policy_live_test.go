@@ -40,7 +40,7 @@ func TestLivePolicy(t *testing.T) {
 	}
 
 	t.Run("invalid policies are rejected at apply", func(t *testing.T) {
-		docs, _ := filepath.Glob("../../webhook/policy/testdata/invalid/*.yaml")
+		docs, _ := filepath.Glob("../../policy/testdata/invalid/*.yaml")
 		if len(docs) < 25 {
 			t.Fatalf("catalogue has %d documents", len(docs))
 		}

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/test/harness"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // usePolicy restarts the router with a new policy and returns the parsed

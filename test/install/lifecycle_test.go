@@ -16,9 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/test/harness"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 const policyConfigMap = harness.PolicyConfigMap

@@ -13,9 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/fakeistio"
 	"github.com/canary-router/canary-router/test/harness"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // TestUninstallKeepsPodsMeshed is issue 13 item 7: after `canary-router

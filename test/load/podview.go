@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	metadatafake "k8s.io/client-go/metadata/fake"
 
-	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // podviewMemory measures what the router's live pod view keeps on the

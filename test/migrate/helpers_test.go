@@ -16,9 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 var optIn = map[string]string{policy.LabelOptIn: policy.OptInEnabled}

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/harness"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // namespaceWrites counts updates to the namespaces named, from a watch.

@@ -14,9 +14,9 @@ import (
 
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/harness"
 	"github.com/canary-router/canary-router/test/localrouter"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 const migration = "migration: {batchSize: 5, interval: 0s, readinessTimeout: 2m}\n"

@@ -17,8 +17,8 @@ import (
 
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/test/harness"
-	"github.com/canary-router/canary-router/webhook/policy"
 )
 
 // watchNamespace holds a status object of the watch tests' own, written

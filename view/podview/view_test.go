@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // clock is a settable test clock.

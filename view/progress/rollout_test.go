@@ -1,11 +1,11 @@
-package rollout
+package progress
 
 import (
 	"fmt"
 	"reflect"
 	"testing"
 
-	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // tags resolves prod to canary and knows the two revisions.

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // Unit is one workload as an operator describes it: pods of the same

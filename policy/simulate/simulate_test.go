@@ -3,7 +3,7 @@ package simulate
 import (
 	"testing"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 func mustPolicy(t *testing.T, doc string) *policy.Policy {

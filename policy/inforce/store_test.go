@@ -1,4 +1,4 @@
-package webhook
+package inforce
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 func TestStoreKeepsLastGood(t *testing.T) {
@@ -113,3 +113,13 @@ func TestParseWithinGivesUp(t *testing.T) {
 		t.Fatalf("parseWithin returned after %v, want about 50ms", took)
 	}
 }
+
+// testPolicy is a valid two-target policy.
+const testPolicy = `granularity: workload
+seed: unit-test
+targets:
+  - revision: stable
+    weight: 70
+  - revision: canary
+    weight: 30
+`

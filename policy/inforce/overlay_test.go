@@ -1,11 +1,11 @@
-package webhook
+package inforce
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 const overlayDoc = `granularity: workload

@@ -1,4 +1,4 @@
-package webhook
+package inforce
 
 import (
 	"crypto/sha256"
@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // OverlayKey is the key of the router's status object (ConfigMap

@@ -1,4 +1,4 @@
-// Package rollout summarises a control-plane rollout from live pod counts:
+// Package progress summarises a control-plane rollout from live pod counts:
 // per revision, the pods routed to it (pod label istio.io/rev), the pods it
 // injected (as Istio records it, docs/istio.md), the pods that ran on
 // something other than what they were routed to, and the observed share
@@ -7,13 +7,13 @@
 // It is pure: the router's metrics and the status command feed it what
 // they read, so both apply one definition of a mismatch and of the
 // observed share, and their figures agree.
-package rollout
+package progress
 
 import (
 	"cmp"
 	"slices"
 
-	"github.com/canary-router/canary-router/webhook/podview"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // Resolver maps a routed revision (a revision or a revision tag) to the

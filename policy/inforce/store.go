@@ -1,4 +1,4 @@
-package webhook
+package inforce
 
 import (
 	"crypto/sha256"
@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // Snapshot is one validated policy as it was applied. Admissions read one
@@ -92,7 +92,7 @@ func (s *Store) Apply(data []byte, source string) (*Snapshot, error) {
 	p, err := parseWithin(policy.Parse, data, policyParseDeadline)
 	if err != nil {
 		err = fmt.Errorf("policy from %s rejected, previous policy stays in force: %w", source, err)
-		s.reject(err)
+		s.Reject(err)
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
@@ -148,8 +148,8 @@ func (s *Store) SetOverlay(o *Overlay) {
 	}
 }
 
-// currentOverlay is the overlay last set.
-func (s *Store) currentOverlay() *Overlay {
+// CurrentOverlay is the overlay last set.
+func (s *Store) CurrentOverlay() *Overlay {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.overlay
@@ -170,14 +170,14 @@ func (s *Store) ApplyFile(path string) (*Snapshot, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		err = fmt.Errorf("reading policy: %w", err)
-		s.reject(err)
+		s.Reject(err)
 		return nil, err
 	}
 	return s.Apply(data, path)
 }
 
-// reject reports a document that was not applied.
-func (s *Store) reject(err error) {
+// Reject reports a document that was not applied.
+func (s *Store) Reject(err error) {
 	if s.onError != nil {
 		s.onError(err)
 	}

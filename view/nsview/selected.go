@@ -3,7 +3,7 @@ package nsview
 import (
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/canary-router/canary-router/webhook/policy"
+	"github.com/canary-router/canary-router/policy"
 )
 
 // RuledOut returns the namespace label keys the pod webhook's
