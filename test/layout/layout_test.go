@@ -3,9 +3,6 @@
 package layout
 
 import (
-	"go/build"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,46 +42,23 @@ var rules = []rule{
 
 // TestImportsFollowTheMap checks every package of the router (not test/).
 func TestImportsFollowTheMap(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
 	checked := 0
-	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		if strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_") || rel == "test" || strings.HasPrefix(rel, "test/") ||
-			d.Name() == "testdata" || rel == "bin" {
-			if rel != "." {
-				return filepath.SkipDir
-			}
-		}
-		pkg, err := build.ImportDir(path, 0)
-		if err != nil {
-			return nil // no Go files here
-		}
-		for _, imp := range pkg.Imports {
+	for _, pkg := range routerPackages(t) {
+		for _, imp := range pkg.imports {
 			if strings.HasPrefix(imp, module+"test/") {
-				t.Errorf("%s imports %s: only tests may use test/", rel, imp)
+				t.Errorf("%s imports %s: only tests may use test/", pkg.rel, imp)
 			}
 		}
-		r, ok := ruleFor(rel)
+		r, ok := ruleFor(pkg.rel)
 		if !ok {
-			return nil
+			continue
 		}
 		checked++
-		for _, imp := range pkg.Imports {
+		for _, imp := range pkg.imports {
 			if r.denies(imp) {
-				t.Errorf("%s imports %s, against the map (%s: %s)", rel, imp, r.prefix, r.why)
+				t.Errorf("%s imports %s, against the map (%s: %s)", pkg.rel, imp, r.prefix, r.why)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if checked < 8 {
 		t.Fatalf("checked only %d packages: the walk did not find the tree", checked)
