@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -112,23 +113,15 @@ func (s Status) Encode() string {
 	return string(b)
 }
 
-// setCondition records a condition, moving lastTransitionTime only when
-// its status changes, as meta.SetStatusCondition does.
+// setCondition records a condition at now by the injected clock;
+// meta.SetStatusCondition moves lastTransitionTime only when the status
+// changes.
 func (s *Status) setCondition(now time.Time, typ string, ok bool, reason, msg string) {
 	c := metav1.Condition{Type: typ, Status: metav1.ConditionFalse, Reason: reason, Message: msg, LastTransitionTime: metav1.NewTime(now)}
 	if ok {
 		c.Status = metav1.ConditionTrue
 	}
-	for i := range s.Conditions {
-		if s.Conditions[i].Type == typ {
-			if s.Conditions[i].Status == c.Status {
-				c.LastTransitionTime = s.Conditions[i].LastTransitionTime
-			}
-			s.Conditions[i] = c
-			return
-		}
-	}
-	s.Conditions = append(s.Conditions, c)
+	meta.SetStatusCondition(&s.Conditions, c)
 }
 
 func (s *Status) addFailures(fs []Failure) {
