@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canary-router/canary-router/certs"
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 )
 
 // Certificate modes of --cert-mode.
@@ -36,7 +37,7 @@ type certConfig struct {
 	caOverlap         time.Duration
 }
 
-func (c *certConfig) bind(fs *pflag.FlagSet) {
+func (c *certConfig) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.mode, "cert-mode", certModeSelfManaged, "self-managed (CA in a Secret, caBundle patched) or external (tls.crt/tls.key from --cert-dir, e.g. cert-manager)")
 	fs.StringVar(&c.certDir, "cert-dir", "/etc/canary-router/certs", "external mode: directory with tls.crt and tls.key (and optionally ca.crt); reloaded on change")
 	fs.StringVar(&c.serviceName, "service-name", "canary-router", "self-managed mode: the router's Service, named in the serving certificate")
@@ -115,12 +116,12 @@ func (c *certConfig) sans() []string {
 // self-managed mode it first asks the API server whether the router may do
 // everything it will need, so missing RBAC stops the start with one message
 // listing each missing verb and object.
-func newCertSource(ctx context.Context, c certConfig, namespace string, kube *kubeClients, reg prometheus.Registerer, log *zap.Logger) (certs.Source, error) {
+func newCertSource(ctx context.Context, c certConfig, namespace string, kube *cmdutil.KubeClients, reg prometheus.Registerer, log *zap.Logger) (certs.Source, error) {
 	metrics := certs.NewMetrics(reg)
 	if c.mode == certModeExternal {
 		return certs.NewExternal(c.certDir, c.checkInterval, nil, log.Named("certs"), metrics), nil
 	}
-	client := kube.client
+	client := kube.Client
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := certs.CheckPermissions(pctx, client, certs.RequiredPermissions(namespace, c.secretName, c.webhookConfigName)); err != nil {

@@ -32,7 +32,7 @@ func TestCertFlags(t *testing.T) {
 			var cfg certConfig
 			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 			fs.SetOutput(io.Discard)
-			cfg.bind(fs)
+			cfg.Bind(fs)
 			if err := fs.Parse(c.args); err != nil {
 				t.Fatal(err)
 			}

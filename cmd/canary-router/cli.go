@@ -8,33 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
-
-// Exit codes, as kubectl and Go's flag package use them.
-const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
-)
-
-// runner is a command's configuration: the registry binds its flags, then
-// check turns bad flags or arguments into a usage error (exit 2) before
-// run starts; run reports its own failures on stderr and returns the exit
-// code. Neither may exit the process.
-type runner interface {
-	bind(fs *pflag.FlagSet)
-	check(args []string) error
-	run(ctx context.Context, args []string, stdout, stderr io.Writer) int
-}
 
 // entry is one command of the registry: its cobra help texts, the
 // configuration that runs it (nil for a group such as "migrate" whose
 // subcommands run), and its subcommands.
 type entry struct {
 	cmd    *cobra.Command
-	runner runner
+	runner cmdutil.Runner
 	sub    []entry
 }
 
@@ -135,13 +119,13 @@ func (e entry) build(ctx context.Context, stdout, stderr io.Writer) *cobra.Comma
 		}
 		return c
 	}
-	e.runner.bind(c.Flags())
+	e.runner.Bind(c.Flags())
 	registerCompletions(c)
 	c.RunE = func(_ *cobra.Command, args []string) error {
-		if err := e.runner.check(args); err != nil {
+		if err := e.runner.Check(args); err != nil {
 			return usageError{err}
 		}
-		if code := e.runner.run(ctx, args, stdout, stderr); code != exitOK {
+		if code := e.runner.Run(ctx, args, stdout, stderr); code != cmdutil.ExitOK {
 			return exitStatus(code)
 		}
 		return nil
@@ -153,6 +137,7 @@ func (e entry) build(ctx context.Context, stdout, stderr io.Writer) *cobra.Comma
 // exit code: 0 for help and success, 2 for usage errors (one line on
 // stderr with a hint), otherwise the command's own code.
 func execute(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	cmdutil.Version = version
 	return executeRoot(newRoot(ctx, name, stdout, stderr), args, stderr)
 }
 
@@ -168,7 +153,7 @@ func executeRoot(root *cobra.Command, args []string, stderr io.Writer) int {
 	var status exitStatus
 	switch {
 	case err == nil:
-		return exitOK
+		return cmdutil.ExitOK
 	case errors.As(err, &status):
 		return int(status)
 	}
@@ -184,19 +169,19 @@ func executeRoot(root *cobra.Command, args []string, stderr io.Writer) int {
 	// lists its problems with "; ".
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	fmt.Fprintf(stderr, "%s: %s; run '%s --help'\n", cmd.CommandPath(), msg, cmd.CommandPath())
-	return exitUsage
+	return cmdutil.ExitUsage
 }
 
 // registerCompletions completes the values of -o and --context, the flags
 // whose values the shell cannot guess.
 func registerCompletions(c *cobra.Command) {
 	if f := c.Flags().Lookup("output"); f != nil {
-		if o, ok := f.Value.(*outputValue); ok {
-			_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(o.allowed, cobra.ShellCompDirectiveNoFileComp))
+		if o, ok := f.Value.(*cmdutil.OutputValue); ok {
+			_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(o.Allowed(), cobra.ShellCompDirectiveNoFileComp))
 		}
 	}
 	if c.Flags().Lookup("context") != nil {
-		_ = c.RegisterFlagCompletionFunc("context", completeContexts)
+		_ = c.RegisterFlagCompletionFunc("context", cmdutil.CompleteContexts)
 	}
 }
 
@@ -283,19 +268,11 @@ func commandName(argv0 string) string {
 // versionConfig is the version command: no flags.
 type versionConfig struct{}
 
-func (*versionConfig) bind(*pflag.FlagSet) {}
+func (*versionConfig) Bind(*pflag.FlagSet) {}
 
-func (*versionConfig) check(args []string) error { return noArgs(args) }
+func (*versionConfig) Check(args []string) error { return cmdutil.NoArgs(args) }
 
-func (*versionConfig) run(_ context.Context, _ []string, stdout, _ io.Writer) int {
+func (*versionConfig) Run(_ context.Context, _ []string, stdout, _ io.Writer) int {
 	fmt.Fprintln(stdout, version)
-	return exitOK
-}
-
-// noArgs is the check of a command that takes no positional arguments.
-func noArgs(args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected argument %q", args[0])
-	}
-	return nil
+	return cmdutil.ExitOK
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 )
@@ -187,8 +188,8 @@ func TestValidateDocument(t *testing.T) {
 // nothing else on stdout.
 func TestUninstallPlanDocument(t *testing.T) {
 	u, _, out := newUninstaller(t, false)
-	u.c.output = outputJSON
-	if err := u.run(context.Background()); err != nil {
+	u.c.output = cmdutil.OutputJSON
+	if err := u.Run(context.Background()); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var plan map[string]any

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/metadata"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/view/podview"
 	"github.com/canary-router/canary-router/webhook"
@@ -20,9 +21,9 @@ type clusterConfig struct {
 	probe          probeConfig
 }
 
-func (c *clusterConfig) bind(fs *pflag.FlagSet) {
+func (c *clusterConfig) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services whose EndpointSlices say whether a revision is healthy")
-	c.probe.bind(fs)
+	c.probe.Bind(fs)
 }
 
 // clusterState is the router's live view of the cluster: Istio's revisions
@@ -44,16 +45,16 @@ type clusterState struct {
 // A misordered webhook config is reported in /readyz but does not fail it:
 // taking every replica out of service would refuse every pod in the
 // managed namespaces, which is worse than the misordering.
-func startClusterState(ctx context.Context, cfg clusterConfig, kube *kubeClients, ownConfig string, metrics *webhook.Metrics, log *zap.Logger) (*clusterState, error) {
+func startClusterState(ctx context.Context, cfg clusterConfig, kube *cmdutil.KubeClients, ownConfig string, metrics *webhook.Metrics, log *zap.Logger) (*clusterState, error) {
 	if kube == nil {
 		return nil, errors.New("canary-router needs API access to check Istio's revisions and istiod health: set --kubeconfig or run in a cluster")
 	}
-	meta, err := metadata.NewForConfig(kube.config)
+	meta, err := metadata.NewForConfig(kube.Config)
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
 	w := istio.NewWatcher(istio.WatcherOptions{
-		Client:    kube.client,
+		Client:    kube.Client,
 		Namespace: cfg.istioNamespace,
 		OwnConfig: ownConfig,
 		Log:       log.Named("istio"),

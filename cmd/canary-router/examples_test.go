@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 )
 
 // yamlBlock finds the fenced YAML blocks of a Markdown page, with the
@@ -59,7 +61,7 @@ func TestShippedExamplesValidate(t *testing.T) {
 		t.Fatalf("found %d policy blocks in the docs; the README alone has more: is the block pattern broken?", blocks)
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), append([]string{"validate"}, files...), &stdout, &stderr); code != exitOK {
+	if code := run(context.Background(), append([]string{"validate"}, files...), &stdout, &stderr); code != cmdutil.ExitOK {
 		t.Errorf("validate exit %d over %d files:\n%s", code, len(files), stderr.String())
 	}
 	if got := strings.Count(stdout.String(), ": valid\n"); got != len(files) {

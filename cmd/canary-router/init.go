@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy"
@@ -46,43 +47,43 @@ type initConfig struct {
 	apply                   bool
 }
 
-func (c *initConfig) bind(fs *pflag.FlagSet) {
-	bindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
+func (c *initConfig) Bind(fs *pflag.FlagSet) {
+	cmdutil.BindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "namespace of the policy ConfigMap")
 	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (key policy.yaml)")
 	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services (excluded from routing; istiod health is read there)")
 	fs.StringVar(&c.granularity, "granularity", string(policy.GranularityWorkload), "namespace, workload or pod (namespace needs the namespace-granularity overlay)")
 	fs.StringVar(&c.revision, "revision", "", "the revision or tag to send everything to, when Istio has several revisions and no default")
-	bindOutput(fs, &c.output, outputYAML, outputJSON)
+	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputYAML, cmdutil.OutputJSON)
 	fs.BoolVar(&c.apply, "apply", false, "create the policy ConfigMap when it does not exist (never overwrites one)")
 }
 
-func (c *initConfig) check(args []string) error {
+func (c *initConfig) Check(args []string) error {
 	switch policy.Granularity(c.granularity) {
 	case policy.GranularityNamespace, policy.GranularityWorkload, policy.GranularityPod:
 	default:
 		return fmt.Errorf("--granularity %q: must be namespace, workload or pod", c.granularity)
 	}
-	return noArgs(args)
+	return cmdutil.NoArgs(args)
 }
 
 // run prints a first policy derived from the live Istio revisions and
 // tags, one that keeps every workload on the revision Istio injects it
 // with today; with --apply it creates the policy ConfigMap, and only when
 // there is none, so it never changes a policy in force.
-func (c *initConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
-	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "init")
+func (c *initConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "init")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	if err := runInit(ctx, kube.client, *c, stdout, stderr); err != nil {
+	if err := runInit(ctx, kube.Client, *c, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "canary-router init:", err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
-	return exitOK
+	return cmdutil.ExitOK
 }
 
 func runInit(ctx context.Context, client kubernetes.Interface, c initConfig, stdout, stderr io.Writer) error {

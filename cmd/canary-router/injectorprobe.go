@@ -19,7 +19,7 @@ type probeConfig struct {
 	interval, timeout, review time.Duration
 }
 
-func (c *probeConfig) bind(fs *pflag.FlagSet) {
+func (c *probeConfig) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.interval, "injector-probe-interval", istio.DefaultProbeInterval,
 		"how often to check that each Istio revision's injector webhook answers (TLS connect and a dry-run review); "+
 			"a revision failing 2 checks in a row gets no pods until one answers; 0 disables the check, leaving istiod's EndpointSlices alone")

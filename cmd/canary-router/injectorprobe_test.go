@@ -30,7 +30,7 @@ func TestProbeFlags(t *testing.T) {
 			var c clusterConfig
 			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 			fs.SetOutput(io.Discard)
-			c.bind(fs)
+			c.Bind(fs)
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}

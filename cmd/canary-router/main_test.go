@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 )
 
 func TestValidate(t *testing.T) {
@@ -156,7 +158,7 @@ func TestValidateNestedTemplatePolicy(t *testing.T) {
 	code := run(context.Background(), []string{"validate", file}, &stdout, &stderr)
 	took := time.Since(start)
 	want := file + `: rollout.gates.prometheus.queries[0].query: gate "bomb": {{ define }} is not allowed`
-	if code != exitFailure || !strings.Contains(stderr.String(), want) {
+	if code != cmdutil.ExitFailure || !strings.Contains(stderr.String(), want) {
 		t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), want)
 	}
 	if took > time.Second {
@@ -184,7 +186,7 @@ func TestValidateHonoursCancel(t *testing.T) {
 	go func() { done <- run(ctx, []string{"validate", fifo}, &stdout, &stderr) }()
 	select {
 	case code := <-done:
-		if code != exitFailure || !strings.Contains(stderr.String(), "interrupted") {
+		if code != cmdutil.ExitFailure || !strings.Contains(stderr.String(), "interrupted") {
 			t.Errorf("exit %d, stderr %q; want 1 and interrupted", code, stderr.String())
 		}
 	case <-time.After(5 * time.Second):

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy"
@@ -45,7 +46,7 @@ type migrateConfig struct {
 	restConfig *rest.Config
 }
 
-func (c *migrateConfig) bind(fs *pflag.FlagSet) {
+func (c *migrateConfig) Bind(fs *pflag.FlagSet) {
 	c.flags = fs
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
 	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current context)")
@@ -56,11 +57,11 @@ func (c *migrateConfig) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.interval, "interval", 0, "wait between batches (default: the policy's migration.interval, else 30s)")
 	fs.DurationVar(&c.timeout, "readiness-timeout", 0, "how long a batch may take before the migration pauses (default: the policy's, else 5m)")
 	fs.Float64Var(&c.qps, "qps", 5, "most restarts and relabels written per second")
-	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
+	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputText, cmdutil.OutputJSON, cmdutil.OutputYAML)
 	fs.BoolVar(&c.apply, "apply", false, "carry the plan out from this machine, batch by batch, until done or paused")
 }
 
-func (c *migrateConfig) check(args []string) error {
+func (c *migrateConfig) Check(args []string) error {
 	switch {
 	case len(args) > 0:
 		return fmt.Errorf("unexpected argument %q (subcommands: pause, resume, status)", args[0])
@@ -91,19 +92,19 @@ func (c *migrateConfig) settings(p *policy.Policy) migrate.Settings {
 }
 
 // run prints the plan and, with --apply, carries it out.
-func (c *migrateConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
-	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "migrate")
+func (c *migrateConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "migrate")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	meta, err := metadata.NewForConfig(kube.config)
+	meta, err := metadata.NewForConfig(kube.Config)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	c.restConfig = kube.config
-	if err := c.runWith(ctx, kube.client, meta, stdout, stderr); err != nil {
+	c.restConfig = kube.Config
+	if err := c.runWith(ctx, kube.Client, meta, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "canary-router migrate:", err)
 		return 1
 	}
@@ -130,8 +131,8 @@ func (c *migrateConfig) runWith(ctx context.Context, client kubernetes.Interface
 	}
 	set := c.settings(snap.Policy)
 	plan := migrate.NewPlan(in, set.BatchSize)
-	if c.output == outputJSON || c.output == outputYAML {
-		if err := writeDocument(stdout, c.output, plan); err != nil {
+	if c.output == cmdutil.OutputJSON || c.output == cmdutil.OutputYAML {
+		if err := cmdutil.WriteDocument(stdout, c.output, plan); err != nil {
 			return err
 		}
 	} else {
@@ -229,5 +230,5 @@ func (c *migrateConfig) rollouts(client kubernetes.Interface) dynamic.Interface 
 	if c.restConfig == nil {
 		return nil
 	}
-	return rolloutsClient(&kubeClients{config: c.restConfig, client: client}, zap.NewNop())
+	return rolloutsClient(&cmdutil.KubeClients{Config: c.restConfig, Client: client}, zap.NewNop())
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 )
 
@@ -19,7 +20,7 @@ type migrateControlConfig struct {
 	namespace, reason       string
 }
 
-func (c *migrateControlConfig) bind(fs *pflag.FlagSet) {
+func (c *migrateControlConfig) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
 	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current context)")
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace, where the status object is")
@@ -28,22 +29,22 @@ func (c *migrateControlConfig) bind(fs *pflag.FlagSet) {
 	}
 }
 
-func (c *migrateControlConfig) check(args []string) error {
+func (c *migrateControlConfig) Check(args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected argument %q", args[0])
 	}
 	return nil
 }
 
-func (c *migrateControlConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
-	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "migrate")
+func (c *migrateControlConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "migrate")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	w := &migrate.KubeWriter{Client: kube.client, Namespace: c.namespace}
+	w := &migrate.KubeWriter{Client: kube.Client, Namespace: c.namespace}
 	switch c.action {
 	case "pause":
 		err = w.SaveStatus(ctx, map[string]string{migrate.PausedKey: "true", migrate.PauseReasonKey: c.reason})

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
@@ -30,7 +31,7 @@ const defaultMigrationWriteQPS = 5
 // Its informers (workloads, pod metadata) start with each term and stop
 // with it, so replicas that only serve admissions never hold them.
 type migrationLeader struct {
-	kube         *kubeClients
+	kube         *cmdutil.KubeClients
 	ownNamespace string
 	store        *inforce.Store
 	state        func() *istio.State
@@ -43,7 +44,7 @@ type migrationLeader struct {
 	metrics *migrate.Controller
 }
 
-func newMigrationLeader(kube *kubeClients, ownNamespace string, store *inforce.Store, state func() *istio.State,
+func newMigrationLeader(kube *cmdutil.KubeClients, ownNamespace string, store *inforce.Store, state func() *istio.State,
 	namespaces *nsview.View, qps float64, reg prometheus.Registerer, log *zap.Logger) *migrationLeader {
 	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, qps: qps, log: log,
 		metrics: migrate.New(migrate.Options{Registerer: reg, Log: log})}
@@ -52,7 +53,7 @@ func newMigrationLeader(kube *kubeClients, ownNamespace string, store *inforce.S
 // Run migrates until ctx ends (leadership lost or shutdown); every write
 // goes through term.
 func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
-	meta, err := metadata.NewForConfig(m.kube.config)
+	meta, err := metadata.NewForConfig(m.kube.Config)
 	if err != nil {
 		m.log.Error("migration: no metadata client; not migrating", zap.Error(err))
 		return
@@ -60,9 +61,9 @@ func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	defer broadcaster.Shutdown()
 	// Events go to each workload's own namespace.
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.kube.client.CoreV1().Events("")})
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.kube.Client.CoreV1().Events("")})
 	pods := migrate.NewPodInformer(meta)
-	workloads := migrate.NewWorkloadInformers(m.kube.client)
+	workloads := migrate.NewWorkloadInformers(m.kube.Client)
 	dyn := rolloutsClient(m.kube, m.log)
 	if dyn != nil {
 		workloads.WithRollouts(dyn)
@@ -70,7 +71,7 @@ func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
 	o := migrate.Options{
 		Policy: m.store.Load, Istio: m.state, Namespaces: m.namespaceList,
 		Workloads: workloads, Pods: pods, Log: m.log,
-		Writer: &migrate.KubeWriter{Client: m.kube.client, Namespace: m.ownNamespace,
+		Writer: &migrate.KubeWriter{Client: m.kube.Client, Namespace: m.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"}),
 			Limiter:  flowcontrol.NewTokenBucketRateLimiter(float32(m.qps), max(1, int(2*m.qps))), Dynamic: dyn, Term: term},
 	}
@@ -117,11 +118,11 @@ func leaderControllers(runs ...func(context.Context, *controller.Term)) func(con
 // rolloutsClient returns a dynamic client when Argo Rollouts' CRD is
 // installed (checked once per leadership term), else nil: Rollouts are
 // then neither watched nor restarted.
-func rolloutsClient(kube *kubeClients, log *zap.Logger) dynamic.Interface {
-	if !migrate.RolloutsInstalled(kube.client.Discovery()) {
+func rolloutsClient(kube *cmdutil.KubeClients, log *zap.Logger) dynamic.Interface {
+	if !migrate.RolloutsInstalled(kube.Client.Discovery()) {
 		return nil
 	}
-	d, err := dynamic.NewForConfig(kube.config)
+	d, err := dynamic.NewForConfig(kube.Config)
 	if err != nil {
 		log.Warn("Argo Rollouts installed but no dynamic client; Rollouts are not migrated", zap.Error(err))
 		return nil

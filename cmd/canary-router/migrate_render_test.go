@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy"
@@ -44,7 +45,7 @@ func TestMigratePlanStalePins(t *testing.T) {
 		}
 	}
 	for format, want := range map[string]string{
-		outputJSON: `"stalePins": [
+		cmdutil.OutputJSON: `"stalePins": [
     {
       "namespace": "shop",
       "workload": "Deployment/web",
@@ -52,10 +53,10 @@ func TestMigratePlanStalePins(t *testing.T) {
       "state": "missing",
       "pods": 3
     },`,
-		outputYAML: "stalePins:\n- namespace: shop\n  pods: 3\n  revision: stabel\n  state: missing\n  workload: Deployment/web\n- namespace: shop\n  pods: 1\n  revision: old\n  state: retiring\n  workload: StatefulSet/db\n",
+		cmdutil.OutputYAML: "stalePins:\n- namespace: shop\n  pods: 3\n  revision: stabel\n  state: missing\n  workload: Deployment/web\n- namespace: shop\n  pods: 1\n  revision: old\n  state: retiring\n  workload: StatefulSet/db\n",
 	} {
 		var out bytes.Buffer
-		if err := writeDocument(&out, format, plan); err != nil {
+		if err := cmdutil.WriteDocument(&out, format, plan); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(out.String(), want) {

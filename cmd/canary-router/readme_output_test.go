@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 )
 
 // readmeRun is a fenced block of a page that starts with a command line
@@ -41,7 +43,7 @@ func TestREADMEOutputsReproduce(t *testing.T) {
 		offline++
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+			if code := run(context.Background(), args, &stdout, &stderr); code != cmdutil.ExitOK {
 				t.Fatalf("exit %d: %s", code, stderr.String())
 			}
 			if got, want := trimLines(stdout.String()), trimLines(string(m[2])); got != want {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/istio"
@@ -31,16 +32,16 @@ const leaseName = "canary-router-leader"
 // waits, up to a bound, until leadership is released after ctx ends, so
 // the next replica (or a restart) takes over at once instead of waiting
 // for the Lease to expire.
-func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string, store *inforce.Store,
+func startNamespaces(ctx context.Context, kube *cmdutil.KubeClients, ownNamespace string, store *inforce.Store,
 	state func() *istio.State, pods rollout.PodCounts, migrationQPS float64, promAllowed []string, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
-	meta, err := metadata.NewForConfig(kube.config)
+	meta, err := metadata.NewForConfig(kube.Config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metadata client: %w", err)
 	}
 	view = nsview.New(meta)
 	rec := controller.NewNamespaceReconciler(controller.NamespaceOptions{
 		Namespaces:   view,
-		Patcher:      namespacePatcher{kube.client},
+		Patcher:      namespacePatcher{kube.Client},
 		Policy:       store.Load,
 		Istio:        state,
 		OwnNamespace: ownNamespace,
@@ -56,7 +57,7 @@ func startNamespaces(ctx context.Context, kube *kubeClients, ownNamespace string
 	go func() {
 		defer close(done)
 		controller.RunAsLeader(ctx, controller.LeaderOptions{
-			Client:    kube.client,
+			Client:    kube.Client,
 			Namespace: ownNamespace,
 			Name:      leaseName,
 			Identity:  replicaIdentity(),

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/rollout"
 )
 
@@ -39,8 +40,8 @@ var rolloutActions = []struct{ name, short string }{
 	{"retry", "Start an aborted or paused rollout again from its first step"},
 }
 
-func (c *rolloutControlConfig) bind(fs *pflag.FlagSet) {
-	bindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
+func (c *rolloutControlConfig) Bind(fs *pflag.FlagSet) {
+	cmdutil.BindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace, where the status object is")
 	if c.action == "pause" {
 		fs.StringVar(&c.reason, "reason", "paused by an operator", "why, shown by rollout status")
@@ -51,10 +52,10 @@ func (c *rolloutControlConfig) bind(fs *pflag.FlagSet) {
 		fs.DurationVar(&c.timeout, "timeout", 0, "with --watch, how long to wait for Complete or Aborted (0: no limit)")
 		fs.BoolVar(&c.noColor, "no-color", false, "no colours (they are used only on a terminal)")
 	}
-	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
+	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputText, cmdutil.OutputJSON, cmdutil.OutputYAML)
 }
 
-func (c *rolloutControlConfig) check(args []string) error {
+func (c *rolloutControlConfig) Check(args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected argument %q", args[0])
 	}
@@ -83,13 +84,13 @@ func rolloutPatch(action, reason string, now time.Time) map[string]string {
 	return nil
 }
 
-func (c *rolloutControlConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
-	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "rollout")
+func (c *rolloutControlConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "rollout")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
-	s := &rollout.KubeStatus{Client: kube.client, Namespace: c.namespace}
+	s := &rollout.KubeStatus{Client: kube.Client, Namespace: c.namespace}
 	if c.watch {
 		return watchRollout(ctx, s.Load, stdout, stderr, watchOptions{interval: c.interval, timeout: c.timeout,
 			redraw: isTerminal(stdout), pal: useColor(stdout, c.noColor, os.Getenv), output: c.output})
@@ -99,26 +100,26 @@ func (c *rolloutControlConfig) run(ctx context.Context, _ []string, stdout, stde
 	if patch := rolloutPatch(c.action, c.reason, time.Now()); patch != nil {
 		if err := s.Save(ctx, patch); err != nil {
 			fmt.Fprintf(stderr, "canary-router rollout %s: %v\n", c.action, err)
-			return exitFailure
+			return cmdutil.ExitFailure
 		}
-		if c.output == outputText {
+		if c.output == cmdutil.OutputText {
 			fmt.Fprintf(stdout, "rollout %s requested; the leader acts on it within seconds\n", c.action)
 		}
 	}
 	data, err := s.Load(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "canary-router rollout %s: reading the status object: %v\n", c.action, err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
-	if c.output != outputText {
-		if err := writeDocument(stdout, c.output, rolloutDoc(data)); err != nil {
+	if c.output != cmdutil.OutputText {
+		if err := cmdutil.WriteDocument(stdout, c.output, rolloutDoc(data)); err != nil {
 			fmt.Fprintln(stderr, err)
-			return exitFailure
+			return cmdutil.ExitFailure
 		}
-		return exitOK
+		return cmdutil.ExitOK
 	}
 	_, _ = io.WriteString(stdout, rolloutFrame(data, nil, useColor(stdout, c.noColor, os.Getenv)))
-	return exitOK
+	return cmdutil.ExitOK
 }
 
 // rolloutEntries are the rollout group's subcommands for the registry.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/istio"
@@ -24,7 +25,7 @@ import (
 // health informer starts only once the policy holds a rollout block, so a
 // router that never rolls out never lists full pods.
 type rolloutLeader struct {
-	kube         *kubeClients
+	kube         *cmdutil.KubeClients
 	ownNamespace string
 	store        *inforce.Store
 	state        func() *istio.State
@@ -37,7 +38,7 @@ type rolloutLeader struct {
 	promAllowed []string
 }
 
-func newRolloutLeader(kube *kubeClients, ownNamespace string, store *inforce.Store, state func() *istio.State,
+func newRolloutLeader(kube *cmdutil.KubeClients, ownNamespace string, store *inforce.Store, state func() *istio.State,
 	pods rollout.PodCounts, reg prometheus.Registerer, log *zap.Logger) *rolloutLeader {
 	// The controller is built now, not with the first plan, so its
 	// metrics (step 0, every phase 0) exist on every replica from the
@@ -60,8 +61,8 @@ func (r *rolloutLeader) Run(ctx context.Context, term *controller.Term) {
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	defer broadcaster.Shutdown()
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.kube.client.CoreV1().Events(r.ownNamespace)})
-	health := rollout.NewHealthInformer(r.kube.client)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.kube.Client.CoreV1().Events(r.ownNamespace)})
+	health := rollout.NewHealthInformer(r.kube.Client)
 	go health.Run(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), health.HasSynced) {
 		return
@@ -69,7 +70,7 @@ func (r *rolloutLeader) Run(ctx context.Context, term *controller.Term) {
 	o := rollout.Options{Base: r.store.Base, Effective: r.store.Load, Istio: r.state, Pods: r.pods, Health: health,
 		// The plan's timeout bounds each query; this bounds a hung connection.
 		Querier: &rollout.HTTPQuerier{Client: &http.Client{Timeout: time.Minute}}, PrometheusAllowed: r.promAllowed,
-		Status: &rollout.KubeStatus{Client: r.kube.client, Namespace: r.ownNamespace,
+		Status: &rollout.KubeStatus{Client: r.kube.Client, Namespace: r.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"}), Term: term},
 		Log: r.log}
 	ctl := r.metrics.With(o)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/policy"
@@ -71,7 +72,7 @@ func TestRolloutCommandsRegistered(t *testing.T) {
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"rollout", "promote", "extra"}, &stdout, &stderr); code != exitUsage {
+	if code := run(context.Background(), []string{"rollout", "promote", "extra"}, &stdout, &stderr); code != cmdutil.ExitUsage {
 		t.Errorf("extra argument: exit %d", code)
 	}
 }

@@ -8,12 +8,13 @@ import (
 	"io"
 	"time"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 )
 
-// Exit codes of `rollout status --watch` beyond exitOK (Complete),
-// exitFailure (Aborted, or an error) and exitUsage.
+// Exit codes of `rollout status --watch` beyond cmdutil.ExitOK (Complete),
+// cmdutil.ExitFailure (Aborted, or an error) and cmdutil.ExitUsage.
 const (
 	// exitTimeout: --timeout passed before Complete or Aborted. Not 1,
 	// which kubectl rollout status uses for both: a script that rolls
@@ -51,12 +52,12 @@ func watchOutcome(st *rollout.State, ctl rollout.Control) (code int, done bool) 
 	}
 	switch st.Phase {
 	case rollout.PhaseComplete:
-		return exitOK, true
+		return cmdutil.ExitOK, true
 	case rollout.PhaseAborted:
 		if pendingRequest(st, ctl) == rollout.ActionRetry {
 			return 0, false
 		}
-		return exitFailure, true
+		return cmdutil.ExitFailure, true
 	}
 	return 0, false
 }
@@ -108,11 +109,11 @@ func watchRollout(ctx context.Context, load func(context.Context) (map[string]st
 		}
 		if ctx.Err() == nil { // a read cut short by the deadline is no news
 			var frame string
-			if o.output == outputText {
+			if o.output == cmdutil.OutputText {
 				frame = rolloutFrame(data, err, o.pal)
 			} else if err == nil {
 				var b bytes.Buffer
-				_ = writeDocument(&b, o.output, rolloutDoc(data)) // plain structs: cannot fail
+				_ = cmdutil.WriteDocument(&b, o.output, rolloutDoc(data)) // plain structs: cannot fail
 				frame = b.String()
 			}
 			if frame != "" && frame != last {
@@ -122,7 +123,7 @@ func watchRollout(ctx context.Context, load func(context.Context) (map[string]st
 			if err == nil {
 				st, ctl := rollout.Decode(data)
 				if code, done := watchOutcome(st, ctl); done {
-					if code != exitOK {
+					if code != cmdutil.ExitOK {
 						fmt.Fprintf(stderr, "rollout %s: %s\n", st.Phase, st.Reason)
 					}
 					return code
@@ -150,9 +151,9 @@ func watchRollout(ctx context.Context, load func(context.Context) (map[string]st
 // after it otherwise (a log or a pipe keeps every state, readable).
 func drawFrame(w io.Writer, frame string, drawn bool, o watchOptions) {
 	switch {
-	case o.output == outputYAML && drawn:
+	case o.output == cmdutil.OutputYAML && drawn:
 		frame = "---\n" + frame
-	case o.output != outputText:
+	case o.output != cmdutil.OutputText:
 	case o.redraw:
 		frame = clearScreen + frame
 	case drawn:

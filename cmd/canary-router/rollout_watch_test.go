@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/policy"
 )
@@ -35,14 +36,14 @@ func TestWatchOutcome(t *testing.T) {
 		{"holding", &rollout.State{Phase: rollout.PhaseHolding}, rollout.Control{}, 0, false},
 		{"paused", &rollout.State{Phase: rollout.PhasePaused}, rollout.Control{}, 0, false},
 		{"rolling back", &rollout.State{Phase: rollout.PhaseRollingBack}, rollout.Control{}, 0, false},
-		{"complete", &rollout.State{Phase: rollout.PhaseComplete}, rollout.Control{}, exitOK, true},
-		{"aborted", &rollout.State{Phase: rollout.PhaseAborted}, rollout.Control{}, exitFailure, true},
+		{"complete", &rollout.State{Phase: rollout.PhaseComplete}, rollout.Control{}, cmdutil.ExitOK, true},
+		{"aborted", &rollout.State{Phase: rollout.PhaseAborted}, rollout.Control{}, cmdutil.ExitFailure, true},
 		{"aborted, retry acted on", &rollout.State{Phase: rollout.PhaseAborted, LastRequest: "1"},
-			rollout.Control{Action: rollout.ActionRetry, RequestID: "1"}, exitFailure, true},
+			rollout.Control{Action: rollout.ActionRetry, RequestID: "1"}, cmdutil.ExitFailure, true},
 		{"aborted, retry pending", &rollout.State{Phase: rollout.PhaseAborted, LastRequest: "1"},
 			rollout.Control{Action: rollout.ActionRetry, RequestID: "2"}, 0, false},
 		{"complete, promote pending", &rollout.State{Phase: rollout.PhaseComplete},
-			rollout.Control{Action: rollout.ActionPromote, RequestID: "2"}, exitOK, true},
+			rollout.Control{Action: rollout.ActionPromote, RequestID: "2"}, cmdutil.ExitOK, true},
 	} {
 		code, done := watchOutcome(tc.st, tc.ctl)
 		if code != tc.code || done != tc.finished {
@@ -135,25 +136,25 @@ func TestWatchRollout(t *testing.T) {
 		notInStdout string
 	}{
 		{name: "appends each change, once, on a pipe", seq: &sequence{frames: []map[string]string{holding, holding, holding, complete}},
-			o: watchOptions{output: outputText}, code: exitOK, frames: 2,
+			o: watchOptions{output: cmdutil.OutputText}, code: cmdutil.ExitOK, frames: 2,
 			stdout: []string{"Phase:    Holding", "\n\nRollout r, attempt 1\nPhase:    Complete"}, notInStdout: clearScreen},
 		{name: "redraws on a terminal", seq: &sequence{frames: []map[string]string{holding, complete}},
-			o: watchOptions{output: outputText, redraw: true}, code: exitOK, frames: 2,
+			o: watchOptions{output: cmdutil.OutputText, redraw: true}, code: cmdutil.ExitOK, frames: 2,
 			stdout: []string{clearScreen + "Rollout r", clearScreen + "Rollout r, attempt 1\nPhase:    Complete"}},
 		{name: "aborted exits 1", seq: &sequence{frames: []map[string]string{holding, aborted}},
-			o: watchOptions{output: outputText}, code: exitFailure, frames: 2, stderr: "rollout Aborted: gate xds-rejects failed"},
+			o: watchOptions{output: cmdutil.OutputText}, code: cmdutil.ExitFailure, frames: 2, stderr: "rollout Aborted: gate xds-rejects failed"},
 		{name: "a failed read is shown and retried", seq: &sequence{frames: []map[string]string{holding, nil, complete}, errs: []error{nil, errors.New("refused")}},
-			o: watchOptions{output: outputText}, code: exitOK, frames: 3, stdout: []string{"Phase:    Holding since", "retrying: refused", "Phase:    Complete"}},
+			o: watchOptions{output: cmdutil.OutputText}, code: cmdutil.ExitOK, frames: 3, stdout: []string{"Phase:    Holding since", "retrying: refused", "Phase:    Complete"}},
 		{name: "timeout exits 3", seq: &sequence{frames: []map[string]string{holding}},
-			o: watchOptions{output: outputText, timeout: 50 * time.Millisecond}, code: exitTimeout, frames: 1,
+			o: watchOptions{output: cmdutil.OutputText, timeout: 50 * time.Millisecond}, code: exitTimeout, frames: 1,
 			stderr: "not Complete or Aborted within --timeout 50ms (phase: Holding)"},
 		{name: "no rollout yet, then complete", seq: &sequence{frames: []map[string]string{nil, complete}},
-			o: watchOptions{output: outputText}, code: exitOK, frames: 2, stdout: []string{"No rollout", "Complete"}},
+			o: watchOptions{output: cmdutil.OutputText}, code: cmdutil.ExitOK, frames: 2, stdout: []string{"No rollout", "Complete"}},
 		{name: "json documents, one per change", seq: &sequence{frames: []map[string]string{holding, holding, complete}},
-			o: watchOptions{output: outputJSON, redraw: true}, code: exitOK, frames: 2,
+			o: watchOptions{output: cmdutil.OutputJSON, redraw: true}, code: cmdutil.ExitOK, frames: 2,
 			stdout: []string{`"phase": "Holding"`, `"phase": "Complete"`}, notInStdout: clearScreen},
 		{name: "yaml documents separated", seq: &sequence{frames: []map[string]string{holding, complete}},
-			o: watchOptions{output: outputYAML}, code: exitOK, frames: 2, stdout: []string{"---\n", "phase: Complete"}},
+			o: watchOptions{output: cmdutil.OutputYAML}, code: cmdutil.ExitOK, frames: 2, stdout: []string{"---\n", "phase: Complete"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.interval = time.Millisecond
@@ -183,7 +184,7 @@ func TestWatchRollout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	if code := watchRollout(ctx, (&sequence{frames: []map[string]string{holding}}).load, &stdout, &stderr, watchOptions{interval: time.Second, output: outputText}); code != exitInterrupted {
+	if code := watchRollout(ctx, (&sequence{frames: []map[string]string{holding}}).load, &stdout, &stderr, watchOptions{interval: time.Second, output: cmdutil.OutputText}); code != exitInterrupted {
 		t.Errorf("interrupted: exit %d", code)
 	}
 }
@@ -195,8 +196,8 @@ func TestRolloutWatchFlags(t *testing.T) {
 		{"rollout", "pause", "--watch"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d; %s", args, code, exitUsage, stderr.String())
+		if code := run(context.Background(), args, &stdout, &stderr); code != cmdutil.ExitUsage {
+			t.Errorf("%v: exit %d, want %d; %s", args, code, cmdutil.ExitUsage, stderr.String())
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/webhook"
@@ -70,7 +71,7 @@ type serveConfig struct {
 	warnRestartShare float64
 }
 
-func (c *serveConfig) bind(fs *pflag.FlagSet) {
+func (c *serveConfig) Bind(fs *pflag.FlagSet) {
 	ns := os.Getenv("POD_NAMESPACE")
 	if ns == "" {
 		ns = "canary-router-system"
@@ -79,8 +80,8 @@ func (c *serveConfig) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.policyConfigMap, "policy-configmap", "canary-router-policy", "policy ConfigMap (key policy.yaml) in --namespace, watched for changes")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (empty: the in-cluster ServiceAccount; $KUBECONFIG is not read)")
 	fs.StringVar(&c.kubeContext, "context", "", "context of --kubeconfig (default: its current context)")
-	c.certs.bind(fs)
-	c.cluster.bind(fs)
+	c.certs.Bind(fs)
+	c.cluster.Bind(fs)
 	fs.StringVar(&c.host, "host", "", "address the admission server listens on (empty: all)")
 	fs.IntVar(&c.port, "port", 9443, "admission server port (TLS)")
 	fs.StringVar(&c.healthAddr, "health-addr", ":8081", "address of the plain-HTTP /healthz, /readyz and /metrics server")
@@ -128,8 +129,8 @@ func (c *serveConfig) Validate() error {
 }
 
 // check adds the positional arguments to Validate: serve takes none.
-func (c *serveConfig) check(args []string) error {
-	if err := noArgs(args); err != nil {
+func (c *serveConfig) Check(args []string) error {
+	if err := cmdutil.NoArgs(args); err != nil {
 		return err
 	}
 	return c.Validate()
@@ -137,20 +138,20 @@ func (c *serveConfig) check(args []string) error {
 
 // run starts the logger and serves until ctx ends; the logger, not
 // stdout, carries everything serve says.
-func (c *serveConfig) run(ctx context.Context, _ []string, _, stderr io.Writer) int {
+func (c *serveConfig) Run(ctx context.Context, _ []string, _, stderr io.Writer) int {
 	log, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitUsage
+		return cmdutil.ExitUsage
 	}
 	defer func() { _ = log.Sync() }()
 	crlog.SetLogger(zapr.NewLogger(log))
 
 	if err := runServe(ctx, *c, log); err != nil {
 		log.Error("canary-router stopped", zap.Error(err))
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
-	return exitOK
+	return cmdutil.ExitOK
 }
 
 // runServe wires the router and runs it until ctx ends.
@@ -169,7 +170,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 	})
 	// Every mode needs the API: the health gate reads Istio's webhook
 	// configs and istiod endpoints before writing any revision.
-	kube, err := newKubeClients(cfg.kubeconfig, cfg.kubeContext)
+	kube, err := cmdutil.NewKubeClients(cfg.kubeconfig, cfg.kubeContext)
 	if err != nil {
 		return err
 	}

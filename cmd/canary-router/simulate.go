@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/policy/simulate"
 )
@@ -35,17 +36,17 @@ type simulateConfig struct {
 	output                            string
 }
 
-func (c *simulateConfig) bind(fs *pflag.FlagSet) {
+func (c *simulateConfig) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.policyFile, "policy", "", "policy file to preview (required)")
 	fs.StringVar(&c.compare, "compare", "", "a second policy file: show what changing from --policy to it would move")
 	fs.StringVar(&c.workloads, "workloads", "", "workload list (YAML: namespace, kind, name, replicas); default: a generated fleet")
 	fs.IntVar(&c.namespaces, "namespaces", 10, "generated fleet: namespaces")
 	fs.IntVar(&c.deployments, "deployments", 0, "generated fleet: Deployments spread over the namespaces (0: one per namespace)")
 	fs.IntVar(&c.replicas, "replicas", 3, "generated fleet: replicas per Deployment")
-	bindOutput(fs, &c.output, outputTable, outputJSON, outputYAML)
+	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
 }
 
-func (c *simulateConfig) check(args []string) error {
+func (c *simulateConfig) Check(args []string) error {
 	if c.policyFile == "" {
 		return errors.New("--policy: required")
 	}
@@ -53,41 +54,41 @@ func (c *simulateConfig) check(args []string) error {
 		return fmt.Errorf("--namespaces %d, --replicas %d, --deployments %d: the generated fleet needs at least 1 namespace and 1 replica, and 0 or more Deployments",
 			c.namespaces, c.replicas, c.deployments)
 	}
-	return noArgs(args)
+	return cmdutil.NoArgs(args)
 }
 
 // run previews a policy offline: which units go where and, with
 // --compare, what a change would move.
-func (c *simulateConfig) run(_ context.Context, _ []string, stdout, stderr io.Writer) int {
+func (c *simulateConfig) Run(_ context.Context, _ []string, stdout, stderr io.Writer) int {
 	units, err := loadUnits(c.workloads, c.namespaces, c.deployments, c.replicas)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitUsage
+		return cmdutil.ExitUsage
 	}
 	p, err := loadPolicy(c.policyFile)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
 	out := simulateOutput{Policy: c.policyFile, Result: simulate.Run(p, units)}
 	if c.compare != "" {
 		q, err := loadPolicy(c.compare)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
-			return exitFailure
+			return cmdutil.ExitFailure
 		}
 		res := simulate.Run(q, units)
 		out.Compare = &simulateCompared{Policy: c.compare, Result: res, Moves: simulate.Compare(out.Result, res)}
 	}
-	if c.output != outputTable {
-		if err := writeDocument(stdout, c.output, out); err != nil {
+	if c.output != cmdutil.OutputTable {
+		if err := cmdutil.WriteDocument(stdout, c.output, out); err != nil {
 			fmt.Fprintln(stderr, err)
-			return exitFailure
+			return cmdutil.ExitFailure
 		}
-		return exitOK
+		return cmdutil.ExitOK
 	}
 	printSimulation(stdout, out, len(units))
-	return exitOK
+	return cmdutil.ExitOK
 }
 
 func loadUnits(path string, namespaces, deployments, replicas int) ([]simulate.Unit, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/spf13/pflag"
 )
 
@@ -19,42 +20,42 @@ type statusConfig struct {
 	output                  string
 }
 
-func (c *statusConfig) bind(fs *pflag.FlagSet) {
-	bindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
+func (c *statusConfig) Bind(fs *pflag.FlagSet) {
+	cmdutil.BindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "namespace of the policy ConfigMap")
 	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (key policy.yaml)")
-	bindOutput(fs, &c.output, outputTable, outputJSON, outputYAML)
+	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
 }
 
-func (c *statusConfig) check(args []string) error { return noArgs(args) }
+func (c *statusConfig) Check(args []string) error { return cmdutil.NoArgs(args) }
 
 // run prints the rollout as the cluster shows it: per revision the
 // policy's target share, the pods routed to it and injected by it, the
 // mismatches, and the namespaces by revision. It needs only read access
 // (get the policy ConfigMap; list pods, namespaces and
 // MutatingWebhookConfigurations), not the router's ServiceAccount.
-func (c *statusConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+func (c *statusConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	client, meta, err := statusClients(c.kubeconfig, c.kubeContext)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	snap, err := readCluster(ctx, client, meta, c.namespace, c.configMap)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
 	report := buildStatus(snap)
-	if c.output != outputTable {
-		if err := writeDocument(stdout, c.output, report); err != nil {
+	if c.output != cmdutil.OutputTable {
+		if err := cmdutil.WriteDocument(stdout, c.output, report); err != nil {
 			fmt.Fprintln(stderr, err)
-			return exitFailure
+			return cmdutil.ExitFailure
 		}
-		return exitOK
+		return cmdutil.ExitOK
 	}
 	writeStatusText(stdout, report)
 	writeMigrationSection(ctx, client, c.namespace, stdout)
-	return exitOK
+	return cmdutil.ExitOK
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy/inforce"
@@ -64,15 +65,15 @@ type namespaceLabels struct {
 // statusClients loads a kubeconfig the way kubectl does (see
 // operatorClients) and adds the metadata client status lists pods with.
 func statusClients(kubeconfig, kubeContext string) (kubernetes.Interface, metadata.Interface, error) {
-	kube, err := operatorClients(kubeconfig, kubeContext, "status")
+	kube, err := cmdutil.OperatorClients(kubeconfig, kubeContext, "status")
 	if err != nil {
 		return nil, nil, err
 	}
-	meta, err := metadata.NewForConfig(kube.config)
+	meta, err := metadata.NewForConfig(kube.Config)
 	if err != nil {
 		return nil, nil, err
 	}
-	return kube.client, meta, nil
+	return kube.Client, meta, nil
 }
 
 // readCluster reads everything status shows: get the policy ConfigMap and

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy"
@@ -216,7 +217,9 @@ func gatewayStatus(p *policy.Policy, s *clusterSnapshot) *statusGateways {
 }
 
 // writeStatusJSON writes the report for scripts, as -o json does.
-func writeStatusJSON(w io.Writer, r statusReport) error { return writeDocument(w, outputJSON, r) }
+func writeStatusJSON(w io.Writer, r statusReport) error {
+	return cmdutil.WriteDocument(w, cmdutil.OutputJSON, r)
+}
 
 // statusBarWidth is the width of the progress bars, in cells.
 const statusBarWidth = 20

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/view/podview"
 )
@@ -36,42 +37,42 @@ type uninstallConfig struct {
 	keepObjects bool
 }
 
-func (c *uninstallConfig) bind(fs *pflag.FlagSet) {
-	bindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
+func (c *uninstallConfig) Bind(fs *pflag.FlagSet) {
+	cmdutil.BindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace (deleted, with the policy ConfigMap)")
 	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (its heaviest target is a fallback revision)")
 	fs.StringVar(&c.istioNamespace, "istio-namespace", "istio-system", "namespace of the istiod Services whose EndpointSlices say whether a revision is healthy")
 	fs.StringVar(&c.revision, "revision", "", "give every managed namespace without an Istio label istio.io/rev=NAME instead of the computed choice")
-	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
+	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputText, cmdutil.OutputJSON, cmdutil.OutputYAML)
 	fs.BoolVar(&c.apply, "apply", false, "carry out the plan (default: print it and change nothing)")
 	fs.BoolVar(&c.keepObjects, "keep-objects", false, "leave the router's namespace, admission policies and roles for another tool to delete "+
 		"(the Helm chart's pre-delete hook: helm uninstall deletes them next)")
 }
 
-func (c *uninstallConfig) check(args []string) error { return noArgs(args) }
+func (c *uninstallConfig) Check(args []string) error { return cmdutil.NoArgs(args) }
 
 // run removes the router without unmeshing anything: it prints the plan,
 // and with --apply carries it out (see uninstaller.run for the order and
 // why).
-func (c *uninstallConfig) run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
-	kube, err := operatorClients(c.kubeconfig, c.kubeContext, "uninstall")
+func (c *uninstallConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "uninstall")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
-	meta, err := metadata.NewForConfig(kube.config)
+	meta, err := metadata.NewForConfig(kube.Config)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	u := &uninstaller{c: *c, client: kube.client, meta: meta, out: stdout, errOut: stderr}
-	if err := u.run(ctx); err != nil {
+	u := &uninstaller{c: *c, client: kube.Client, meta: meta, out: stdout, errOut: stderr}
+	if err := u.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "canary-router uninstall:", err)
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
-	return exitOK
+	return cmdutil.ExitOK
 }
 
 // uninstaller reads the cluster and carries out the plan.
@@ -102,7 +103,7 @@ type uninstaller struct {
 //  5. A last pass relabels namespaces opted in before step 4 finished.
 //  6. The router's namespace goes (Deployment, Service, policy ConfigMap,
 //     CA Secret), then its admission policies and roles.
-func (u *uninstaller) run(ctx context.Context) error {
+func (u *uninstaller) Run(ctx context.Context) error {
 	in, err := u.read(ctx)
 	if err != nil {
 		return err
@@ -114,9 +115,9 @@ func (u *uninstaller) run(ctx context.Context) error {
 	}
 	byPhase := objectsByPhase(objects)
 	var problems int
-	if u.c.output == outputJSON || u.c.output == outputYAML {
+	if u.c.output == cmdutil.OutputJSON || u.c.output == cmdutil.OutputYAML {
 		doc := newUninstallPlan(u.c, steps, byPhase)
-		if err := writeDocument(u.out, u.c.output, doc); err != nil {
+		if err := cmdutil.WriteDocument(u.out, u.c.output, doc); err != nil {
 			return err
 		}
 		problems = doc.Problems

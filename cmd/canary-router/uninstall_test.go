@@ -161,7 +161,7 @@ func newUninstaller(t *testing.T, apply bool) (*uninstaller, *fake.Clientset, *b
 
 func TestUninstallPlanChangesNothing(t *testing.T) {
 	u, client, out := newUninstaller(t, false)
-	if err := u.run(context.Background()); err != nil {
+	if err := u.Run(context.Background()); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, a := range client.Actions() {
@@ -188,7 +188,7 @@ func TestUninstallPlanChangesNothing(t *testing.T) {
 func TestUninstallOrder(t *testing.T) {
 	u, client, out := newUninstaller(t, true)
 	ctx := context.Background()
-	if err := u.run(ctx); err != nil {
+	if err := u.Run(ctx); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var writes []string
@@ -231,7 +231,7 @@ func TestUninstallOrder(t *testing.T) {
 
 	// Run again: nothing left to do, and no error.
 	out.Reset()
-	if err := u.run(ctx); err != nil {
+	if err := u.Run(ctx); err != nil {
 		t.Fatalf("second run: %v\n%s", err, out)
 	}
 }
@@ -244,7 +244,7 @@ func TestUninstallRefusesWithoutALiveRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	client.ClearActions()
-	err := u.run(ctx)
+	err := u.Run(ctx)
 	if err == nil || !strings.Contains(out.String(), "PROBLEM") {
 		t.Fatalf("got %v, want a refusal:\n%s", err, out)
 	}
@@ -263,7 +263,7 @@ func TestUninstallKeepObjects(t *testing.T) {
 	u, client, out := newUninstaller(t, true)
 	u.c.keepObjects = true
 	ctx := context.Background()
-	if err := u.run(ctx); err != nil {
+	if err := u.Run(ctx); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var writes []string

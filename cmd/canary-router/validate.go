@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/policy"
 )
 
@@ -37,11 +38,11 @@ type validateOutput struct {
 	Files []validateFile `json:"files"`
 }
 
-func (c *validateConfig) bind(fs *pflag.FlagSet) {
-	bindOutput(fs, &c.output, outputText, outputJSON, outputYAML)
+func (c *validateConfig) Bind(fs *pflag.FlagSet) {
+	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputText, cmdutil.OutputJSON, cmdutil.OutputYAML)
 }
 
-func (c *validateConfig) check(files []string) error {
+func (c *validateConfig) Check(files []string) error {
 	if len(files) == 0 {
 		return errors.New("no policy file given (usage: canary-router validate FILE...)")
 	}
@@ -53,20 +54,20 @@ func (c *validateConfig) check(files []string) error {
 // router uses, so a CI pipeline can refuse a bad edit before it is
 // applied. It exits 1 when any file is invalid, or when ctx ends (SIGTERM,
 // Ctrl-C) before every file is checked.
-func (c *validateConfig) run(ctx context.Context, files []string, stdout, stderr io.Writer) int {
+func (c *validateConfig) Run(ctx context.Context, files []string, stdout, stderr io.Writer) int {
 	var out validateOutput
 	bad := 0
 	for _, f := range files {
 		r, ok := validateWithin(ctx, f)
 		if !ok {
 			fmt.Fprintf(stderr, "%s: interrupted (%v) before the file was checked\n", f, context.Cause(ctx))
-			return exitFailure
+			return cmdutil.ExitFailure
 		}
 		out.Files = append(out.Files, r)
 		if !r.Valid {
 			bad++
 		}
-		if c.output != outputText {
+		if c.output != cmdutil.OutputText {
 			continue
 		}
 		if r.Valid {
@@ -80,16 +81,16 @@ func (c *validateConfig) run(ctx context.Context, files []string, stdout, stderr
 			fmt.Fprintf(stderr, "%s: %s: %s\n", f, fe.Field, fe.Reason)
 		}
 	}
-	if c.output != outputText {
-		if err := writeDocument(stdout, c.output, out); err != nil {
+	if c.output != cmdutil.OutputText {
+		if err := cmdutil.WriteDocument(stdout, c.output, out); err != nil {
 			fmt.Fprintln(stderr, err)
-			return exitFailure
+			return cmdutil.ExitFailure
 		}
 	}
 	if bad > 0 {
-		return exitFailure
+		return cmdutil.ExitFailure
 	}
-	return exitOK
+	return cmdutil.ExitOK
 }
 
 // validateWithin is validateOne, abandoned when ctx ends: reading a file

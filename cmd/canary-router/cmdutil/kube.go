@@ -1,4 +1,4 @@
-package main
+package cmdutil
 
 import (
 	"fmt"
@@ -11,12 +11,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// restConfig loads the Kubernetes client configuration of serve: the
+// RestConfig loads the Kubernetes client configuration of serve: the
 // kubeconfig at path when given (local runs, tests, the demo), in context
 // kubeContext ("" is its current one), else the in-cluster
 // ServiceAccount. $KUBECONFIG is ignored on purpose: a router pod must
 // not talk to another cluster because its environment says so.
-func restConfig(path, kubeContext string) (*rest.Config, error) {
+func RestConfig(path, kubeContext string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if path == "" {
@@ -29,22 +29,23 @@ func restConfig(path, kubeContext string) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
 	}
-	cfg.UserAgent = "canary-router/" + version
+	cfg.UserAgent = "canary-router/" + Version
 	// The router's own calls are few (informers, a patch now and then);
 	// client-go's default 5 QPS would still throttle a start-up burst.
 	cfg.QPS, cfg.Burst = 50, 100
 	return cfg, nil
 }
 
-// kubeClients bundles the clients the router's components share, built
+// KubeClients bundles the clients the router's components share, built
 // once from one configuration.
-type kubeClients struct {
-	config *rest.Config
-	client kubernetes.Interface
+type KubeClients struct {
+	Config *rest.Config
+	Client kubernetes.Interface
 }
 
-func newKubeClients(path, kubeContext string) (*kubeClients, error) {
-	cfg, err := restConfig(path, kubeContext)
+// NewKubeClients builds the clients from RestConfig.
+func NewKubeClients(path, kubeContext string) (*KubeClients, error) {
+	cfg, err := RestConfig(path, kubeContext)
 	if err != nil {
 		return nil, err
 	}
@@ -52,21 +53,21 @@ func newKubeClients(path, kubeContext string) (*kubeClients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &kubeClients{config: cfg, client: c}, nil
+	return &KubeClients{Config: cfg, Client: c}, nil
 }
 
-// bindKubeFlags binds kubectl's --kubeconfig and --context, for the
-// commands an operator runs against a cluster (operatorClients).
-func bindKubeFlags(fs *pflag.FlagSet, kubeconfig, kubeContext *string) {
+// BindKubeFlags binds kubectl's --kubeconfig and --context, for the
+// commands an operator runs against a cluster (OperatorClients).
+func BindKubeFlags(fs *pflag.FlagSet, kubeconfig, kubeContext *string) {
 	fs.StringVar(kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
 	fs.StringVar(kubeContext, "context", "", "kubeconfig context (default: the current context)")
 }
 
-// operatorClients loads a kubeconfig the way kubectl does, for the
+// OperatorClients loads a kubeconfig the way kubectl does, for the
 // commands an operator runs (status, init, uninstall): --kubeconfig, else
 // $KUBECONFIG, else ~/.kube/config, else the in-cluster ServiceAccount;
 // kubeContext picks a context ("" is the current one).
-func operatorClients(kubeconfig, kubeContext, command string) (*kubeClients, error) {
+func OperatorClients(kubeconfig, kubeContext, command string) (*KubeClients, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
@@ -75,18 +76,18 @@ func operatorClients(kubeconfig, kubeContext, command string) (*kubeClients, err
 		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
 	}
 	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "canary-router-" + command + "/" + version
+	cfg.UserAgent = "canary-router-" + command + "/" + Version
 	cfg.QPS, cfg.Burst = 20, 40
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &kubeClients{config: cfg, client: c}, nil
+	return &KubeClients{Config: cfg, Client: c}, nil
 }
 
-// completeContexts lists the contexts of the kubeconfig that --kubeconfig
+// CompleteContexts lists the contexts of the kubeconfig that --kubeconfig
 // or $KUBECONFIG names, as kubectl completes --context.
-func completeContexts(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+func CompleteContexts(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if f := c.Flags().Lookup("kubeconfig"); f != nil {
 		rules.ExplicitPath = f.Value.String()
