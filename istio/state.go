@@ -29,9 +29,11 @@ const (
 	prefixTag      = "istio-revision-tag-"
 )
 
-// defaultRevision is the revision label of an install without --revision;
-// its istiod Service has no suffix.
-const defaultRevision = "default"
+// Default is the name of both Istio's default revision (the revision
+// label of an install without --revision, whose istiod Service has no
+// suffix) and the default revision tag: either one is what injects
+// namespaces labelled istio-injection=enabled.
+const Default = "default"
 
 // Cause says why a target cannot be written. The set is closed so it can
 // label metrics.
@@ -200,7 +202,7 @@ func (s *State) revisionStatus(rev string, tag bool, prefix string) Status {
 // chart names it istiod-<revision>, and plain istiod for an install without
 // a revision, whose configs are labelled istio.io/rev=default.
 func istiodServices(rev string) []string {
-	if rev == defaultRevision {
+	if rev == Default {
 		return []string{"istiod", "istiod-" + rev}
 	}
 	return []string{"istiod-" + rev}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/cmd/canary-router/uninstall"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -55,7 +56,7 @@ func registry() []entry {
 		{cmd: &cobra.Command{Use: "init", Short: "Print a first policy from the live Istio revisions (--apply creates it if absent)"},
 			runner: &initConfig{}},
 		{cmd: &cobra.Command{Use: "uninstall", Short: "Plan removing the router without unmeshing a namespace (--apply to act)"},
-			runner: &uninstallConfig{}},
+			runner: &uninstall.Options{}},
 		{cmd: &cobra.Command{Use: "migrate", Short: "Plan restarting the workloads the policy moves (--apply to act); pause|resume|status the migration",
 			Example: "  canary-router migrate\n  canary-router migrate --apply --batch-size 3\n  canary-router migrate pause --reason 'checking 1-25'"},
 			runner: &migrateConfig{}, sub: []entry{

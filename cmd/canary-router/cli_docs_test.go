@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/uninstall"
 	"github.com/canary-router/canary-router/controller/migrate"
 )
 
@@ -15,7 +16,7 @@ var outputDocuments = map[string]any{
 	"status":    statusReport{},
 	"simulate":  simulateOutput{},
 	"validate":  validateOutput{},
-	"uninstall": uninstallPlan{},
+	"uninstall": uninstall.Plan{},
 	"migrate":   migrate.Plan{},
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 )
@@ -181,30 +180,6 @@ func TestValidateDocument(t *testing.T) {
 		if code != 1 || !bytes.Equal(gotJSON, wantJSON) || stderr.Len() != 0 {
 			t.Errorf("-o %s: exit %d, stderr %q\n got %s\nwant %s", format, code, stderr.String(), gotJSON, wantJSON)
 		}
-	}
-}
-
-// TestUninstallPlanDocument: -o json prints the plan as one document and
-// nothing else on stdout.
-func TestUninstallPlanDocument(t *testing.T) {
-	u, _, out := newUninstaller(t, false)
-	u.c.output = cmdutil.OutputJSON
-	if err := u.Run(context.Background()); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	var plan map[string]any
-	if err := json.Unmarshal(out.Bytes(), &plan); err != nil {
-		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
-	}
-	for _, field := range []string{"apply", "namespaces", "webhooks", "bindings", "others", "problems"} {
-		if _, ok := plan[field]; !ok {
-			t.Errorf("plan lacks %q:\n%s", field, out)
-		}
-	}
-	var doc uninstallPlan
-	_ = json.Unmarshal(out.Bytes(), &doc)
-	if len(doc.Namespaces) == 0 || doc.Namespaces[0].Name == "" || len(doc.Webhooks) == 0 || doc.Webhooks[0].Kind == "" {
-		t.Errorf("plan %+v", doc)
 	}
 }
 

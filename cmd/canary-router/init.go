@@ -9,11 +9,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -23,18 +21,6 @@ import (
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy"
 )
-
-// opTimeout bounds the cluster reads and writes of init and uninstall.
-const opTimeout = 2 * time.Minute
-
-// webhookConfigName names both of the router's webhook configurations,
-// Mutating and Validating (deploy/base/webhooks.yaml).
-const webhookConfigName = "canary-router"
-
-// defaultTarget is the name of both Istio's default revision (an install
-// without --revision) and the default revision tag: either one is what
-// injects namespaces labelled istio-injection=enabled.
-const defaultTarget = "default"
 
 // initConfig holds the flags of canary-router init.
 type initConfig struct {
@@ -77,7 +63,7 @@ func (c *initConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writ
 		fmt.Fprintln(stderr, err)
 		return cmdutil.ExitFailure
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cmdutil.OpTimeout)
 	defer cancel()
 	if err := runInit(ctx, kube.Client, *c, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "canary-router init:", err)
@@ -101,7 +87,7 @@ func runInit(ctx context.Context, client kubernetes.Interface, c initConfig, std
 			return fmt.Errorf("reading ConfigMap %s: %w", ref, err)
 		}
 	}
-	state, warn, err := readIstio(ctx, client, c.istioNamespace)
+	state, warn, err := istio.Read(ctx, client, c.istioNamespace, cmdutil.WebhookConfigName)
 	if err != nil {
 		return err
 	}
@@ -172,13 +158,13 @@ func chooseStarter(state *istio.State, revision string, pods map[string]int) (st
 		}
 		return starter{target: revision, why: "chosen with --revision"}, nil
 	}
-	if rev, ok := tags[defaultTarget]; ok {
-		return starter{target: defaultTarget, why: "Istio's default revision tag, pointing to revision " + rev +
+	if rev, ok := tags[istio.Default]; ok {
+		return starter{target: istio.Default, why: "Istio's default revision tag, pointing to revision " + rev +
 			"; it injects namespaces labelled istio-injection=enabled today"}, nil
 	}
 	for _, r := range revs {
-		if r == defaultTarget {
-			return starter{target: defaultTarget, why: "Istio's default revision (an install without --revision); it injects namespaces labelled istio-injection=enabled today"}, nil
+		if r == istio.Default {
+			return starter{target: istio.Default, why: "Istio's default revision (an install without --revision); it injects namespaces labelled istio-injection=enabled today"}, nil
 		}
 	}
 	switch len(revs) {
@@ -188,7 +174,7 @@ func chooseStarter(state *istio.State, revision string, pods map[string]int) (st
 		return starter{target: revs[0], why: "the only Istio revision"}, nil
 	}
 	return starter{}, fmt.Errorf("Istio has several revisions and neither a default revision nor a %q revision tag: %s. "+
-		"Name the one your workloads should stay on with --revision%s", defaultTarget, describeRevisions(revs, tags), suggestRevision(revs, pods))
+		"Name the one your workloads should stay on with --revision%s", istio.Default, describeRevisions(revs, tags), suggestRevision(revs, pods))
 }
 
 // suggestRevision names the revision that injects most running workload
@@ -302,41 +288,4 @@ func writeConfigMap(w io.Writer, cm *corev1.ConfigMap, output string) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// readIstio reads Istio's control planes as the router does: revisions
-// and tags from the MutatingWebhookConfigurations' labels, istiod health
-// from the EndpointSlices in istioNamespace. EndpointSlices the caller may
-// not read only leave health unknown (returned as a warning).
-func readIstio(ctx context.Context, client kubernetes.Interface, istioNamespace string) (*istio.State, string, error) {
-	mwcs, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, "", fmt.Errorf("listing MutatingWebhookConfigurations (Istio's revisions and tags): %w", err)
-	}
-	var configs []istio.Config
-	for _, m := range mwcs.Items {
-		configs = append(configs, istio.Config{Name: m.Name, Rev: m.Labels[istio.LabelRev], Tag: m.Labels[istio.LabelTag]})
-	}
-	var eps []istio.Endpoints
-	var warn string
-	slices, err := client.DiscoveryV1().EndpointSlices(istioNamespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		warn = "cannot read istiod health (EndpointSlices in " + istioNamespace + "): " + err.Error()
-	} else {
-		for _, s := range slices.Items {
-			eps = append(eps, istio.Endpoints{Service: s.Labels[discoveryv1.LabelServiceName], Ready: anyReady(s.Endpoints)})
-		}
-	}
-	return istio.NewState(configs, eps, istioNamespace, webhookConfigName), warn, nil
-}
-
-// anyReady reports whether some endpoint is ready; a nil condition counts
-// as ready, as the EndpointSlice API defines it.
-func anyReady(eps []discoveryv1.Endpoint) bool {
-	for _, e := range eps {
-		if e.Conditions.Ready == nil || *e.Conditions.Ready {
-			return true
-		}
-	}
-	return false
 }

@@ -7,30 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/istio/istiotest"
 	"github.com/canary-router/canary-router/policy"
 )
-
-// istioState is a State with every named revision's istiod ready.
-func istioState(configs []istio.Config, ready ...string) *istio.State {
-	var eps []istio.Endpoints
-	for _, r := range ready {
-		svc := "istiod-" + r
-		if r == "default" {
-			svc = "istiod"
-		}
-		eps = append(eps, istio.Endpoints{Service: svc, Ready: true})
-	}
-	return istio.NewState(configs, eps, "istio-system", webhookConfigName)
-}
 
 func TestChooseStarter(t *testing.T) {
 	rev := func(r string) istio.Config { return istio.Config{Name: "istio-sidecar-injector-" + r, Rev: r} }
@@ -67,7 +52,7 @@ func TestChooseStarter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := chooseStarter(istioState(tt.configs), tt.revision, tt.pods)
+			s, err := chooseStarter(istiotest.State(tt.configs), tt.revision, tt.pods)
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("chose %q, want an error", s.target)
@@ -99,25 +84,13 @@ func TestChooseStarter(t *testing.T) {
 	}
 }
 
-// injectorObjects are Istio's configs for one revision without a default
-// tag, and its ready istiod.
-func injectorObjects(rev string) []runtime.Object {
-	ready := true
-	return []runtime.Object{
-		&admissionregv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector-" + rev, Labels: map[string]string{"istio.io/rev": rev}}},
-		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "istiod-" + rev + "-x", Namespace: "istio-system",
-			Labels: map[string]string{discoveryv1.LabelServiceName: "istiod-" + rev}},
-			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}},
-	}
-}
-
 func initDefaults() initConfig {
 	return initConfig{namespace: "canary-router-system", configMap: "canary-router-policy", istioNamespace: "istio-system",
 		granularity: "workload", output: "yaml"}
 }
 
 func TestInitPrintsAPolicyForTheLiveRevision(t *testing.T) {
-	client := fake.NewClientset(injectorObjects("1-30")...)
+	client := fake.NewClientset(istiotest.InjectorObjects("1-30")...)
 	for _, output := range []string{"yaml", "json"} {
 		var out, errOut bytes.Buffer
 		c := initDefaults()
@@ -148,7 +121,7 @@ func TestInitPrintsAPolicyForTheLiveRevision(t *testing.T) {
 
 func TestInitApplyNeverOverwrites(t *testing.T) {
 	ctx := context.Background()
-	client := fake.NewClientset(injectorObjects("1-30")...)
+	client := fake.NewClientset(istiotest.InjectorObjects("1-30")...)
 	c := initDefaults()
 	c.apply = true
 	var out, errOut bytes.Buffer
@@ -179,7 +152,7 @@ func TestInitApplyNeverOverwrites(t *testing.T) {
 }
 
 func TestInitRefusesAnAmbiguousInstall(t *testing.T) {
-	objs := append(injectorObjects("1-24"), injectorObjects("1-25")...)
+	objs := append(istiotest.InjectorObjects("1-24"), istiotest.InjectorObjects("1-25")...)
 	var out, errOut bytes.Buffer
 	err := runInit(context.Background(), fake.NewClientset(objs...), initDefaults(), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "1-24, 1-25") || out.Len() != 0 {

@@ -112,13 +112,13 @@ func (c *migrateConfig) Run(ctx context.Context, _ []string, stdout, stderr io.W
 }
 
 func (c *migrateConfig) runWith(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, stdout, stderr io.Writer) error {
-	readCtx, cancel := context.WithTimeout(ctx, opTimeout)
+	readCtx, cancel := context.WithTimeout(ctx, cmdutil.OpTimeout)
 	defer cancel()
 	snap, err := readPolicySnapshot(readCtx, client, c.namespace, c.configMap)
 	if err != nil {
 		return err
 	}
-	state, warn, err := readIstio(readCtx, client, c.istioNamespace)
+	state, warn, err := istio.Read(readCtx, client, c.istioNamespace, cmdutil.WebhookConfigName)
 	if err != nil {
 		return err
 	}
@@ -213,11 +213,11 @@ func (c *migrateConfig) applyPlan(ctx context.Context, client kubernetes.Interfa
 			return ctx.Err()
 		case <-time.After(max(r.RequeueAfter, time.Second)):
 		}
-		readCtx, cancelRead := context.WithTimeout(ctx, opTimeout)
+		readCtx, cancelRead := context.WithTimeout(ctx, cmdutil.OpTimeout)
 		if s, err := readPolicySnapshot(readCtx, client, c.namespace, c.configMap); err == nil {
 			curSnap.Store(s)
 		}
-		if s, _, err := readIstio(readCtx, client, c.istioNamespace); err == nil {
+		if s, _, err := istio.Read(readCtx, client, c.istioNamespace, cmdutil.WebhookConfigName); err == nil {
 			curState.Store(s)
 		}
 		cancelRead()

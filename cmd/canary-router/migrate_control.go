@@ -42,7 +42,7 @@ func (c *migrateControlConfig) Run(ctx context.Context, _ []string, stdout, stde
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cmdutil.OpTimeout)
 	defer cancel()
 	w := &migrate.KubeWriter{Client: kube.Client, Namespace: c.namespace}
 	switch c.action {

@@ -95,7 +95,7 @@ func (c *rolloutControlConfig) Run(ctx context.Context, _ []string, stdout, stde
 		return watchRollout(ctx, s.Load, stdout, stderr, watchOptions{interval: c.interval, timeout: c.timeout,
 			redraw: isTerminal(stdout), pal: useColor(stdout, c.noColor, os.Getenv), output: c.output})
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cmdutil.OpTimeout)
 	defer cancel()
 	if patch := rolloutPatch(c.action, c.reason, time.Now()); patch != nil {
 		if err := s.Save(ctx, patch); err != nil {

@@ -101,7 +101,7 @@ func watchRollout(ctx context.Context, load func(context.Context) (map[string]st
 		drawn bool
 	)
 	for {
-		rctx, cancel := context.WithTimeout(ctx, opTimeout)
+		rctx, cancel := context.WithTimeout(ctx, cmdutil.OpTimeout)
 		fresh, err := load(rctx)
 		cancel()
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -14,6 +15,14 @@ import (
 // Version is the binary's version, set by main from its build-time
 // -ldflags "-X main.version=..."; it goes into the User-Agent.
 var Version = "dev"
+
+// WebhookConfigName names both of the router's webhook configurations,
+// Mutating and Validating (deploy/base/webhooks.yaml).
+const WebhookConfigName = "canary-router"
+
+// OpTimeout bounds the cluster reads and writes of one operator command
+// (init, uninstall, migrate, rollout, status).
+const OpTimeout = 2 * time.Minute
 
 // Exit codes, as kubectl and Go's flag package use them.
 const (

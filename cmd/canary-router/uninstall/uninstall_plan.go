@@ -1,4 +1,4 @@
-package main
+package uninstall
 
 import (
 	"cmp"
@@ -13,10 +13,10 @@ import (
 	"github.com/canary-router/canary-router/view/podview"
 )
 
-// uninstallNamespace is what uninstall reads of one namespace the router
+// Namespace is what uninstall reads of one namespace the router
 // manages (label canary-router.io/injection=enabled) or routed (namespace
 // granularity: istio.io/rev with the router's decision annotation).
-type uninstallNamespace struct {
+type Namespace struct {
 	Name        string
 	Labels      map[string]string
 	Annotations map[string]string
@@ -25,10 +25,10 @@ type uninstallNamespace struct {
 	Pods []podview.RevisionCount
 }
 
-// uninstallInput is everything the plan is computed from.
-type uninstallInput struct {
+// Input is everything the plan is computed from.
+type Input struct {
 	State      *istio.State
-	Namespaces []uninstallNamespace
+	Namespaces []Namespace
 	// Policy is the policy in force, nil when it could not be read.
 	Policy *policy.Policy
 	// Revision is --revision: the revision or tag every namespace without
@@ -61,7 +61,7 @@ func (s namespaceStep) changes() bool { return s.Problem == "" && (s.SetLabel ||
 // gone. A namespace label is the only choice: without the router, a pod
 // in a namespace with no Istio label matches no injector (unless it names
 // a revision itself) and runs without a sidecar.
-func planNamespaces(in uninstallInput) []namespaceStep {
+func planNamespaces(in Input) []namespaceStep {
 	var out []namespaceStep
 	for _, ns := range in.Namespaces {
 		out = append(out, planNamespace(in, ns))
@@ -70,13 +70,13 @@ func planNamespaces(in uninstallInput) []namespaceStep {
 	return out
 }
 
-func planNamespace(in uninstallInput, ns uninstallNamespace) namespaceStep {
+func planNamespace(in Input, ns Namespace) namespaceStep {
 	s := planNamespaceLabel(in, ns)
 	s.Notes = append(s.Notes, stalePinNotes(in, ns)...)
 	return s
 }
 
-func planNamespaceLabel(in uninstallInput, ns uninstallNamespace) namespaceStep {
+func planNamespaceLabel(in Input, ns Namespace) namespaceStep {
 	s := namespaceStep{Namespace: ns.Name, RemoveOptIn: ns.Labels[policy.LabelOptIn] == policy.OptInEnabled}
 	if v, ok := ns.Labels[policy.LabelIstioInjection]; ok {
 		// Istio's label wins over istio.io/rev; the router never routed
@@ -114,7 +114,7 @@ func planNamespaceLabel(in uninstallInput, ns uninstallNamespace) namespaceStep 
 // an unknown value would unmesh the namespace, and a revision without a
 // ready istiod would refuse its pods. It returns "" and the reasons when
 // nothing fits.
-func chooseNamespaceRevision(in uninstallInput, ns uninstallNamespace) (target, why string) {
+func chooseNamespaceRevision(in Input, ns Namespace) (target, why string) {
 	if in.Revision != "" {
 		return in.Revision, "--revision"
 	}
@@ -143,8 +143,8 @@ func chooseNamespaceRevision(in uninstallInput, ns uninstallNamespace) (target, 
 			}
 		}
 	}
-	if _, ok := in.State.Tags()[defaultTarget]; ok || slices.Contains(in.State.Revisions(), defaultTarget) {
-		if try(defaultTarget) {
+	if _, ok := in.State.Tags()[istio.Default]; ok || slices.Contains(in.State.Revisions(), istio.Default) {
+		if try(istio.Default) {
 			return target, "Istio's default revision"
 		}
 	}
@@ -198,9 +198,9 @@ func podsElsewhere(pods []podview.RevisionCount, rev string) string {
 	return fmt.Sprintf("%d live pods on other revisions (%s)", n, strings.Join(parts, ", "))
 }
 
-// uninstallPlan is the -o json|yaml document of canary-router uninstall:
+// Plan is the -o json|yaml document of canary-router uninstall:
 // the plan's steps as data, in the order they run.
-type uninstallPlan struct {
+type Plan struct {
 	// Apply: the plan is carried out (--apply), not only printed.
 	Apply      bool                     `json:"apply"`
 	Namespaces []uninstallPlanNamespace `json:"namespaces"`
@@ -226,8 +226,8 @@ type uninstallPlanNamespace struct {
 	Problem     string   `json:"problem,omitempty"`
 }
 
-func newUninstallPlan(c uninstallConfig, steps []namespaceStep, byPhase [phases][]routerObject) uninstallPlan {
-	p := uninstallPlan{Apply: c.apply, Namespaces: []uninstallPlanNamespace{},
+func newPlan(c Options, steps []namespaceStep, byPhase [phases][]routerObject) Plan {
+	p := Plan{Apply: c.apply, Namespaces: []uninstallPlanNamespace{},
 		Webhooks: nonNil(byPhase[phaseWebhooks]), Bindings: nonNil(byPhase[phaseBindings]), Others: nonNil(byPhase[phaseRest])}
 	for _, s := range steps {
 		if s.Problem != "" {
@@ -252,7 +252,7 @@ func nonNil[T any](s []T) []T {
 // retired). Once the namespace carries an Istio label the label wins and
 // such pods are injected by it; the pin is left in their pod templates,
 // where it matters again if the label is removed.
-func stalePinNotes(in uninstallInput, ns uninstallNamespace) []string {
+func stalePinNotes(in Input, ns Namespace) []string {
 	pinned := map[string]int{}
 	for _, c := range ns.Pods {
 		if c.Pinned && c.Routed != "" {

@@ -1,4 +1,4 @@
-package main
+package uninstall
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	authorizationv1 "k8s.io/api/authorization/v1"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,13 +46,13 @@ type routerObject struct {
 func (u *uninstaller) routerObjects(ctx context.Context) ([]routerObject, error) {
 	var out []routerObject
 	adm := u.client.AdmissionregistrationV1()
-	if _, err := adm.MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{}); err == nil {
-		out = append(out, routerObject{Kind: kindMWC, Name: webhookConfigName})
+	if _, err := adm.MutatingWebhookConfigurations().Get(ctx, cmdutil.WebhookConfigName, metav1.GetOptions{}); err == nil {
+		out = append(out, routerObject{Kind: kindMWC, Name: cmdutil.WebhookConfigName})
 	} else if !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	if _, err := adm.ValidatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{}); err == nil {
-		out = append(out, routerObject{Kind: kindVWC, Name: webhookConfigName})
+	if _, err := adm.ValidatingWebhookConfigurations().Get(ctx, cmdutil.WebhookConfigName, metav1.GetOptions{}); err == nil {
+		out = append(out, routerObject{Kind: kindVWC, Name: cmdutil.WebhookConfigName})
 	} else if !apierrors.IsNotFound(err) {
 		return nil, err
 	}

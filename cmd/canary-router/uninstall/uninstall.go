@@ -1,4 +1,4 @@
-package main
+package uninstall
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/view/podview"
 )
@@ -22,8 +23,8 @@ import (
 // kustomization's labels), in every overlay and deploy/monitoring.
 const partOfSelector = "app.kubernetes.io/part-of=canary-router"
 
-// uninstallConfig holds the flags of canary-router uninstall.
-type uninstallConfig struct {
+// Options holds the flags of canary-router uninstall.
+type Options struct {
 	kubeconfig, kubeContext string
 	namespace, configMap    string
 	istioNamespace          string
@@ -37,7 +38,7 @@ type uninstallConfig struct {
 	keepObjects bool
 }
 
-func (c *uninstallConfig) Bind(fs *pflag.FlagSet) {
+func (c *Options) Bind(fs *pflag.FlagSet) {
 	cmdutil.BindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace (deleted, with the policy ConfigMap)")
 	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (its heaviest target is a fallback revision)")
@@ -49,12 +50,12 @@ func (c *uninstallConfig) Bind(fs *pflag.FlagSet) {
 		"(the Helm chart's pre-delete hook: helm uninstall deletes them next)")
 }
 
-func (c *uninstallConfig) Check(args []string) error { return cmdutil.NoArgs(args) }
+func (c *Options) Check(args []string) error { return cmdutil.NoArgs(args) }
 
 // run removes the router without unmeshing anything: it prints the plan,
 // and with --apply carries it out (see uninstaller.run for the order and
 // why).
-func (c *uninstallConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+func (c *Options) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "uninstall")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -65,7 +66,7 @@ func (c *uninstallConfig) Run(ctx context.Context, _ []string, stdout, stderr io
 		fmt.Fprintln(stderr, err)
 		return cmdutil.ExitFailure
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cmdutil.OpTimeout)
 	defer cancel()
 	u := &uninstaller{c: *c, client: kube.Client, meta: meta, out: stdout, errOut: stderr}
 	if err := u.Run(ctx); err != nil {
@@ -77,7 +78,7 @@ func (c *uninstallConfig) Run(ctx context.Context, _ []string, stdout, stderr io
 
 // uninstaller reads the cluster and carries out the plan.
 type uninstaller struct {
-	c           uninstallConfig
+	c           Options
 	client      kubernetes.Interface
 	meta        metadata.Interface
 	out, errOut io.Writer
@@ -116,7 +117,7 @@ func (u *uninstaller) Run(ctx context.Context) error {
 	byPhase := objectsByPhase(objects)
 	var problems int
 	if u.c.output == cmdutil.OutputJSON || u.c.output == cmdutil.OutputYAML {
-		doc := newUninstallPlan(u.c, steps, byPhase)
+		doc := newPlan(u.c, steps, byPhase)
 		if err := cmdutil.WriteDocument(u.out, u.c.output, doc); err != nil {
 			return err
 		}
@@ -172,15 +173,15 @@ func (u *uninstaller) deleteAll(ctx context.Context, objects []routerObject) err
 
 // read gathers the plan's input: Istio's revisions and health, the
 // namespaces the router manages with their live pods, and the policy.
-func (u *uninstaller) read(ctx context.Context) (uninstallInput, error) {
-	state, warn, err := readIstio(ctx, u.client, u.c.istioNamespace)
+func (u *uninstaller) read(ctx context.Context) (Input, error) {
+	state, warn, err := istio.Read(ctx, u.client, u.c.istioNamespace, cmdutil.WebhookConfigName)
 	if err != nil {
-		return uninstallInput{}, err
+		return Input{}, err
 	}
 	if warn != "" && !u.warned {
 		fmt.Fprintln(u.errOut, "warning:", warn)
 	}
-	in := uninstallInput{State: state, Revision: u.c.revision}
+	in := Input{State: state, Revision: u.c.revision}
 	if u.c.revision != "" {
 		if st := state.Target(u.c.revision); !st.Available() {
 			return in, fmt.Errorf("--revision %s: %s", u.c.revision, st.Detail)
@@ -210,7 +211,7 @@ func (u *uninstaller) read(ctx context.Context) (uninstallInput, error) {
 		if err != nil {
 			return in, err
 		}
-		in.Namespaces = append(in.Namespaces, uninstallNamespace{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations, Pods: pods})
+		in.Namespaces = append(in.Namespaces, Namespace{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations, Pods: pods})
 	}
 	return in, nil
 }
@@ -287,7 +288,7 @@ func (u *uninstaller) relabelStragglers(ctx context.Context) error {
 
 // writePlan prints the plan and returns the number of namespaces with a
 // problem.
-func writePlan(w io.Writer, c uninstallConfig, steps []namespaceStep, byPhase [phases][]routerObject, apply bool) int {
+func writePlan(w io.Writer, c Options, steps []namespaceStep, byPhase [phases][]routerObject, apply bool) int {
 	if apply {
 		fmt.Fprintln(w, "canary-router uninstall: plan")
 	} else {

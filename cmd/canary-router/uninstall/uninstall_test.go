@@ -1,8 +1,9 @@
-package main
+package uninstall
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,9 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/istio/istiotest"
 	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/view/podview"
 )
@@ -38,8 +41,8 @@ func TestPlanNamespaces(t *testing.T) {
 		{Name: "istio-sidecar-injector-canary", Rev: "canary"},
 		{Name: "istio-revision-tag-prod", Rev: "stable", Tag: "prod"},
 	}
-	both := istioState(configs, "stable", "canary")
-	canaryDown := istioState(configs, "stable")
+	both := istiotest.State(configs, "stable", "canary")
+	canaryDown := istiotest.State(configs, "stable")
 	optIn := map[string]string{policy.LabelOptIn: "enabled"}
 	split := mustPolicy(t, "granularity: pod\ntargets: [{revision: canary, weight: 30}, {revision: prod, weight: 70}]\n")
 	pods := func(pairs ...any) []podview.RevisionCount {
@@ -54,38 +57,38 @@ func TestPlanNamespaces(t *testing.T) {
 		state    *istio.State
 		pol      *policy.Policy
 		revision string
-		ns       uninstallNamespace
+		ns       Namespace
 		want     namespaceStep
 	}{
 		{name: "most pods decide", state: both, pol: split,
-			ns: uninstallNamespace{Labels: optIn, Pods: pods("canary", 3, "stable", 1)},
+			ns: Namespace{Labels: optIn, Pods: pods("canary", 3, "stable", 1)},
 			want: namespaceStep{Label: "istio.io/rev", Value: "canary", SetLabel: true, RemoveOptIn: true, Why: "3 of 4 injected pods run on it",
 				Notes: []string{"1 live pods on other revisions (stable: 1) move to canary when restarted"}}},
-		{name: "no pods: the policy's heaviest target", state: both, pol: split, ns: uninstallNamespace{Labels: optIn},
+		{name: "no pods: the policy's heaviest target", state: both, pol: split, ns: Namespace{Labels: optIn},
 			want: namespaceStep{Label: "istio.io/rev", Value: "prod", SetLabel: true, RemoveOptIn: true, Why: "the policy's heaviest available target (weight 70)"}},
 		{name: "most pods on a revision whose istiod is down", state: canaryDown, pol: split,
-			ns: uninstallNamespace{Labels: optIn, Pods: pods("canary", 3)},
+			ns: Namespace{Labels: optIn, Pods: pods("canary", 3)},
 			want: namespaceStep{Label: "istio.io/rev", Value: "prod", SetLabel: true, RemoveOptIn: true, Why: "the policy's heaviest available target (weight 70)",
 				Notes: []string{"3 live pods on other revisions (canary: 3) move to prod when restarted"}}},
-		{name: "no pods, no policy, no default: the only revision", state: istioState(configs[:1], "stable"), ns: uninstallNamespace{Labels: optIn},
+		{name: "no pods, no policy, no default: the only revision", state: istiotest.State(configs[:1], "stable"), ns: Namespace{Labels: optIn},
 			want: namespaceStep{Label: "istio.io/rev", Value: "stable", SetLabel: true, RemoveOptIn: true, Why: "the only Istio revision"}},
-		{name: "no pods, no policy: the default tag", state: istioState(append(configs, istio.Config{Name: "istio-revision-tag-default", Rev: "canary", Tag: "default"}), "stable", "canary"),
-			ns:   uninstallNamespace{Labels: optIn},
+		{name: "no pods, no policy: the default tag", state: istiotest.State(append(configs, istio.Config{Name: "istio-revision-tag-default", Rev: "canary", Tag: "default"}), "stable", "canary"),
+			ns:   Namespace{Labels: optIn},
 			want: namespaceStep{Label: "istio.io/rev", Value: "default", SetLabel: true, RemoveOptIn: true, Why: "Istio's default revision"}},
-		{name: "--revision", state: both, pol: split, revision: "stable", ns: uninstallNamespace{Labels: optIn, Pods: pods("canary", 3)},
+		{name: "--revision", state: both, pol: split, revision: "stable", ns: Namespace{Labels: optIn, Pods: pods("canary", 3)},
 			want: namespaceStep{Label: "istio.io/rev", Value: "stable", SetLabel: true, RemoveOptIn: true, Why: "--revision",
 				Notes: []string{"3 live pods on other revisions (canary: 3) move to stable when restarted"}}},
-		{name: "nothing available", state: istioState(configs), ns: uninstallNamespace{Labels: optIn, Pods: pods("canary", 3)},
+		{name: "nothing available", state: istiotest.State(configs), ns: Namespace{Labels: optIn, Pods: pods("canary", 3)},
 			want: namespaceStep{RemoveOptIn: true, Problem: "no available Istio revision for namespace x (canary: Service istiod-canary in istio-system has no ready endpoints (EndpointSlices labelled kubernetes.io/service-name=istiod-canary)): pass --revision NAME"}},
 		{name: "namespace granularity: keeps its revision", state: both, pol: split,
-			ns:   uninstallNamespace{Labels: map[string]string{"istio.io/rev": "canary"}, Annotations: map[string]string{policy.AnnotationDecision: "{}"}},
+			ns:   Namespace{Labels: map[string]string{"istio.io/rev": "canary"}, Annotations: map[string]string{policy.AnnotationDecision: "{}"}},
 			want: namespaceStep{Label: "istio.io/rev", Value: "canary", Why: "already on the namespace"}},
 		{name: "a revision that no longer exists is replaced", state: both, pol: split,
-			ns: uninstallNamespace{Labels: map[string]string{"istio.io/rev": "old", policy.LabelOptIn: "enabled"}},
+			ns: Namespace{Labels: map[string]string{"istio.io/rev": "old", policy.LabelOptIn: "enabled"}},
 			want: namespaceStep{Label: "istio.io/rev", Value: "prod", SetLabel: true, RemoveOptIn: true, Why: "the policy's heaviest available target (weight 70)",
 				Notes: []string{"istio.io/rev=old names no live revision or tag: replaced"}}},
-		{name: "stale pins are named", state: istioState(append(configs, istio.Config{Name: "istio-sidecar-injector-old", Rev: "old"}), "stable", "canary", "old"), pol: split,
-			ns: uninstallNamespace{Labels: optIn, Pods: []podview.RevisionCount{
+		{name: "stale pins are named", state: istiotest.State(append(configs, istio.Config{Name: "istio-sidecar-injector-old", Rev: "old"}), "stable", "canary", "old"), pol: split,
+			ns: Namespace{Labels: optIn, Pods: []podview.RevisionCount{
 				{Routed: "canary", Injected: "canary", Pods: 3},
 				{Routed: "canary", Injected: "canary", Pinned: true, Pods: 1},
 				{Routed: "gone", Pinned: true, Pods: 2},
@@ -95,13 +98,13 @@ func TestPlanNamespaces(t *testing.T) {
 				Notes: []string{"1 live pods on other revisions (old: 1) move to canary when restarted",
 					"2 live pods pinned by their owners to gone, which no live revision or tag answers to",
 					"1 live pods pinned by their owners to old, a revision the policy no longer routes to"}}},
-		{name: "istio-injection wins", state: both, pol: split, ns: uninstallNamespace{Labels: map[string]string{"istio-injection": "enabled", policy.LabelOptIn: "enabled"}},
+		{name: "istio-injection wins", state: both, pol: split, ns: Namespace{Labels: map[string]string{"istio-injection": "enabled", policy.LabelOptIn: "enabled"}},
 			want: namespaceStep{Label: "istio-injection", Value: "enabled", RemoveOptIn: true, Why: "already on the namespace; Istio's label wins"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.ns.Name, tt.want.Namespace = "x", "x"
-			got := planNamespaces(uninstallInput{State: tt.state, Policy: tt.pol, Revision: tt.revision, Namespaces: []uninstallNamespace{tt.ns}})
+			got := planNamespaces(Input{State: tt.state, Policy: tt.pol, Revision: tt.revision, Namespaces: []Namespace{tt.ns}})
 			if len(got) != 1 || !equalStep(got[0], tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
@@ -118,7 +121,7 @@ func equalStep(a, b namespaceStep) bool {
 // uninstall deletes, plus two managed namespaces and one pod.
 func routerInstall() ([]runtime.Object, []runtime.Object) {
 	partOf := map[string]string{"app.kubernetes.io/part-of": "canary-router"}
-	objs := append(injectorObjects("stable"),
+	objs := append(istiotest.InjectorObjects("stable"),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "canary-router-system", Labels: partOf}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "canary-router-policy", Namespace: "canary-router-system"},
 			Data: map[string]string{"policy.yaml": "granularity: workload\ntargets: [{revision: stable, weight: 100}]\n"}},
@@ -155,7 +158,7 @@ func newUninstaller(t *testing.T, apply bool) (*uninstaller, *fake.Clientset, *b
 	}
 	var out bytes.Buffer
 	u := &uninstaller{client: client, meta: metadatafake.NewSimpleMetadataClient(scheme, pods...), out: &out, errOut: &out,
-		c: uninstallConfig{namespace: "canary-router-system", configMap: "canary-router-policy", istioNamespace: "istio-system", apply: apply}}
+		c: Options{namespace: "canary-router-system", configMap: "canary-router-policy", istioNamespace: "istio-system", apply: apply}}
 	return u, client, &out
 }
 
@@ -286,5 +289,29 @@ func TestUninstallKeepObjects(t *testing.T) {
 	if !strings.Contains(out.String(), "6. Leave the router's other objects (--keep-objects):") ||
 		!strings.Contains(out.String(), "its other objects are left (--keep-objects)") {
 		t.Errorf("output does not say the objects are left:\n%s", out)
+	}
+}
+
+// TestUninstallPlanDocument: -o json prints the plan as one document and
+// nothing else on stdout.
+func TestUninstallPlanDocument(t *testing.T) {
+	u, _, out := newUninstaller(t, false)
+	u.c.output = cmdutil.OutputJSON
+	if err := u.Run(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var plan map[string]any
+	if err := json.Unmarshal(out.Bytes(), &plan); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
+	}
+	for _, field := range []string{"apply", "namespaces", "webhooks", "bindings", "others", "problems"} {
+		if _, ok := plan[field]; !ok {
+			t.Errorf("plan lacks %q:\n%s", field, out)
+		}
+	}
+	var doc Plan
+	_ = json.Unmarshal(out.Bytes(), &doc)
+	if len(doc.Namespaces) == 0 || doc.Namespaces[0].Name == "" || len(doc.Webhooks) == 0 || doc.Webhooks[0].Kind == "" {
+		t.Errorf("plan %+v", doc)
 	}
 }
