@@ -135,3 +135,26 @@ func TestTheMapCatchesAViolation(t *testing.T) {
 		t.Errorf("controller/migrate falls under %q", r.prefix)
 	}
 }
+
+// TestCommandsStandAlone: a command's package (cmd/canary-router/<name>)
+// imports no other command, only what all of them share (cmdutil), and
+// only main imports the commands.
+func TestCommandsStandAlone(t *testing.T) {
+	const cmds = module + "cmd/canary-router/"
+	commands := 0
+	for _, pkg := range routerPackages(t) {
+		inCmd := strings.HasPrefix(pkg.rel, "cmd/canary-router/")
+		if inCmd && pkg.rel != "cmd/canary-router/cmdutil" {
+			commands++
+		}
+		for _, imp := range pkg.imports {
+			if !strings.HasPrefix(imp, cmds) || imp == cmds+"cmdutil" || pkg.rel == "cmd/canary-router" {
+				continue
+			}
+			t.Errorf("%s imports the command %s: commands share code only through cmdutil, and only main wires them", pkg.rel, imp)
+		}
+	}
+	if commands == 0 {
+		t.Fatal("found no command package under cmd/canary-router/")
+	}
+}
