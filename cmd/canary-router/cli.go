@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/cmd/canary-router/initpolicy"
 	"github.com/canary-router/canary-router/cmd/canary-router/uninstall"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -54,7 +55,7 @@ func registry() []entry {
 			Example: "  canary-router status\n  kubectl canary-router status --context prod -o yaml"},
 			runner: &statusConfig{}},
 		{cmd: &cobra.Command{Use: "init", Short: "Print a first policy from the live Istio revisions (--apply creates it if absent)"},
-			runner: &initConfig{}},
+			runner: &initpolicy.Options{}},
 		{cmd: &cobra.Command{Use: "uninstall", Short: "Plan removing the router without unmeshing a namespace (--apply to act)"},
 			runner: &uninstall.Options{}},
 		{cmd: &cobra.Command{Use: "migrate", Short: "Plan restarting the workloads the policy moves (--apply to act); pause|resume|status the migration",

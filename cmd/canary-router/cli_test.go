@@ -211,3 +211,13 @@ func TestGroupCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestInitFlags: init's bad flags and arguments are usage errors.
+func TestInitFlags(t *testing.T) {
+	for _, args := range [][]string{{"--granularity", "cluster"}, {"-o", "table"}, {"extra"}} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append([]string{"init"}, args...), &out, &errOut); code != 2 {
+			t.Errorf("init %v: exit %d, want 2 (%s)", args, code, errOut.String())
+		}
+	}
+}

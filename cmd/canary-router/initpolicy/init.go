@@ -1,4 +1,4 @@
-package main
+package initpolicy
 
 import (
 	"context"
@@ -22,8 +22,8 @@ import (
 	"github.com/canary-router/canary-router/policy"
 )
 
-// initConfig holds the flags of canary-router init.
-type initConfig struct {
+// Options holds the flags of canary-router init.
+type Options struct {
 	kubeconfig, kubeContext string
 	namespace, configMap    string
 	istioNamespace          string
@@ -33,7 +33,7 @@ type initConfig struct {
 	apply                   bool
 }
 
-func (c *initConfig) Bind(fs *pflag.FlagSet) {
+func (c *Options) Bind(fs *pflag.FlagSet) {
 	cmdutil.BindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "namespace of the policy ConfigMap")
 	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (key policy.yaml)")
@@ -44,7 +44,7 @@ func (c *initConfig) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.apply, "apply", false, "create the policy ConfigMap when it does not exist (never overwrites one)")
 }
 
-func (c *initConfig) Check(args []string) error {
+func (c *Options) Check(args []string) error {
 	switch policy.Granularity(c.granularity) {
 	case policy.GranularityNamespace, policy.GranularityWorkload, policy.GranularityPod:
 	default:
@@ -57,7 +57,7 @@ func (c *initConfig) Check(args []string) error {
 // tags, one that keeps every workload on the revision Istio injects it
 // with today; with --apply it creates the policy ConfigMap, and only when
 // there is none, so it never changes a policy in force.
-func (c *initConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+func (c *Options) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "init")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -72,7 +72,7 @@ func (c *initConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writ
 	return cmdutil.ExitOK
 }
 
-func runInit(ctx context.Context, client kubernetes.Interface, c initConfig, stdout, stderr io.Writer) error {
+func runInit(ctx context.Context, client kubernetes.Interface, c Options, stdout, stderr io.Writer) error {
 	ref := c.namespace + "/" + c.configMap
 	if c.apply {
 		// Checked first: an existing policy is the operator's, in force or
