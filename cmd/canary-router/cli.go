@@ -10,7 +10,9 @@ import (
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/cmd/canary-router/initpolicy"
+	"github.com/canary-router/canary-router/cmd/canary-router/simulate"
 	"github.com/canary-router/canary-router/cmd/canary-router/uninstall"
+	"github.com/canary-router/canary-router/cmd/canary-router/validate"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -47,10 +49,10 @@ func registry() []entry {
 		{cmd: &cobra.Command{Use: "validate FILE...", Short: "Check policy files offline",
 			Long:    "Check policy files offline with the router's own parser and messages; exit 1 if any file is invalid. A file is a policy document, or the policy ConfigMap's manifest (alone or among other objects), as deploy/policy and GitOps repositories hold it.",
 			Example: "  canary-router validate policy.yaml\n  canary-router validate -o json deploy/policy/*.yaml"},
-			runner: &validateConfig{}},
+			runner: &validate.Options{}},
 		{cmd: &cobra.Command{Use: "simulate --policy FILE", Short: "Preview where a policy sends namespaces, workloads and pods",
 			Example: "  canary-router simulate --policy p90.yaml --compare p50.yaml --namespaces 40 --deployments 200 --replicas 10"},
-			runner: &simulateConfig{}},
+			runner: &simulate.Options{}},
 		{cmd: &cobra.Command{Use: "status", Short: "Show the rollout in a cluster: target and observed share per revision",
 			Example: "  canary-router status\n  kubectl canary-router status --context prod -o yaml"},
 			runner: &statusConfig{}},

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/simulate"
 	"github.com/canary-router/canary-router/cmd/canary-router/uninstall"
+	"github.com/canary-router/canary-router/cmd/canary-router/validate"
 	"github.com/canary-router/canary-router/controller/migrate"
 )
 
@@ -14,8 +16,8 @@ import (
 // section in docs/cli.md.
 var outputDocuments = map[string]any{
 	"status":    statusReport{},
-	"simulate":  simulateOutput{},
-	"validate":  validateOutput{},
+	"simulate":  simulate.Output{},
+	"validate":  validate.Output{},
 	"uninstall": uninstall.Plan{},
 	"migrate":   migrate.Plan{},
 }

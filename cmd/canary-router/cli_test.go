@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/validate"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 )
@@ -163,15 +164,15 @@ func TestValidateDocument(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(good, []byte("granularity: pod\ntargets: [{revision: a, weight: 100}]\n"), 0o644)
 	os.WriteFile(bad, []byte("granularity: pods\ntargets: [{revision: a, weight: 100}]\n"), 0o644)
-	want := validateOutput{Files: []validateFile{
+	want := validate.Output{Files: []validate.File{
 		{File: good, Valid: true},
-		{File: bad, Errors: []validateProblem{{Field: "granularity", Reason: "must be one of namespace, workload, pod"}}},
-		{File: filepath.Join(dir, "nope.yaml"), Errors: []validateProblem{{Reason: "open " + filepath.Join(dir, "nope.yaml") + ": no such file or directory"}}},
+		{File: bad, Errors: []validate.Problem{{Field: "granularity", Reason: "must be one of namespace, workload, pod"}}},
+		{File: filepath.Join(dir, "nope.yaml"), Errors: []validate.Problem{{Reason: "open " + filepath.Join(dir, "nope.yaml") + ": no such file or directory"}}},
 	}}
 	for _, format := range []string{"json", "yaml"} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), []string{"validate", "-o", format, good, bad, want.Files[2].File}, &stdout, &stderr)
-		var got validateOutput
+		var got validate.Output
 		if err := yaml.UnmarshalStrict(stdout.Bytes(), &got); err != nil {
 			t.Fatalf("-o %s: %v\n%s", format, err, stdout.String())
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/cmd/canary-router/simulate"
 )
 
 func TestValidate(t *testing.T) {
@@ -114,7 +115,7 @@ func TestSimulate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	var out simulateOutput
+	var out simulate.Output
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatal(err)
 	}

@@ -325,7 +325,7 @@ func writeStatusText(w io.Writer, r statusReport) {
 // with a | on the cell where the target share ends; target < 0 draws no
 // marker. A target of 1 has no cell after it: the full bar is the goal.
 func progressBar(observed, target float64, width int) string {
-	b := []byte(bar(observed, width))
+	b := []byte(cmdutil.Bar(observed, width))
 	if target >= 0 {
 		if i := int(target*float64(width) + 0.5); i < width {
 			b[1+i] = '|'

@@ -1,4 +1,6 @@
-package main
+// Package validate is `canary-router validate`: policy files (or the
+// policy ConfigMap's manifest) checked offline with the router's own parser.
+package validate
 
 import (
 	"context"
@@ -13,36 +15,36 @@ import (
 	"github.com/canary-router/canary-router/policy"
 )
 
-// validateConfig holds the flags of canary-router validate.
-type validateConfig struct {
+// Options holds the flags of canary-router validate.
+type Options struct {
 	output string
 }
 
-// validateFile is one file of the -o json|yaml document.
-type validateFile struct {
+// File is one file of the -o json|yaml document.
+type File struct {
 	File  string `json:"file"`
 	Valid bool   `json:"valid"`
 	// Errors are the policy's problems, one per field; a file that cannot
 	// be read or parsed has one with an empty field.
-	Errors []validateProblem `json:"errors,omitempty"`
+	Errors []Problem `json:"errors,omitempty"`
 }
 
-// validateProblem is policy.FieldError with stable JSON names.
-type validateProblem struct {
+// Problem is policy.FieldError with stable JSON names.
+type Problem struct {
 	Field  string `json:"field,omitempty"`
 	Reason string `json:"reason"`
 }
 
-// validateOutput is the -o json|yaml document of canary-router validate.
-type validateOutput struct {
-	Files []validateFile `json:"files"`
+// Output is the -o json|yaml document of canary-router validate.
+type Output struct {
+	Files []File `json:"files"`
 }
 
-func (c *validateConfig) Bind(fs *pflag.FlagSet) {
+func (c *Options) Bind(fs *pflag.FlagSet) {
 	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputText, cmdutil.OutputJSON, cmdutil.OutputYAML)
 }
 
-func (c *validateConfig) Check(files []string) error {
+func (c *Options) Check(files []string) error {
 	if len(files) == 0 {
 		return errors.New("no policy file given (usage: canary-router validate FILE...)")
 	}
@@ -54,8 +56,8 @@ func (c *validateConfig) Check(files []string) error {
 // router uses, so a CI pipeline can refuse a bad edit before it is
 // applied. It exits 1 when any file is invalid, or when ctx ends (SIGTERM,
 // Ctrl-C) before every file is checked.
-func (c *validateConfig) Run(ctx context.Context, files []string, stdout, stderr io.Writer) int {
-	var out validateOutput
+func (c *Options) Run(ctx context.Context, files []string, stdout, stderr io.Writer) int {
+	var out Output
 	bad := 0
 	for _, f := range files {
 		r, ok := validateWithin(ctx, f)
@@ -96,19 +98,19 @@ func (c *validateConfig) Run(ctx context.Context, files []string, stdout, stderr
 // validateWithin is validateOne, abandoned when ctx ends: reading a file
 // can block (a FIFO, a hung network mount), and main traps SIGTERM into
 // ctx, so a command that did not watch it would ignore the signal.
-func validateWithin(ctx context.Context, file string) (validateFile, bool) {
-	done := make(chan validateFile, 1)
+func validateWithin(ctx context.Context, file string) (File, bool) {
+	done := make(chan File, 1)
 	go func() { done <- validateOne(file) }()
 	select {
 	case r := <-done:
 		return r, true
 	case <-ctx.Done():
-		return validateFile{}, false
+		return File{}, false
 	}
 }
 
 // validateOne reads and parses one policy file.
-func validateOne(file string) validateFile {
+func validateOne(file string) File {
 	data, err := os.ReadFile(file)
 	if err == nil {
 		// A ConfigMap manifest is the file GitOps repositories hold.
@@ -118,15 +120,15 @@ func validateOne(file string) validateFile {
 		_, err = policy.Parse(data)
 	}
 	if err == nil {
-		return validateFile{File: file, Valid: true}
+		return File{File: file, Valid: true}
 	}
 	var verr policy.ValidationError
 	if !errors.As(err, &verr) {
-		return validateFile{File: file, Errors: []validateProblem{{Reason: err.Error()}}}
+		return File{File: file, Errors: []Problem{{Reason: err.Error()}}}
 	}
-	r := validateFile{File: file}
+	r := File{File: file}
 	for _, fe := range verr {
-		r.Errors = append(r.Errors, validateProblem{Field: fe.Field, Reason: fe.Reason})
+		r.Errors = append(r.Errors, Problem{Field: fe.Field, Reason: fe.Reason})
 	}
 	return r
 }

@@ -1,4 +1,6 @@
-package main
+// Package simulate is `canary-router simulate`: where a policy sends a
+// synthetic population of namespaces, workloads and pods, offline.
+package simulate
 
 import (
 	"context"
@@ -16,27 +18,27 @@ import (
 	"github.com/canary-router/canary-router/policy/simulate"
 )
 
-// simulateOutput is the -o json|yaml document: every unit with its revision.
-type simulateOutput struct {
+// Output is the -o json|yaml document: every unit with its revision.
+type Output struct {
 	Policy  string            `json:"policy"`
 	Result  simulate.Result   `json:"result"`
-	Compare *simulateCompared `json:"compare,omitempty"`
+	Compare *Compared `json:"compare,omitempty"`
 }
 
-type simulateCompared struct {
+type Compared struct {
 	Policy string          `json:"policy"`
 	Result simulate.Result `json:"result"`
 	Moves  []simulate.Move `json:"moves"`
 }
 
-// simulateConfig holds the flags of canary-router simulate.
-type simulateConfig struct {
+// Options holds the flags of canary-router simulate.
+type Options struct {
 	policyFile, compare, workloads    string
 	namespaces, deployments, replicas int
 	output                            string
 }
 
-func (c *simulateConfig) Bind(fs *pflag.FlagSet) {
+func (c *Options) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.policyFile, "policy", "", "policy file to preview (required)")
 	fs.StringVar(&c.compare, "compare", "", "a second policy file: show what changing from --policy to it would move")
 	fs.StringVar(&c.workloads, "workloads", "", "workload list (YAML: namespace, kind, name, replicas); default: a generated fleet")
@@ -46,7 +48,7 @@ func (c *simulateConfig) Bind(fs *pflag.FlagSet) {
 	cmdutil.BindOutput(fs, &c.output, cmdutil.OutputTable, cmdutil.OutputJSON, cmdutil.OutputYAML)
 }
 
-func (c *simulateConfig) Check(args []string) error {
+func (c *Options) Check(args []string) error {
 	if c.policyFile == "" {
 		return errors.New("--policy: required")
 	}
@@ -59,7 +61,7 @@ func (c *simulateConfig) Check(args []string) error {
 
 // run previews a policy offline: which units go where and, with
 // --compare, what a change would move.
-func (c *simulateConfig) Run(_ context.Context, _ []string, stdout, stderr io.Writer) int {
+func (c *Options) Run(_ context.Context, _ []string, stdout, stderr io.Writer) int {
 	units, err := loadUnits(c.workloads, c.namespaces, c.deployments, c.replicas)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -70,7 +72,7 @@ func (c *simulateConfig) Run(_ context.Context, _ []string, stdout, stderr io.Wr
 		fmt.Fprintln(stderr, err)
 		return cmdutil.ExitFailure
 	}
-	out := simulateOutput{Policy: c.policyFile, Result: simulate.Run(p, units)}
+	out := Output{Policy: c.policyFile, Result: simulate.Run(p, units)}
 	if c.compare != "" {
 		q, err := loadPolicy(c.compare)
 		if err != nil {
@@ -78,7 +80,7 @@ func (c *simulateConfig) Run(_ context.Context, _ []string, stdout, stderr io.Wr
 			return cmdutil.ExitFailure
 		}
 		res := simulate.Run(q, units)
-		out.Compare = &simulateCompared{Policy: c.compare, Result: res, Moves: simulate.Compare(out.Result, res)}
+		out.Compare = &Compared{Policy: c.compare, Result: res, Moves: simulate.Compare(out.Result, res)}
 	}
 	if c.output != cmdutil.OutputTable {
 		if err := cmdutil.WriteDocument(stdout, c.output, out); err != nil {
@@ -124,7 +126,7 @@ func loadPolicy(path string) (*policy.Policy, error) {
 	return p, err
 }
 
-func printSimulation(w io.Writer, out simulateOutput, workloads int) {
+func printSimulation(w io.Writer, out Output, workloads int) {
 	r := out.Result
 	fmt.Fprintf(w, "policy %s: granularity %s, %d workloads, %d pods\n\n", out.Policy, r.Granularity, workloads, r.Pods)
 	printTotals(w, r)
@@ -149,7 +151,7 @@ func printTotals(w io.Writer, r simulate.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "REVISION\tTARGET\t%s\tPODS\tPOD SHARE\t\n", strings.ToUpper(unitName(r.Granularity)))
 	for _, t := range r.Totals {
-		fmt.Fprintf(tw, "%s\t%.1f%%\t%d\t%d\t%.1f%%\t%s\n", t.Revision, t.Target*100, t.Units, t.Pods, t.Share*100, bar(t.Share, 20))
+		fmt.Fprintf(tw, "%s\t%.1f%%\t%d\t%d\t%.1f%%\t%s\n", t.Revision, t.Target*100, t.Units, t.Pods, t.Share*100, cmdutil.Bar(t.Share, 20))
 	}
 	_ = tw.Flush()
 }
@@ -162,11 +164,4 @@ func unitName(g policy.Granularity) string {
 		return "workloads"
 	}
 	return "pods"
-}
-
-// bar renders a share (0-1) as a text bar of width cells.
-func bar(share float64, width int) string {
-	n := int(share*float64(width) + 0.5)
-	n = max(0, min(n, width))
-	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 }
