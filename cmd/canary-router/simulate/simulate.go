@@ -20,9 +20,9 @@ import (
 
 // Output is the -o json|yaml document: every unit with its revision.
 type Output struct {
-	Policy  string            `json:"policy"`
-	Result  simulate.Result   `json:"result"`
-	Compare *Compared `json:"compare,omitempty"`
+	Policy  string          `json:"policy"`
+	Result  simulate.Result `json:"result"`
+	Compare *Compared       `json:"compare,omitempty"`
 }
 
 type Compared struct {
