@@ -10,6 +10,7 @@ import (
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/cmd/canary-router/initpolicy"
+	"github.com/canary-router/canary-router/cmd/canary-router/serve"
 	"github.com/canary-router/canary-router/cmd/canary-router/simulate"
 	"github.com/canary-router/canary-router/cmd/canary-router/uninstall"
 	"github.com/canary-router/canary-router/cmd/canary-router/validate"
@@ -45,7 +46,7 @@ func registry() []entry {
 	return []entry{
 		{cmd: &cobra.Command{Use: "serve", Short: "Run the admission webhook",
 			Long: "Run the admission webhook: in a pod with the ServiceAccount's credentials, locally with --kubeconfig."},
-			runner: &serveConfig{}},
+			runner: &serve.Options{}},
 		{cmd: &cobra.Command{Use: "validate FILE...", Short: "Check policy files offline",
 			Long:    "Check policy files offline with the router's own parser and messages; exit 1 if any file is invalid. A file is a policy document, or the policy ConfigMap's manifest (alone or among other objects), as deploy/policy and GitOps repositories hold it.",
 			Example: "  canary-router validate policy.yaml\n  canary-router validate -o json deploy/policy/*.yaml"},

@@ -177,9 +177,8 @@ func (c *migrateConfig) applyPlan(ctx context.Context, client kubernetes.Interfa
 	if !cache.WaitForCacheSync(ctx.Done(), pods.HasSynced, workloads.HasSynced, namespaces.HasSynced) {
 		return ctx.Err()
 	}
-	leader := &migrationLeader{namespaces: namespaces}
 	ctl := migrate.New(migrate.Options{
-		Policy: curSnap.Load, Istio: curState.Load, Namespaces: leader.namespaceList,
+		Policy: curSnap.Load, Istio: curState.Load, Namespaces: migrate.NamespacesOf(namespaces, ""),
 		Workloads: workloads, Pods: pods, Settings: &set,
 		Writer: &migrate.KubeWriter{Client: client, Namespace: c.namespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router-migrate"}),
@@ -230,5 +229,5 @@ func (c *migrateConfig) rollouts(client kubernetes.Interface) dynamic.Interface 
 	if c.restConfig == nil {
 		return nil
 	}
-	return rolloutsClient(&cmdutil.KubeClients{Config: c.restConfig, Client: client}, zap.NewNop())
+	return migrate.RolloutsClient(client.Discovery(), c.restConfig, zap.NewNop())
 }

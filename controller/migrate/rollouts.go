@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/canary-router/canary-router/policy"
@@ -18,6 +20,22 @@ import (
 
 // RolloutGVR is Argo Rollouts' Rollout resource.
 var RolloutGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
+
+// RolloutsClient returns a dynamic client when Argo Rollouts' CRD is
+// installed (the leader checks once per term), else nil: Rollouts are
+// then neither watched nor restarted.
+func RolloutsClient(d discovery.DiscoveryInterface, cfg *rest.Config, log *zap.Logger) dynamic.Interface {
+	if !RolloutsInstalled(d) {
+		return nil
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		log.Warn("Argo Rollouts installed but no dynamic client; Rollouts are not migrated", zap.Error(err))
+		return nil
+	}
+	log.Info("Argo Rollouts installed: Rollouts migrate through spec.restartAt")
+	return dyn
+}
 
 // RolloutsInstalled reports whether the cluster serves Argo Rollouts'
 // CRD; without it the migration neither watches nor restarts Rollouts.

@@ -1,4 +1,7 @@
-package main
+// Package serve is `canary-router serve`: the admission webhook, its live
+// views of the cluster, its certificates, and, on the elected leader, the
+// namespace reconciler, the migration and the self-driving rollout.
+package serve
 
 import (
 	"context"
@@ -42,8 +45,8 @@ func (f istioRevisions) Exists(name string) (exists, synced bool) {
 	return st.Target(name).Cause != istio.CauseNotFound, true
 }
 
-// serveConfig is the validated configuration of the serve command.
-type serveConfig struct {
+// Options is the validated configuration of the serve command.
+type Options struct {
 	policyFile string
 	certs      certConfig
 	host       string
@@ -71,7 +74,7 @@ type serveConfig struct {
 	warnRestartShare float64
 }
 
-func (c *serveConfig) Bind(fs *pflag.FlagSet) {
+func (c *Options) Bind(fs *pflag.FlagSet) {
 	ns := os.Getenv("POD_NAMESPACE")
 	if ns == "" {
 		ns = "canary-router-system"
@@ -96,7 +99,7 @@ func (c *serveConfig) Bind(fs *pflag.FlagSet) {
 }
 
 // Validate fails fast on flags that cannot work.
-func (c *serveConfig) Validate() error {
+func (c *Options) Validate() error {
 	var errs []error
 	if c.port < 1 || c.port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d: must be between 1 and 65535", c.port))
@@ -129,7 +132,7 @@ func (c *serveConfig) Validate() error {
 }
 
 // check adds the positional arguments to Validate: serve takes none.
-func (c *serveConfig) Check(args []string) error {
+func (c *Options) Check(args []string) error {
 	if err := cmdutil.NoArgs(args); err != nil {
 		return err
 	}
@@ -138,7 +141,7 @@ func (c *serveConfig) Check(args []string) error {
 
 // run starts the logger and serves until ctx ends; the logger, not
 // stdout, carries everything serve says.
-func (c *serveConfig) Run(ctx context.Context, _ []string, _, stderr io.Writer) int {
+func (c *Options) Run(ctx context.Context, _ []string, _, stderr io.Writer) int {
 	log, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -155,11 +158,11 @@ func (c *serveConfig) Run(ctx context.Context, _ []string, _, stderr io.Writer) 
 }
 
 // runServe wires the router and runs it until ctx ends.
-func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
+func runServe(ctx context.Context, cfg Options, log *zap.Logger) error {
 	log.Info("garbage collector target", zap.Int("gcPercent", tuneGC()))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := webhook.NewMetrics(reg, version)
+	metrics := webhook.NewMetrics(reg, cmdutil.Version)
 	store := inforce.NewStore(time.Now, func(s *inforce.Snapshot) {
 		metrics.PolicyApplied(s)
 		log.Info("policy applied", zap.Int64("generation", s.Generation), zap.String("digest", s.Digest),
@@ -227,7 +230,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *zap.Logger) error {
 		Gatherer:        prometheus.Gatherers{reg, crmetrics.Registry},
 		PolicyValidator: validator,
 	}, admitter, checks)
-	log.Info("starting canary-router", zap.String("version", version), zap.Int("port", cfg.port),
+	log.Info("starting canary-router", zap.String("version", cmdutil.Version), zap.Int("port", cfg.port),
 		zap.String("healthAddr", cfg.healthAddr), zap.String("namespace", cfg.namespace))
 	return runWithCerts(ctx, certSrc, srv.Run)
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // startPolicySource feeds the store: a file read once (local runs), or the
 // policy ConfigMap watched for the life of ctx. It returns the readiness
 // check for the source.
-func startPolicySource(ctx context.Context, cfg serveConfig, store *inforce.Store, kube *cmdutil.KubeClients, log *zap.Logger) webhook.Check {
+func startPolicySource(ctx context.Context, cfg Options, store *inforce.Store, kube *cmdutil.KubeClients, log *zap.Logger) webhook.Check {
 	if cfg.policyFile != "" {
 		// A missing or invalid policy does not stop the router: it stays
 		// up, admits namespaces unchanged and refuses pods that would need

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
@@ -64,12 +63,12 @@ func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.kube.Client.CoreV1().Events("")})
 	pods := migrate.NewPodInformer(meta)
 	workloads := migrate.NewWorkloadInformers(m.kube.Client)
-	dyn := rolloutsClient(m.kube, m.log)
+	dyn := migrate.RolloutsClient(m.kube.Client.Discovery(), m.kube.Config, m.log)
 	if dyn != nil {
 		workloads.WithRollouts(dyn)
 	}
 	o := migrate.Options{
-		Policy: m.store.Load, Istio: m.state, Namespaces: m.namespaceList,
+		Policy: m.store.Load, Istio: m.state, Namespaces: migrate.NamespacesOf(m.namespaces, m.ownNamespace),
 		Workloads: workloads, Pods: pods, Log: m.log,
 		Writer: &migrate.KubeWriter{Client: m.kube.Client, Namespace: m.ownNamespace,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canary-router"}),
@@ -87,17 +86,6 @@ func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
 	ctl.Run(ctx)
 }
 
-func (m *migrationLeader) namespaceList() []migrate.Namespace {
-	list := m.namespaces.List()
-	out := make([]migrate.Namespace, 0, len(list))
-	for _, ns := range list {
-		if !ns.Deleting && ns.Name != m.ownNamespace {
-			out = append(out, migrate.Namespace{Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations, ResourceVersion: ns.ResourceVersion})
-		}
-	}
-	return out
-}
-
 // leaderControllers runs every controller of a leadership term and
 // returns when all of them have.
 func leaderControllers(runs ...func(context.Context, *controller.Term)) func(context.Context, *controller.Term) {
@@ -113,20 +101,4 @@ func leaderControllers(runs ...func(context.Context, *controller.Term)) func(con
 			<-done
 		}
 	}
-}
-
-// rolloutsClient returns a dynamic client when Argo Rollouts' CRD is
-// installed (checked once per leadership term), else nil: Rollouts are
-// then neither watched nor restarted.
-func rolloutsClient(kube *cmdutil.KubeClients, log *zap.Logger) dynamic.Interface {
-	if !migrate.RolloutsInstalled(kube.Client.Discovery()) {
-		return nil
-	}
-	d, err := dynamic.NewForConfig(kube.Config)
-	if err != nil {
-		log.Warn("Argo Rollouts installed but no dynamic client; Rollouts are not migrated", zap.Error(err))
-		return nil
-	}
-	log.Info("Argo Rollouts installed: Rollouts migrate through spec.restartAt")
-	return d
 }
