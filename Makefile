@@ -111,9 +111,10 @@ unit:
 # so no suite compiles the router while its set-up clock runs.
 TEST_BINARY_ENV := CANARY_ROUTER_TEST_BINARY=$(CURDIR)/bin/canary-router
 ## e2e: end-to-end tests against a real kube-apiserver, etcd, controller manager and kwok,
-## the Helm chart (test/helm) and the router's image on a real kubelet node (test/node, as root)
+## the Helm chart (test/helm) and the router's image on a real kubelet node (test/node, as root);
+## what tests save (the dashboard's screenshots) stays in bin/e2e-artifacts
 e2e: tools prometheus chromium node-tools build
-	$(TEST_BINARY_ENV) go test -count=1 -timeout 25m -v ./test/...
+	$(TEST_BINARY_ENV) go test -count=1 -timeout 25m -v -artifacts -outputdir $(CURDIR)/bin/e2e-artifacts ./test/...
 
 .PHONY: manifests
 ## manifests: render deploy/install.yaml (the default overlay) with the built kubectl's kustomize

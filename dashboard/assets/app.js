@@ -73,21 +73,24 @@ function drawSummary(d) {
   $("#operator").textContent = op.join("; ") || "–";
 }
 
+// drawActions keeps one button per command, disabled with the reason in
+// its tooltip; the reasons are also listed under the buttons, once each
+// (without RBAC every button shares one).
 function drawActions(actions) {
   const box = $("#actions");
+  const reasons = new Map(); // reason -> names
   for (const a of actions) {
     let b = box.querySelector(`button[data-action="${a.name}"]`);
     if (!b) {
       b = el("button", { "data-action": a.name, id: `action-${a.name}`, class: a.name === "abort" ? "danger" : "" }, a.name[0].toUpperCase() + a.name.slice(1));
       b.addEventListener("click", () => act(a.name));
       box.insertBefore(b, $("#pause-reason"));
-      const why = el("span", { class: "why", id: `why-${a.name}` });
-      box.parentNode.insertBefore(why, $("#action-result"));
     }
     b.disabled = busy || !a.enabled;
     b.title = a.reason || "";
-    $(`#why-${a.name}`).textContent = a.enabled ? "" : `${a.name}: ${a.reason}`;
+    if (!a.enabled) reasons.set(a.reason, [...(reasons.get(a.reason) || []), a.name]);
   }
+  $("#why").replaceChildren(...[...reasons].map(([why, names]) => el("li", {}, `${names.join(", ")}: ${why}`)));
 }
 
 async function act(name) {
@@ -116,7 +119,7 @@ async function act(name) {
 function drawPlan(d) {
   const r = d.rollout;
   if (!d.plan) {
-    rows("#plan", [], null);
+    rows("#plan", [], () => null);
     $("#plan-note").textContent = "The policy cannot be read, or has no rollout block.";
     return;
   }
@@ -126,7 +129,7 @@ function drawPlan(d) {
     if (r && i === r.step) state = r.phase;
     return el("tr", { class: r && i === r.step ? "current" : "", "data-step": i + 1 },
       el("td", {}, i + 1), el("td", {}, weightsText(s.weights)),
-      el("td", {}, s.manual ? "manual (promote)" : s.hold), el("td", {}, state));
+      el("td", {}, s.manual ? "manual (promote)" : i === d.plan.steps.length - 1 && s.hold === "0s" ? "–" : s.hold), el("td", {}, state));
   });
   let note = `canary ${d.plan.canary}, on failure ${d.plan.onFailure}, gates every ${d.plan.interval}; policy targets ${weightsText(d.plan.targets)}.`;
   const planned = r && d.plan.steps[r.step];
@@ -175,7 +178,7 @@ function drawMigration(d) {
     ["Restarted", m.restarted || 0],
   ];
   $("#migration").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
-  rows("#batch", (m.batch && m.batch.workloads) || [], (w) => el("tr", {},
+  $("#batch").hidden = !rows("#batch", (m.batch && m.batch.workloads) || [], (w) => el("tr", {},
     el("td", {}, w.namespace), el("td", {}, `${w.kind}/${w.name}`), el("td", {}, w.to || "split"), el("td", {}, w.why)));
   $("#failures").hidden = !rows("#failures", m.failures || [], (f) => el("tr", { class: "bad" },
     el("td", {}, `${f.namespace}/${f.kind}/${f.name}`), el("td", {}, f.reason), el("td", {}, clock(f.time))));
@@ -224,18 +227,28 @@ function draw(d) {
 }
 
 async function poll() {
+  let body;
   try {
     const res = await fetch("api/state", { cache: "no-store" });
-    const body = await res.json();
+    body = await res.json();
     if (!res.ok) throw new Error(body.error || res.statusText);
-    $("#error").hidden = true;
-    draw(body);
   } catch (e) {
     // The last state stays on screen, as rollout status --watch keeps its
     // last frame through a blip of the API server.
-    $("#error").hidden = false;
-    $("#error").textContent = `Reading the rollout failed, retrying: ${e.message}`;
+    showError(`Reading the rollout failed, retrying: ${e.message}`);
+    return;
   }
+  try {
+    draw(body);
+    showError("");
+  } catch (e) {
+    showError(`Drawing the rollout failed (a bug of this page): ${e.message}`);
+  }
+}
+
+function showError(msg) {
+  $("#error").hidden = !msg;
+  $("#error").textContent = msg;
 }
 
 poll();
