@@ -254,3 +254,46 @@ func TestDashboardHosts(t *testing.T) {
 		t.Errorf("every interface: hosts %v, want any", h)
 	}
 }
+
+func TestGateThresholds(t *testing.T) {
+	lo, hi := 0.99, 5.0
+	got := gateThresholds(policy.Gates{MaxMismatches: 2, PodHealth: policy.PodHealth{MinReadyRatio: 0.9, MaxRestartRatio: 2, MinPods: 3},
+		Prometheus: &policy.Prometheus{Queries: []policy.Query{{Name: "success", Query: "q1", Min: &lo}, {Name: "rejects", Query: "q2", Max: &hi}}}})
+	want := map[string]string{
+		rollout.GateMismatches:    "at most 2 routed-vs-injected mismatches",
+		rollout.GatePodReady:      "ready ratio canary/stable at least 0.9, from 3 canary pods",
+		rollout.GateProxyRestarts: "restart ratio canary/stable at most 2",
+		policy.GateIstiodScraped:  "Prometheus scrapes the canary's istiod",
+		"success":                 "at least 0.99: q1",
+		"rejects":                 "at most 5: q2",
+		rollout.GateInjector:      "the canary's injector is live and answers",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d gates, want %d: %+v", len(got), len(want), got)
+	}
+	for _, g := range got {
+		if want[g.Name] != g.Threshold {
+			t.Errorf("%s: %q, want %q", g.Name, g.Threshold, want[g.Name])
+		}
+	}
+}
+
+// An Event's time is read from whichever field its recorder set.
+func TestEventRow(t *testing.T) {
+	at := func(s int64) time.Time { return time.Unix(s, 0).UTC() }
+	tests := []struct {
+		name string
+		e    corev1.Event
+		want time.Time
+	}{
+		{"core/v1 recorder", corev1.Event{LastTimestamp: metav1.NewTime(at(10)), ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(at(1))}}, at(10)},
+		{"events/v1 single", corev1.Event{EventTime: metav1.NewMicroTime(at(20))}, at(20)},
+		{"events/v1 series", corev1.Event{EventTime: metav1.NewMicroTime(at(20)), Series: &corev1.EventSeries{LastObservedTime: metav1.NewMicroTime(at(30))}}, at(30)},
+		{"no time but creation", corev1.Event{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(at(5))}}, at(5)},
+	}
+	for _, tt := range tests {
+		if got := eventRow(&tt.e); !got.Time.Equal(tt.want) || got.Count != 1 {
+			t.Errorf("%s: %v ×%d, want %v ×1", tt.name, got.Time, got.Count, tt.want)
+		}
+	}
+}

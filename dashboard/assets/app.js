@@ -206,7 +206,12 @@ function drawPods(d) {
   });
 }
 
+// drawTimeline shows the rollout's conditions (kept in the status
+// object, however old) above its Events (which the API server expires).
 function drawTimeline(d) {
+  const conds = (d.rollout && d.rollout.conditions) || [];
+  rows("#conditions", conds, (c) => el("tr", { class: c.status === "True" ? "" : "warn" },
+    el("td", {}, c.type), el("td", {}, c.status), el("td", {}, clock(c.lastTransitionTime)), el("td", {}, c.reason), el("td", {}, c.message)));
   rows("#timeline", [...(d.events || [])].reverse(), (e) => el("tr", { class: e.type === "Warning" ? "bad" : "" },
     el("td", {}, clock(e.time)), el("td", {}, e.reason + (e.count > 1 ? ` ×${e.count}` : "")), el("td", {}, e.message)));
 }
