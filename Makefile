@@ -77,6 +77,12 @@ pause-image: $(IMAGE_TOOL)
 node-tools:
 	@bash test/tools/install-node.sh
 
+.PHONY: chromium
+## chromium: headless Chromium from Debian's `chromium` package, for the dashboard's
+## browser test (test/dashboard); skipped when already on PATH
+chromium:
+	@bash test/tools/install-chromium.sh
+
 .PHONY: prometheus
 ## prometheus: Prometheus and promtool for test/observability, from Debian's
 ## `prometheus` package, and tmux for test/rollout's watch test (apt-get, as root or
@@ -94,7 +100,7 @@ demo: control-plane build
 	@bin/demo
 
 ## test: everything CI runs: vet, unit tests, 10 s of each fuzz target, then end-to-end tests on a real control plane
-test: tools prometheus node-tools vet unit fuzz-short e2e
+test: tools prometheus chromium node-tools vet unit fuzz-short e2e
 
 ## unit: tests that need no control plane
 unit:
@@ -105,9 +111,10 @@ unit:
 # so no suite compiles the router while its set-up clock runs.
 TEST_BINARY_ENV := CANARY_ROUTER_TEST_BINARY=$(CURDIR)/bin/canary-router
 ## e2e: end-to-end tests against a real kube-apiserver, etcd, controller manager and kwok,
-## the Helm chart (test/helm) and the router's image on a real kubelet node (test/node, as root)
-e2e: tools prometheus node-tools build
-	$(TEST_BINARY_ENV) go test -count=1 -timeout 25m -v ./test/...
+## the Helm chart (test/helm) and the router's image on a real kubelet node (test/node, as root);
+## what tests save (the dashboard's screenshots) stays in bin/e2e-artifacts
+e2e: tools prometheus chromium node-tools build
+	$(TEST_BINARY_ENV) go test -count=1 -timeout 25m -v -artifacts -outputdir $(CURDIR)/bin/e2e-artifacts ./test/...
 
 .PHONY: manifests
 ## manifests: render deploy/install.yaml (the default overlay) with the built kubectl's kustomize

@@ -71,6 +71,7 @@ func registry() []entry {
 		{cmd: &cobra.Command{Use: "rollout", Short: "Watch and steer the self-driving rollout: status|pause|resume|promote|abort|retry",
 			Example: "  canary-router rollout status\n  canary-router rollout pause --reason 'change freeze'\n  canary-router rollout promote"},
 			sub: rolloutEntries()},
+		dashboardEntry(),
 		{cmd: &cobra.Command{Use: "version", Short: "Print the version"}, runner: &versionConfig{}},
 	}
 }

@@ -77,7 +77,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad value", `invalid value "xml" for flag --output`, []string{"status", "-o", "xml"}},
 		{"extra argument", `unexpected argument "extra"`, []string{"uninstall", "extra"}},
 		{"several problems on one line", "--port 0: must be between 1 and 65535; --log-format", []string{"serve", "--port=0", "--log-format=xml"}},
-		{"no command", "a command is required: one of completion, init, migrate, rollout", nil},
+		{"no command", "a command is required: one of completion, dashboard, init, migrate, rollout", nil},
 		{"bare group", "a command is required: one of abort, pause, promote, resume, retry, status", []string{"rollout"}},
 		{"unknown shell", `unknown shell "tcsh": one of bash, fish, powershell, zsh`, []string{"completion", "tcsh"}},
 		{"unknown help topic", `unknown help topic "frobnicate"`, []string{"help", "frobnicate"}},

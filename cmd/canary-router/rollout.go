@@ -84,6 +84,16 @@ func rolloutPatch(action, reason string, now time.Time) map[string]string {
 	return nil
 }
 
+// requestRollout writes an operator's command to the status object: the
+// one code path of the rollout commands and the dashboard's buttons.
+func requestRollout(ctx context.Context, s *rollout.KubeStatus, action, reason string, now time.Time) error {
+	patch := rolloutPatch(action, reason, now)
+	if patch == nil {
+		return fmt.Errorf("no rollout command %q", action)
+	}
+	return s.Save(ctx, patch)
+}
+
 func (c *rolloutControlConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "rollout")
 	if err != nil {
@@ -97,8 +107,8 @@ func (c *rolloutControlConfig) Run(ctx context.Context, _ []string, stdout, stde
 	}
 	ctx, cancel := context.WithTimeout(ctx, cmdutil.OpTimeout)
 	defer cancel()
-	if patch := rolloutPatch(c.action, c.reason, time.Now()); patch != nil {
-		if err := s.Save(ctx, patch); err != nil {
+	if c.action != "status" {
+		if err := requestRollout(ctx, s, c.action, c.reason, time.Now()); err != nil {
 			fmt.Fprintf(stderr, "canary-router rollout %s: %v\n", c.action, err)
 			return cmdutil.ExitFailure
 		}

@@ -50,6 +50,9 @@ type clusterSnapshot struct {
 	Pods []podview.RevisionCount
 	// Pins counts owner-pinned pods by workload and revision.
 	Pins pinCounts
+	// Workloads counts live pods by workload and injected revision, as
+	// the migration's planner does (migrate.RecordOf).
+	Workloads map[migrate.Ref]migrate.PodCounts
 	// Overlay is a self-driving rollout's weights in force, from the
 	// status object; nil when there is none or it cannot be read
 	// (OverlayErr, absence excepted).
@@ -108,13 +111,18 @@ func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata
 	// canary_router_pods metric apply one reading of Istio's annotations.
 	view := podview.New(podview.Options{})
 	s.Pins = pinCounts{}
+	var recs []migrate.PodRecord
 	if err := eachMeta(ctx, meta.Resource(gvrPods), func(m *metav1.PartialObjectMetadata) {
 		view.OnAdd(m, true)
 		s.Pins.add(m)
+		if r, ok := migrate.RecordOf(m); ok {
+			recs = append(recs, r)
+		}
 	}); err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
 	s.Pods = view.Revisions()
+	s.Workloads = migrate.Aggregate(recs)
 	return s, nil
 }
 
