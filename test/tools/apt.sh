@@ -22,7 +22,11 @@ apt_install() {
     created=1
   fi
   local rc=0
-  { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } || rc=$?
+  # Another install (make prometheus, chromium, node-tools) may hold
+  # dpkg's lock: wait for it rather than fail.
+  local wait=(-o DPkg::Lock::Timeout=300)
+  { $sudo apt-get "${wait[@]}" update -qq &&
+    $sudo apt-get "${wait[@]}" install -y -qq --no-install-recommends "$@" >/dev/null; } || rc=$?
   [ -z "$created" ] || $sudo rm -f "$policy"
   return $rc
 }
