@@ -131,7 +131,7 @@ function drawPlan(d) {
       el("td", {}, i + 1), el("td", {}, weightsText(s.weights)),
       el("td", {}, s.manual ? "manual (promote)" : i === d.plan.steps.length - 1 && s.hold === "0s" ? "–" : s.hold), el("td", {}, state));
   });
-  let note = `canary ${d.plan.canary}, on failure ${d.plan.onFailure}, gates every ${d.plan.interval}; policy targets ${weightsText(d.plan.targets)}.`;
+  let note = `Canary revision: ${d.plan.canary}; on failure ${d.plan.onFailure}; gates every ${d.plan.interval}; policy targets ${weightsText(d.plan.targets)}.`;
   const planned = r && d.plan.steps[r.step];
   if (planned && !sameWeights(planned.weights, r.weights)) {
     note += ` The weights in force (${weightsText(r.weights)}) are not step ${r.step + 1}'s (${weightsText(planned.weights)}).`;
