@@ -19,6 +19,10 @@ import (
 
 const chartDir = "helm/canary-router"
 
+// manifestsNamespace is the router's namespace in deploy/base; the chart
+// renders into it when it is the release namespace.
+const manifestsNamespace = "canary-router-system"
+
 // helmBin returns the built helm (`make tools`), skipping under -short
 // when it is missing, as kubectl does.
 func helmBin(t *testing.T) string {
@@ -97,7 +101,7 @@ func TestHelmChartMatchesKustomize(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"template", "canary-router", chartDir, "--namespace", "istio-system"}
+			args := []string{"template", "canary-router", chartDir, "--namespace", manifestsNamespace}
 			for _, s := range tc.set {
 				args = append(args, "--set", s)
 			}
@@ -108,6 +112,10 @@ func TestHelmChartMatchesKustomize(t *testing.T) {
 				want = append(want, []byte("\n---\n")...)
 			}
 			wantObjs := objectsByKey(t, want)
+			// The release namespace exists before helm installs into it,
+			// so the chart has no Namespace: TestHelmChartReadmeNamespaceLabels
+			// holds its README to the labels this one carries.
+			delete(wantObjs, "v1 Namespace <nil>/"+manifestsNamespace)
 			for _, k := range sortedUnion(got, wantObjs) {
 				g, w := got[k], wantObjs[k]
 				switch {
@@ -129,7 +137,7 @@ func TestHelmChartMatchesKustomize(t *testing.T) {
 // upgrade leave the policy in force alone (deploy/README.md).
 func TestHelmChartNeverRendersPolicy(t *testing.T) {
 	for _, set := range [][]string{nil, {"granularity=pod", "monitoring.enabled=true"}, {"granularity=namespace", "certificates.mode=cert-manager"}} {
-		args := []string{"template", "canary-router", chartDir}
+		args := []string{"template", "canary-router", chartDir, "--namespace", manifestsNamespace}
 		for _, s := range set {
 			args = append(args, "--set", s)
 		}
@@ -145,7 +153,7 @@ func TestHelmChartNeverRendersPolicy(t *testing.T) {
 // chart's default image is the versioned one the kustomize base names.
 func TestHelmChartLintAndImage(t *testing.T) {
 	for _, set := range []string{"granularity=workload", "granularity=namespace", "certificates.mode=cert-manager", "monitoring.enabled=true"} {
-		out := helmRun(t, "lint", "--strict", chartDir, "--set", set)
+		out := helmRun(t, "lint", "--strict", chartDir, "--namespace", manifestsNamespace, "--set", set)
 		if !bytes.Contains(out, []byte("0 chart(s) failed")) {
 			t.Errorf("helm lint --set %s:\n%s", set, out)
 		}
@@ -154,7 +162,7 @@ func TestHelmChartLintAndImage(t *testing.T) {
 	if !bytes.Contains(render(t, "overlays/default"), []byte("image: "+want+"\n")) {
 		t.Errorf("deploy/base/kustomization.yaml images: does not name %s (the chart's appVersion)", want)
 	}
-	out := helmRun(t, "template", "canary-router", chartDir, "--set", "image.repository=registry.example/cr", "--set", "image.tag=v9.9.9")
+	out := helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace, "--set", "image.repository=registry.example/cr", "--set", "image.tag=v9.9.9")
 	if !bytes.Contains(out, []byte("image: registry.example/cr:v9.9.9\n")) {
 		t.Error("image.repository and image.tag do not reach the Deployment")
 	}
@@ -164,18 +172,18 @@ func TestHelmChartLintAndImage(t *testing.T) {
 // router as one --prometheus-allowed-url per entry, and the schema
 // refuses what is not an http(s) URL.
 func TestHelmChartPrometheusAllowlist(t *testing.T) {
-	out := helmRun(t, "template", "canary-router", chartDir,
+	out := helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace,
 		"--set", "prometheus.allowedURLs={http://prometheus.monitoring:9090,https://thanos.example:443}")
 	for _, want := range []string{"- --prometheus-allowed-url=http://prometheus.monitoring:9090\n", "- --prometheus-allowed-url=https://thanos.example:443\n"} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("rendered Deployment lacks %q", want)
 		}
 	}
-	if bytes.Contains(helmRun(t, "template", "canary-router", chartDir), []byte("--prometheus-allowed-url")) {
+	if bytes.Contains(helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace), []byte("--prometheus-allowed-url")) {
 		t.Error("the default renders an allowed Prometheus URL")
 	}
 	bin := helmBin(t)
-	cmd := exec.Command(bin, "template", "canary-router", chartDir, "--set", "prometheus.allowedURLs={file:///etc/passwd}")
+	cmd := exec.Command(bin, "template", "canary-router", chartDir, "--namespace", manifestsNamespace, "--set", "prometheus.allowedURLs={file:///etc/passwd}")
 	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
 	if err := cmd.Run(); err == nil {
 		t.Error("the schema accepted a non-http URL in prometheus.allowedURLs")
@@ -201,7 +209,7 @@ func withoutHooks(objs map[string]map[string]any) map[string]map[string]any {
 // own objects are not labelled part-of=canary-router (uninstall deletes
 // the bindings labelled so). uninstallHook.enabled=false drops it.
 func TestHelmChartUninstallHook(t *testing.T) {
-	objs := objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--namespace", "istio-system",
+	objs := objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace,
 		"--set", "uninstallHook.nodeSelector.pool=system"))
 	hooks := map[string]map[string]any{}
 	for k, o := range objs {
@@ -220,16 +228,16 @@ func TestHelmChartUninstallHook(t *testing.T) {
 		}
 	}
 	for _, k := range []string{
-		"v1 ServiceAccount canary-router-system/canary-router-uninstall",
+		"v1 ServiceAccount " + manifestsNamespace + "/canary-router-uninstall",
 		"rbac.authorization.k8s.io/v1 ClusterRole <nil>/canary-router-uninstall",
 		"rbac.authorization.k8s.io/v1 ClusterRoleBinding <nil>/canary-router-uninstall",
-		"batch/v1 Job canary-router-system/canary-router-uninstall",
+		"batch/v1 Job " + manifestsNamespace + "/canary-router-uninstall",
 	} {
 		if hooks[k] == nil {
 			t.Errorf("chart lacks the hook object %s", k)
 		}
 	}
-	job := hooks["batch/v1 Job canary-router-system/canary-router-uninstall"]
+	job := hooks["batch/v1 Job "+manifestsNamespace+"/canary-router-uninstall"]
 	if job == nil {
 		t.FailNow()
 	}
@@ -238,8 +246,8 @@ func TestHelmChartUninstallHook(t *testing.T) {
 	}
 	pod := job["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
 	c := pod["containers"].([]any)[0].(map[string]any)
-	if args := fmt.Sprint(c["args"]); args != "[uninstall --apply --keep-objects]" {
-		t.Errorf("Job args %s, want [uninstall --apply --keep-objects]", args)
+	if args, want := fmt.Sprint(c["args"]), "[uninstall --apply --keep-objects --namespace=canary-router-system --istio-namespace=istio-system]"; args != want {
+		t.Errorf("Job args %s, want %s", args, want)
 	}
 	if c["image"] != "ghcr.io/canary-router/canary-router:v"+chartAppVersion(t) || pod["serviceAccountName"] != "canary-router-uninstall" {
 		t.Errorf("Job image %v, serviceAccountName %v", c["image"], pod["serviceAccountName"])
@@ -295,7 +303,7 @@ func TestHelmChartUninstallHook(t *testing.T) {
 		t.Errorf("the hook's ClusterRole grants %d rows, uninstall needs %d: %v", len(granted), len(need), granted)
 	}
 
-	for k := range objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--set", "uninstallHook.enabled=false")) {
+	for k := range objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace, "--set", "uninstallHook.enabled=false")) {
 		if strings.Contains(k, "canary-router-uninstall") {
 			t.Errorf("uninstallHook.enabled=false renders %s", k)
 		}
@@ -337,21 +345,21 @@ func sortedUnion(a, b map[string]map[string]any) []string {
 // TestHelmChartWarnRestartShare: warnRestartShare reaches serve
 // --warn-restart-share, and the schema refuses a share outside 0 to 1.
 func TestHelmChartWarnRestartShare(t *testing.T) {
-	if out := helmRun(t, "template", "canary-router", chartDir); !bytes.Contains(out, []byte("- --warn-restart-share=0.25\n")) {
+	if out := helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace); !bytes.Contains(out, []byte("- --warn-restart-share=0.25\n")) {
 		t.Error("the default does not render --warn-restart-share=0.25")
 	}
-	if out := helmRun(t, "template", "canary-router", chartDir, "--set", "warnRestartShare=0.1"); !bytes.Contains(out, []byte("- --warn-restart-share=0.1\n")) {
+	if out := helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace, "--set", "warnRestartShare=0.1"); !bytes.Contains(out, []byte("- --warn-restart-share=0.1\n")) {
 		t.Error("warnRestartShare=0.1 does not reach the Deployment")
 	}
 	// --set passes 0.1 as a string, --set-json as a number: both are checked.
 	for _, bad := range [][]string{{"--set", "warnRestartShare=1.5"}, {"--set-json", "warnRestartShare=1.5"}, {"--set", "warnRestartShare=lots"}} {
-		cmd := exec.Command(helmBin(t), append([]string{"template", "canary-router", chartDir}, bad...)...)
+		cmd := exec.Command(helmBin(t), append([]string{"template", "canary-router", chartDir, "--namespace", manifestsNamespace}, bad...)...)
 		cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
 		if err := cmd.Run(); err == nil {
 			t.Errorf("the schema accepted %v", bad)
 		}
 	}
-	if out := helmRun(t, "template", "canary-router", chartDir, "--set-json", "warnRestartShare=0.5"); !bytes.Contains(out, []byte("- --warn-restart-share=0.5\n")) {
+	if out := helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace, "--set-json", "warnRestartShare=0.5"); !bytes.Contains(out, []byte("- --warn-restart-share=0.5\n")) {
 		t.Error("warnRestartShare=0.5 as a number does not reach the Deployment")
 	}
 }

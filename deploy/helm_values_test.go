@@ -10,7 +10,7 @@ import (
 // TestHelmChartValues: the scheduling and pod values Helm users expect
 // reach the Deployment, and the PodDisruptionBudget follows the replicas.
 func TestHelmChartValues(t *testing.T) {
-	out := helmRun(t, "template", "canary-router", chartDir, "--namespace", "istio-system",
+	out := helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace,
 		"--set", "nodeSelector.pool=system",
 		"--set", "tolerations[0].key=dedicated,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule",
 		"--set", "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool",
@@ -54,12 +54,12 @@ func TestHelmChartValues(t *testing.T) {
 		t.Error("3 replicas render no PodDisruptionBudget")
 	}
 
-	one := objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--set", "replicas=1"))
+	one := objectsByKey(t, helmRun(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace, "--set", "replicas=1"))
 	if one["policy/v1 PodDisruptionBudget canary-router-system/canary-router"] != nil {
 		t.Error("1 replica renders a PodDisruptionBudget with minAvailable 1, which blocks every node drain")
 	}
 	// The schema refuses an extra argument that is not a flag.
-	if out, err := helmTry(t, "template", "canary-router", chartDir, "--set", "extraArgs[0]=serve"); err == nil {
+	if out, err := helmTry(t, "template", "canary-router", chartDir, "--namespace", manifestsNamespace, "--set", "extraArgs[0]=serve"); err == nil {
 		t.Errorf("extraArgs [serve] passed the values schema:\n%s", out)
 	}
 }

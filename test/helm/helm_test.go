@@ -3,7 +3,12 @@
 // built by `make tools`, and checks the promises the chart's README makes:
 // the Deployment rolls out, an upgrade never changes the policy in force,
 // and `helm uninstall`, through the chart's pre-delete hook, leaves every
-// managed namespace on an Istio revision and none of the router.
+// managed namespace on an Istio revision and none of the router. It
+// installs the way Helm users do, into a namespace of its own
+// (--create-namespace), and neither that namespace nor Istio's is the
+// manifests': the real router runs against the release, its webhooks and
+// the chart's admission policies know it there, and the hook finds istiod
+// in istio.namespace.
 //
 // Pods run on kwok's fake node here; test/node runs the router's image on
 // a real kubelet.
@@ -12,6 +17,7 @@ package helm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/fakeistio"
@@ -31,12 +38,13 @@ import (
 )
 
 const (
-	routerNamespace = "canary-router-system"
-	policyName      = "canary-router-policy"
-	// releaseNamespace holds the release record: the chart creates the
-	// router's namespace itself (with its Pod Security labels), and Istio
-	// is installed first, so istio-system exists (the chart's README).
-	releaseNamespace = fakeistio.Namespace
+	// routerNamespace is the release namespace, and istioNamespace holds
+	// istiod: neither is the manifests' (canary-router-system,
+	// istio-system), so everything the chart, the router and the hook do
+	// there proves the chart honours both.
+	routerNamespace  = "mesh-routing"
+	istioNamespace   = "istio-control"
+	policyName       = "canary-router-policy"
 	managedNamespace = "shop"
 )
 
@@ -64,21 +72,35 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	router := routerBinary(t)
 	chart := repoPath(t, "deploy", "helm", "canary-router")
 
-	// Istio first: a ready default revision, so uninstall has a revision
-	// to put managed namespaces on. Its injector is never called here.
-	mwc := fakeistio.InjectorConfig("https://127.0.0.1:1", c.CA.CertPEM, "default", "")
+	// Istio first, in istio-control: a ready default revision whose
+	// injector answers, so the router routes pods to it and uninstall has
+	// a revision to put managed namespaces on.
+	inj, err := fakeistio.Start(c.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inj.Close)
+	base, err := inj.RevisionURL("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mwc := fakeistio.InjectorConfig(base, inj.CABundle, "default", "")
 	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := fakeistio.RegisterIstiod(ctx, c.Client, "default"); err != nil {
+	if err := registerIstiod(ctx, c, istioNamespace, "default"); err != nil {
 		t.Fatal(err)
 	}
 
 	began := time.Now()
-	helm("install", "canary-router", chart, "--namespace", releaseNamespace,
+	out := helm("install", "canary-router", chart, "--namespace", routerNamespace, "--create-namespace", "--set", istioValue,
 		"--set", "image.tag=v0.0.1-test", "--set", hookOnNoNode, "--wait", "--timeout", "3m")
-	t.Logf("helm install --wait: %s", time.Since(began).Round(time.Millisecond))
+	t.Logf("helm install --wait: %s\n%s", time.Since(began).Round(time.Millisecond), out)
 	checkDeployment(t, ctx, c, 2, "ghcr.io/canary-router/canary-router:v0.0.1-test")
+	if notes := string(out); !strings.Contains(notes, "installed in "+routerNamespace) || !strings.Contains(notes, "kubectl label namespace "+routerNamespace) ||
+		!strings.Contains(notes, "--namespace "+routerNamespace+" --istio-namespace "+istioNamespace) {
+		t.Errorf("helm install's notes do not name the release namespace, its missing Pod Security labels and the CLI flags:\n%s", notes)
+	}
 
 	// The operator's first policy, and a namespace the router manages.
 	cm := &corev1.ConfigMap{
@@ -94,26 +116,47 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The Pod Security labels NOTES asked for: the upgrades' pods, and the
+	// uninstall hook's, are admitted under the restricted standard, and
+	// NOTES no longer asks.
+	psa := map[string]string{}
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		psa["pod-security.kubernetes.io/"+mode] = "restricted"
+		psa["pod-security.kubernetes.io/"+mode+"-version"] = "latest"
+	}
+	labelPatch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": psa}})
+	if _, err := c.Client.CoreV1().Namespaces().Patch(ctx, routerNamespace, types.MergePatchType, labelPatch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Upgrades with new values, then back to the defaults: the policy in
 	// force must be the very same object (same resourceVersion) after each.
 	for _, set := range [][]string{
-		{"--set", "image.tag=v0.0.2-test", "--set", "replicas=3", "--set", "granularity=pod", "--set", hookOnNoNode},
-		{"--reset-values", "--set", "image.tag=v0.0.2-test", "--set", hookOnNoNode},
+		{"--set", "image.tag=v0.0.2-test", "--set", "replicas=3", "--set", "granularity=pod", "--set", hookOnNoNode, "--set", istioValue},
+		{"--reset-values", "--set", "image.tag=v0.0.2-test", "--set", hookOnNoNode, "--set", istioValue},
 	} {
 		began := time.Now()
-		helm(append([]string{"upgrade", "canary-router", chart, "--namespace", releaseNamespace, "--wait", "--timeout", "3m"}, set...)...)
+		out := helm(append([]string{"upgrade", "canary-router", chart, "--namespace", routerNamespace, "--wait", "--timeout", "3m"}, set...)...)
 		t.Logf("helm upgrade %v --wait: %s", set, time.Since(began).Round(time.Millisecond))
+		if strings.Contains(string(out), "kubectl label namespace") {
+			t.Errorf("helm upgrade's notes ask for the Pod Security labels %s has:\n%s", routerNamespace, out)
+		}
 		if after := policy(t, ctx, c); after.ResourceVersion != before.ResourceVersion || after.Data["policy.yaml"] != policyYAML {
 			t.Fatalf("helm upgrade %v changed the policy in force: resourceVersion %s -> %s, data %q", set, before.ResourceVersion, after.ResourceVersion, after.Data)
 		}
 	}
 	checkDeployment(t, ctx, c, 2, "ghcr.io/canary-router/canary-router:v0.0.2-test")
 
+	// The router itself, as the release's ServiceAccount with the
+	// Deployment's arguments: it serves, and the admission policies and
+	// webhooks know it in the release namespace.
+	checkAdmission(t, ctx, c, router, inj)
+
 	// helm uninstall alone: its pre-delete hook relabels the namespace
 	// before helm deletes the webhooks.
 	hookRan := runHookPods(t, ctx, c, router)
 	began = time.Now()
-	helm("uninstall", "canary-router", "--namespace", releaseNamespace, "--wait", "--timeout", "2m")
+	helm("uninstall", "canary-router", "--namespace", routerNamespace, "--wait", "--timeout", "2m")
 	t.Logf("helm uninstall --wait (pre-delete hook included): %s", time.Since(began).Round(time.Millisecond))
 	select {
 	case out := <-hookRan:
@@ -145,10 +188,25 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "canary-router", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("MutatingWebhookConfiguration canary-router after uninstall: %v", err)
 	}
-	if out := helm("list", "--all", "--namespace", releaseNamespace, "-q"); len(bytes.TrimSpace(out)) != 0 {
+	if out := helm("list", "--all", "--namespace", routerNamespace, "-q"); len(bytes.TrimSpace(out)) != 0 {
 		t.Errorf("helm still lists a release: %s", out)
 	}
+	// helm deletes what it installed, in both namespaces, and leaves the
+	// release namespace it created, with what the chart never held: the
+	// policy (the README says to delete the namespace for it).
+	if _, err := c.Client.CoreV1().ConfigMaps(routerNamespace).Get(ctx, policyName, metav1.GetOptions{}); err != nil {
+		t.Errorf("the policy after helm uninstall: %v, want it left in %s", err, routerNamespace)
+	}
+	if _, err := c.Client.RbacV1().Roles(istioNamespace).Get(ctx, "canary-router", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Role %s/canary-router after uninstall: %v", istioNamespace, err)
+	}
+	if _, err := c.Client.AppsV1().Deployments(routerNamespace).Get(ctx, "canary-router", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Deployment %s/canary-router after uninstall: %v", routerNamespace, err)
+	}
 }
+
+// istioValue tells the chart where istiod runs.
+const istioValue = "istio.namespace=" + istioNamespace
 
 // hookOnNoNode keeps the pre-delete hook's pod off kwok's node, which
 // would report it complete without running anything: runHookPods runs it.

@@ -36,7 +36,7 @@ func TestHelmChartOnRealNode(t *testing.T) {
 	}
 	chart := filepath.Join("..", "..", "deploy", "helm", "canary-router")
 	began := time.Now()
-	helm("install", "canary-router", chart, "--namespace", "istio-system", "--set", "image.tag=e2e-a", "--wait", "--timeout", "3m")
+	helm("install", "canary-router", chart, "--namespace", routerNS, "--create-namespace", "--set", "image.tag=e2e-a", "--wait", "--timeout", "3m")
 	router(t, ctx, "init", "--apply")
 	waitRollout(t, ctx, 2, imageA)
 	t.Logf("helm install: 2 replicas Ready in %s", time.Since(began).Round(10*time.Millisecond))
@@ -60,7 +60,7 @@ func TestHelmChartOnRealNode(t *testing.T) {
 	ns := managed[0]
 	load := startLoad(ctx, ns)
 	began = time.Now()
-	helm("upgrade", "canary-router", chart, "--namespace", "istio-system", "--set", "image.tag=e2e-b", "--wait", "--timeout", "3m")
+	helm("upgrade", "canary-router", chart, "--namespace", routerNS, "--set", "image.tag=e2e-b", "--wait", "--timeout", "3m")
 	waitRollout(t, ctx, 2, imageB)
 	n, failed := load.stop()
 	t.Logf("helm upgrade to %s in %s under load: %d pods created, %d failed", imageB, time.Since(began).Round(10*time.Millisecond), n, len(failed))
@@ -78,11 +78,16 @@ func TestHelmChartOnRealNode(t *testing.T) {
 	// watch records its pod.
 	hook := watchHookPod(t, ctx)
 	began = time.Now()
-	helm("uninstall", "canary-router", "--namespace", "istio-system", "--wait", "--timeout", "3m")
+	helm("uninstall", "canary-router", "--namespace", routerNS, "--wait", "--timeout", "3m")
 	hookPod := hook()
 	t.Logf("helm uninstall in %s; hook pod %s", time.Since(began).Round(10*time.Millisecond), hookPod)
 	if !strings.HasPrefix(hookPod, "Succeeded on "+Name) {
 		t.Errorf("the pre-delete hook's pod did not succeed on the node: %s", hookPod)
+	}
+	// helm leaves the release namespace it created: the next test
+	// installs the manifests, with their own Namespace.
+	if err := env.c.Client.CoreV1().Namespaces().Delete(ctx, routerNS, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	poll(t, ctx, 2*time.Minute, func() (bool, string) {
 		_, err := env.c.Client.CoreV1().Namespaces().Get(ctx, routerNS, metav1.GetOptions{})
