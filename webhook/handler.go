@@ -31,6 +31,7 @@ type Admitter struct {
 	// concurrent use.
 	draw         func() uint64
 	ownNamespace string
+	policyRef    string
 	cluster      clusterView
 }
 
@@ -44,6 +45,9 @@ type AdmitterConfig struct {
 	Draw func() uint64
 	// OwnNamespace is the router's namespace, never routed.
 	OwnNamespace string
+	// PolicyRef names the policy ConfigMap (namespace/name) in refusals;
+	// "" is the default install's, canary-router-system/canary-router-policy.
+	PolicyRef string
 	// Istio is the live view of Istio's revisions, tags and istiod health
 	// that gates every write. nil takes every target as available: only
 	// for tests and tools that run without a cluster.
@@ -58,7 +62,10 @@ type AdmitterConfig struct {
 
 // NewAdmitter returns an Admitter for c.
 func NewAdmitter(c AdmitterConfig) *Admitter {
-	return &Admitter{store: c.Store, metrics: c.Metrics, log: c.Log, draw: c.Draw, ownNamespace: c.OwnNamespace,
+	if c.PolicyRef == "" {
+		c.PolicyRef = "canary-router-system/canary-router-policy"
+	}
+	return &Admitter{store: c.Store, metrics: c.Metrics, log: c.Log, draw: c.Draw, ownNamespace: c.OwnNamespace, policyRef: c.PolicyRef,
 		cluster: clusterView{istio: c.Istio, pods: c.Pods, namespaces: c.Namespaces}}
 }
 

@@ -38,7 +38,7 @@ func (a *Admitter) admitNamespace(r *wire.Review) wire.Response {
 	if d.Refuse {
 		a.metrics.reject(resourceNamespaces, causeNoTarget)
 		a.requestLog(r).Warn("refusing namespace: no routing target is available", zap.String("unavailable", rt.unavailable))
-		return wire.Denied(r.UID, http.StatusServiceUnavailable, rt.refusal("namespace "+r.Object.Name))
+		return wire.Denied(r.UID, http.StatusServiceUnavailable, rt.refusal("namespace "+r.Object.Name, a.policyRef))
 	}
 	a.count(r, resourceNamespaces, d.Revision, d.Reason)
 	warnings := d.Warnings

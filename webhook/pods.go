@@ -15,8 +15,10 @@ import (
 
 // noPolicyMessage explains a refused pod: admitting it would run it
 // without a sidecar, which is worse than a retry once a policy is loaded.
-const noPolicyMessage = "canary-router has no valid routing policy (ConfigMap canary-router-system/canary-router-policy, key policy.yaml): " +
-	"refusing the pod rather than admitting it without a sidecar; fix the policy or label the pod istio.io/rev=<revision>"
+func noPolicyMessage(policyRef string) string {
+	return "canary-router has no valid routing policy (ConfigMap " + policyRef + ", key policy.yaml): " +
+		"refusing the pod rather than admitting it without a sidecar; fix the policy or label the pod istio.io/rev=<revision>"
+}
 
 // admitPod routes a pod CREATE: it sets the pod label istio.io/rev so that
 // exactly one Istio revision's object-selector webhook injects it.
@@ -48,7 +50,7 @@ func (a *Admitter) admitPod(r *wire.Review) wire.Response {
 		}
 		a.metrics.reject(resourcePods, causeNoPolicy)
 		a.requestLog(r).Warn("refusing pod: no valid policy loaded")
-		return wire.Denied(r.UID, http.StatusServiceUnavailable, noPolicyMessage)
+		return wire.Denied(r.UID, http.StatusServiceUnavailable, noPolicyMessage(a.policyRef))
 	}
 	rt := a.cluster.routesFor(snap)
 	owner := controllerOf(&r.Object)
@@ -72,7 +74,7 @@ func (a *Admitter) admitPod(r *wire.Review) wire.Response {
 	if d.NoTarget {
 		a.metrics.reject(resourcePods, causeNoTarget)
 		a.requestLog(r).Warn("refusing pod: no routing target is available", zap.String("unavailable", rt.unavailable))
-		return wire.Denied(r.UID, http.StatusServiceUnavailable, rt.refusal("the pod"))
+		return wire.Denied(r.UID, http.StatusServiceUnavailable, rt.refusal("the pod", a.policyRef))
 	}
 	if resp, refused := a.refuseUninjected(r, ns, rt.state, &d); refused {
 		return resp

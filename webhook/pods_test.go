@@ -3,13 +3,18 @@ package webhook
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/policy/inforce"
 )
 
 func TestAdmitPod(t *testing.T) {
@@ -123,5 +128,19 @@ func TestPanicBecomes500WithUID(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.metrics.rejected.WithLabelValues(resourcePods, causeInternal)); got != 1 {
 		t.Fatalf("internal rejections %v, want 1", got)
+	}
+}
+
+// TestRefusalNamesThePolicyInForce: a router installed in another
+// namespace (the Helm chart's release namespace) names its own policy
+// ConfigMap when it refuses a pod, not the default install's.
+func TestRefusalNamesThePolicyInForce(t *testing.T) {
+	store := inforce.NewStore(time.Now, nil, nil)
+	a := NewAdmitter(AdmitterConfig{Store: store, Metrics: NewMetrics(prometheus.NewRegistry(), "test"), Log: zap.NewNop(),
+		Draw: func() uint64 { return 1 }, OwnNamespace: "mesh-routing", PolicyRef: "mesh-routing/canary-router-policy"})
+	_, resp := post(t, a.PodHandler(), reviewBody(t, "pods", "CREATE", "shop", deploymentPod("shop", "web", "5d8f7c", nil), false), "application/json")
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "ConfigMap mesh-routing/canary-router-policy,") ||
+		strings.Contains(resp.Result.Message, "canary-router-system") {
+		t.Errorf("refusal %+v, want one naming ConfigMap mesh-routing/canary-router-policy", resp.Result)
 	}
 }

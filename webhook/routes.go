@@ -149,11 +149,12 @@ func (r *routes) statusOf(rev string) istio.Status {
 }
 
 // refusal explains why an object that needs routing is refused: every
-// target is unavailable, each named with its cause.
-func (r *routes) refusal(what string) string {
+// target is unavailable, each named with its cause; policyRef names the
+// policy ConfigMap (namespace/name).
+func (r *routes) refusal(what, policyRef string) string {
 	return "canary-router: no routing target is available, so " + what +
 		" is refused rather than admitted without a sidecar: " + r.unavailable +
-		". Fix the Istio control plane or the policy (ConfigMap canary-router-system/canary-router-policy)"
+		". Fix the Istio control plane or the policy (ConfigMap " + policyRef + ")"
 }
 
 // fallbackWarning tells the user their object went to revision because

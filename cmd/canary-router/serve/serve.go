@@ -217,6 +217,7 @@ func runServe(ctx context.Context, cfg Options, log *zap.Logger) error {
 		Log:          log,
 		Draw:         rand.Uint64,
 		OwnNamespace: cfg.namespace,
+		PolicyRef:    cfg.namespace + "/" + cfg.policyConfigMap,
 		Istio:        cluster.istio,
 		Pods:         cluster.pods,
 		Namespaces:   namespaces,
