@@ -326,6 +326,12 @@ func writePlan(w io.Writer, c Options, steps []namespaceStep, byPhase [phases][]
 		fmt.Fprintf(w, "6. Delete the router's other objects (the namespace holds the Deployment, Service and policy ConfigMap %s):\n", c.configMap)
 	}
 	printObjects(w, byPhase[phaseRest])
+	if c.keepObjects {
+		// helm uninstall deletes the release's objects next and leaves
+		// the namespace, with the policy ConfigMap, in place.
+		fmt.Fprintf(w, "\nThe policy ConfigMap %s stays in namespace %s until that namespace is deleted.\n", c.configMap, c.namespace)
+		return problems
+	}
 	fmt.Fprintf(w, "\nThe policy is deleted with namespace %s; keep a copy first if you need it:\n  kubectl -n %s get configmap %s -o yaml > canary-router-policy.yaml\n",
 		c.namespace, c.namespace, c.configMap)
 	return problems

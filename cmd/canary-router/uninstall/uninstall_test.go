@@ -290,6 +290,9 @@ func TestUninstallKeepObjects(t *testing.T) {
 		!strings.Contains(out.String(), "its other objects are left (--keep-objects)") {
 		t.Errorf("output does not say the objects are left:\n%s", out)
 	}
+	if strings.Contains(out.String(), "The policy is deleted") || !strings.Contains(out.String(), "stays in namespace") {
+		t.Errorf("with --keep-objects the plan must not say the policy is deleted:\n%s", out)
+	}
 }
 
 // TestUninstallPlanDocument: -o json prints the plan as one document and
