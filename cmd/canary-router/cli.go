@@ -9,9 +9,14 @@ import (
 	"strings"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/cmd/canary-router/dashboard"
 	"github.com/canary-router/canary-router/cmd/canary-router/initpolicy"
+	"github.com/canary-router/canary-router/cmd/canary-router/migratecmd"
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
+	"github.com/canary-router/canary-router/cmd/canary-router/rolloutcmd"
 	"github.com/canary-router/canary-router/cmd/canary-router/serve"
 	"github.com/canary-router/canary-router/cmd/canary-router/simulate"
+	"github.com/canary-router/canary-router/cmd/canary-router/statuscmd"
 	"github.com/canary-router/canary-router/cmd/canary-router/uninstall"
 	"github.com/canary-router/canary-router/cmd/canary-router/validate"
 	"github.com/spf13/cobra"
@@ -31,13 +36,15 @@ type entry struct {
 // call of execute (tests run many) starts from the flag defaults.
 //
 // Adding a command (e.g. migrate, with migrate pause|resume):
-//  1. in <command>.go, a config type with bind(*pflag.FlagSet) for its
-//     flags (kubeconfig flags: bindKubeFlags; -o: bindOutput),
-//     check(args) error for what the flags cannot say, and
-//     run(ctx, args, stdout, stderr) int with the command's logic;
+//  1. a package cmd/canary-router/<command> with an Options type that
+//     implements cmdutil.Runner: Bind(*pflag.FlagSet) for its flags
+//     (kubeconfig flags: cmdutil.BindKubeFlags; -o: cmdutil.BindOutput),
+//     Check(args) error for what the flags cannot say, and Run(ctx, args,
+//     stdout, stderr) int with the command's logic; it imports no other
+//     command, only cmdutil and report (test/layout checks);
 //  2. one entry here: {cmd: &cobra.Command{Use: "migrate", Short: "..."},
-//     runner: &migrateConfig{}}, and subcommands in sub:
-//     sub: []entry{{cmd: &cobra.Command{Use: "pause"}, runner: &migratePauseConfig{}}}.
+//     runner: &migratecmd.Options{}}, and subcommands in sub:
+//     sub: []entry{{cmd: &cobra.Command{Use: "pause"}, runner: migratecmd.NewControl("pause")}}.
 //
 // Help, -h, unknown flags, exit codes, completion and the single-dash
 // spelling of long flags then come with it; cli_test.go's table lists the
@@ -56,22 +63,22 @@ func registry() []entry {
 			runner: &simulate.Options{}},
 		{cmd: &cobra.Command{Use: "status", Short: "Show the rollout in a cluster: target and observed share per revision",
 			Example: "  canary-router status\n  kubectl canary-router status --context prod -o yaml"},
-			runner: &statusConfig{}},
+			runner: &statuscmd.Options{}},
 		{cmd: &cobra.Command{Use: "init", Short: "Print a first policy from the live Istio revisions (--apply creates it if absent)"},
 			runner: &initpolicy.Options{}},
 		{cmd: &cobra.Command{Use: "uninstall", Short: "Plan removing the router without unmeshing a namespace (--apply to act)"},
 			runner: &uninstall.Options{}},
 		{cmd: &cobra.Command{Use: "migrate", Short: "Plan restarting the workloads the policy moves (--apply to act); pause|resume|status the migration",
 			Example: "  canary-router migrate\n  canary-router migrate --apply --batch-size 3\n  canary-router migrate pause --reason 'checking 1-25'"},
-			runner: &migrateConfig{}, sub: []entry{
-				{cmd: &cobra.Command{Use: "pause", Short: "Pause the migration: no further batch starts"}, runner: &migrateControlConfig{action: "pause"}},
-				{cmd: &cobra.Command{Use: "resume", Short: "Resume a paused migration"}, runner: &migrateControlConfig{action: "resume"}},
-				{cmd: &cobra.Command{Use: "status", Short: "Show the migration's progress from the status object"}, runner: &migrateControlConfig{action: "status"}},
+			runner: &migratecmd.Options{}, sub: []entry{
+				{cmd: &cobra.Command{Use: "pause", Short: "Pause the migration: no further batch starts"}, runner: migratecmd.NewControl("pause")},
+				{cmd: &cobra.Command{Use: "resume", Short: "Resume a paused migration"}, runner: migratecmd.NewControl("resume")},
+				{cmd: &cobra.Command{Use: "status", Short: "Show the migration's progress from the status object"}, runner: migratecmd.NewControl("status")},
 			}},
 		{cmd: &cobra.Command{Use: "rollout", Short: "Watch and steer the self-driving rollout: status|pause|resume|promote|abort|retry",
 			Example: "  canary-router rollout status\n  canary-router rollout pause --reason 'change freeze'\n  canary-router rollout promote"},
 			sub: rolloutEntries()},
-		dashboardEntry(),
+		{cmd: dashboard.Command(), runner: &dashboard.Options{}},
 		{cmd: &cobra.Command{Use: "version", Short: "Print the version"}, runner: &versionConfig{}},
 	}
 }
@@ -281,4 +288,13 @@ func (*versionConfig) Check(args []string) error { return cmdutil.NoArgs(args) }
 func (*versionConfig) Run(_ context.Context, _ []string, stdout, _ io.Writer) int {
 	fmt.Fprintln(stdout, version)
 	return cmdutil.ExitOK
+}
+
+// rolloutEntries are the rollout group's subcommands for the registry.
+func rolloutEntries() []entry {
+	out := make([]entry, 0, len(report.RolloutActions))
+	for _, a := range report.RolloutActions {
+		out = append(out, entry{cmd: &cobra.Command{Use: a.Name, Short: a.Short}, runner: rolloutcmd.New(a.Name)})
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 	"github.com/canary-router/canary-router/cmd/canary-router/simulate"
 	"github.com/canary-router/canary-router/cmd/canary-router/uninstall"
 	"github.com/canary-router/canary-router/cmd/canary-router/validate"
@@ -15,7 +16,7 @@ import (
 // outputDocuments are the -o json|yaml documents, by the heading of their
 // section in docs/cli.md.
 var outputDocuments = map[string]any{
-	"status":    statusReport{},
+	"status":    report.StatusReport{},
 	"simulate":  simulate.Output{},
 	"validate":  validate.Output{},
 	"uninstall": uninstall.Plan{},

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 	"github.com/canary-router/canary-router/cmd/canary-router/validate"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -219,6 +221,51 @@ func TestInitFlags(t *testing.T) {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), append([]string{"init"}, args...), &out, &errOut); code != 2 {
 			t.Errorf("init %v: exit %d, want 2 (%s)", args, code, errOut.String())
+		}
+	}
+}
+
+func TestStatusUsage(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-kubeconfig")
+	cases := []struct {
+		args     []string
+		wantCode int
+	}{
+		{[]string{"status", "-o", "xml"}, 2},
+		{[]string{"status", "extra"}, 2},
+		{[]string{"status", "--no-such-flag"}, 2},
+		{[]string{"status", "--kubeconfig", missing}, 1},
+	}
+	for _, c := range cases {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), c.args, &stdout, &stderr); code != c.wantCode {
+			t.Errorf("run %v: exit %d, want %d (stderr %q)", c.args, code, c.wantCode, stderr.String())
+		}
+	}
+}
+
+func TestRolloutCommandsRegistered(t *testing.T) {
+	for _, a := range report.RolloutActions {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"rollout", a.Name, "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "--kubeconfig") {
+			t.Errorf("rollout %s --help: exit %d\n%s%s", a.Name, code, stdout.String(), stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"rollout", "promote", "extra"}, &stdout, &stderr); code != cmdutil.ExitUsage {
+		t.Errorf("extra argument: exit %d", code)
+	}
+}
+
+func TestRolloutWatchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"rollout", "status", "--watch", "--interval", "0s"},
+		{"rollout", "status", "--watch", "--timeout", "-1s"},
+		{"rollout", "pause", "--watch"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != cmdutil.ExitUsage {
+			t.Errorf("%v: exit %d, want %d; %s", args, code, cmdutil.ExitUsage, stderr.String())
 		}
 	}
 }

@@ -30,8 +30,8 @@ type Backend interface {
 	Act(ctx context.Context, action, reason string) error
 }
 
-// Options configures the Handler.
-type Options struct {
+// ServerOptions configures the Handler.
+type ServerOptions struct {
 	Backend Backend
 	// Actions are the commands POST /api/actions/{action} accepts.
 	Actions []string
@@ -51,11 +51,11 @@ const RequestHeader = "X-Canary-Router-Dashboard"
 // maxBody bounds a command's body: a reason, not a document.
 const maxBody = 4 << 10
 
-type server struct{ o Options }
+type server struct{ o ServerOptions }
 
 // Handler serves the page at /, the document at GET /api/state and the
 // commands at POST /api/actions/{action}.
-func Handler(o Options) http.Handler {
+func Handler(o ServerOptions) http.Handler {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
@@ -79,7 +79,7 @@ func (s *server) guard(next http.Handler) http.Handler {
 		}
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Content-Type-ServerOptions", "nosniff")
 		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})

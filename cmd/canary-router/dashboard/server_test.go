@@ -78,7 +78,7 @@ func TestHandler(t *testing.T) {
 			if b == nil {
 				b = &fakeBackend{doc: map[string]any{}}
 			}
-			h := Handler(Options{Backend: b, Actions: []string{"pause", "resume", "promote", "abort", "retry"},
+			h := Handler(ServerOptions{Backend: b, Actions: []string{"pause", "resume", "promote", "abort", "retry"},
 				Hosts: []string{"127.0.0.1:3100", "localhost:3100"}})
 			r := httptest.NewRequest(tt.method, "http://127.0.0.1:3100"+tt.path, strings.NewReader(tt.body))
 			for k, v := range tt.header {
@@ -122,7 +122,7 @@ func TestPageLoadsNothingFromElsewhere(t *testing.T) {
 }
 
 func TestStateIsJSON(t *testing.T) {
-	h := Handler(Options{Backend: &fakeBackend{doc: struct {
+	h := Handler(ServerOptions{Backend: &fakeBackend{doc: struct {
 		Phase string `json:"phase"`
 	}{"Holding"}}})
 	w := serve(t, h, "GET", "/api/state", nil, "")

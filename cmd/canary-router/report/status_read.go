@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"context"
@@ -19,20 +19,20 @@ import (
 
 // The resources status reads, metadata only except the policy ConfigMap.
 var (
-	gvrPods       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
-	gvrNamespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	GvrPods       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	GvrNamespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 	gvrMWCs       = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}
 )
 
-// statusPageSize bounds one list call: a cluster's pods are read in pages
+// StatusPageSize bounds one list call: a cluster's pods are read in pages
 // so neither the API server nor this process holds them all at once.
-const statusPageSize = 500
+const StatusPageSize = 500
 
-// clusterSnapshot is what status reads of a cluster. Reads other than the
+// ClusterSnapshot is what status reads of a cluster. Reads other than the
 // pods may fail without failing the command (an operator may not be
 // allowed to list webhook configurations): their errors are kept and
 // reported beside what could be read.
-type clusterSnapshot struct {
+type ClusterSnapshot struct {
 	// PolicyRef is namespace/name of the policy ConfigMap.
 	PolicyRef string
 	// PolicyDoc is its policy.yaml; PolicyErr why it could not be read.
@@ -65,9 +65,9 @@ type namespaceLabels struct {
 	Labels map[string]string
 }
 
-// statusClients loads a kubeconfig the way kubectl does (see
+// StatusClients loads a kubeconfig the way kubectl does (see
 // operatorClients) and adds the metadata client status lists pods with.
-func statusClients(kubeconfig, kubeContext string) (kubernetes.Interface, metadata.Interface, error) {
+func StatusClients(kubeconfig, kubeContext string) (kubernetes.Interface, metadata.Interface, error) {
 	kube, err := cmdutil.OperatorClients(kubeconfig, kubeContext, "status")
 	if err != nil {
 		return nil, nil, err
@@ -79,11 +79,11 @@ func statusClients(kubeconfig, kubeContext string) (kubernetes.Interface, metada
 	return kube.Client, meta, nil
 }
 
-// readCluster reads everything status shows: get the policy ConfigMap and
+// ReadCluster reads everything status shows: get the policy ConfigMap and
 // list (metadata only) pods, namespaces and webhook configurations, the
 // read access a kubectl user has.
-func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, namespace, configMap string) (*clusterSnapshot, error) {
-	s := &clusterSnapshot{PolicyRef: namespace + "/" + configMap}
+func ReadCluster(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, namespace, configMap string) (*ClusterSnapshot, error) {
+	s := &ClusterSnapshot{PolicyRef: namespace + "/" + configMap}
 	cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, configMap, metav1.GetOptions{})
 	switch {
 	case err != nil:
@@ -101,10 +101,10 @@ func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata
 	case !apierrors.IsNotFound(err):
 		s.OverlayErr = err
 	}
-	s.ConfigsErr = eachMeta(ctx, meta.Resource(gvrMWCs), func(m *metav1.PartialObjectMetadata) {
+	s.ConfigsErr = EachMeta(ctx, meta.Resource(gvrMWCs), func(m *metav1.PartialObjectMetadata) {
 		s.Configs = append(s.Configs, istio.Config{Name: m.Name, Rev: m.Labels[istio.LabelRev], Tag: m.Labels[istio.LabelTag]})
 	})
-	s.NamespacesErr = eachMeta(ctx, meta.Resource(gvrNamespaces), func(m *metav1.PartialObjectMetadata) {
+	s.NamespacesErr = EachMeta(ctx, meta.Resource(GvrNamespaces), func(m *metav1.PartialObjectMetadata) {
 		s.Namespaces = append(s.Namespaces, namespaceLabels{Name: m.Name, Labels: m.Labels})
 	})
 	// The pod view's own handler counts them, so status and the router's
@@ -112,7 +112,7 @@ func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata
 	view := podview.New(podview.Options{})
 	s.Pins = pinCounts{}
 	var recs []migrate.PodRecord
-	if err := eachMeta(ctx, meta.Resource(gvrPods), func(m *metav1.PartialObjectMetadata) {
+	if err := EachMeta(ctx, meta.Resource(GvrPods), func(m *metav1.PartialObjectMetadata) {
 		view.OnAdd(m, true)
 		s.Pins.add(m)
 		if r, ok := migrate.RecordOf(m); ok {
@@ -126,10 +126,10 @@ func readCluster(ctx context.Context, client kubernetes.Interface, meta metadata
 	return s, nil
 }
 
-// eachMeta lists a resource page by page, metadata only, calling fn for
+// EachMeta lists a resource page by page, metadata only, calling fn for
 // each object.
-func eachMeta(ctx context.Context, r metadata.ResourceInterface, fn func(*metav1.PartialObjectMetadata)) error {
-	opts := metav1.ListOptions{Limit: statusPageSize}
+func EachMeta(ctx context.Context, r metadata.ResourceInterface, fn func(*metav1.PartialObjectMetadata)) error {
+	opts := metav1.ListOptions{Limit: StatusPageSize}
 	for {
 		list, err := r.List(ctx, opts)
 		if err != nil {
@@ -145,9 +145,9 @@ func eachMeta(ctx context.Context, r metadata.ResourceInterface, fn func(*metav1
 	}
 }
 
-// readProblem words a read error for the report: forbidden reads say
+// ReadProblem words a read error for the report: forbidden reads say
 // which permission is missing.
-func readProblem(what string, err error) string {
+func ReadProblem(what string, err error) string {
 	if apierrors.IsForbidden(err) {
 		return "cannot " + what + " (forbidden): " + err.Error()
 	}

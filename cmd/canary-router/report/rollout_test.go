@@ -1,13 +1,11 @@
-package main
+package report
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/policy"
@@ -27,7 +25,7 @@ func TestRolloutPatch(t *testing.T) {
 		{"abort", map[string]string{rollout.RequestKey: "abort/2026-12-02T15:00:00.000000005Z"}},
 		{"retry", map[string]string{rollout.RequestKey: "retry/2026-12-02T15:00:00.000000005Z"}},
 	} {
-		got := rolloutPatch(tc.action, "freeze", now)
+		got := RolloutPatch(tc.action, "freeze", now)
 		if len(got) != len(tc.want) {
 			t.Fatalf("%s: %v, want %v", tc.action, got, tc.want)
 		}
@@ -45,7 +43,7 @@ func TestRolloutPatch(t *testing.T) {
 
 func TestRolloutStatusRender(t *testing.T) {
 	var b bytes.Buffer
-	writeRolloutStatus(&b, nil, rollout.Control{}, migrate.Status{}, migrate.Control{}, palette(false))
+	writeRolloutStatus(&b, nil, rollout.Control{}, migrate.Status{}, migrate.Control{}, Palette(false))
 	if !strings.Contains(b.String(), "No rollout") {
 		t.Fatal(b.String())
 	}
@@ -55,7 +53,7 @@ func TestRolloutStatusRender(t *testing.T) {
 		Weights:  []policy.Target{{Revision: "1-24", Weight: 75}, {Revision: "1-25", Weight: 25}},
 		Gates:    []rollout.GateResult{{Name: "xds-rejects", Value: 7, Verdict: rollout.VerdictFail, FailureLimit: 1, Message: "7 is above max 0"}},
 		Failures: map[string]int{"xds-rejects": 2}}
-	writeRolloutStatus(&b, st, rollout.Control{Action: "retry", RequestID: "x"}, migrate.Status{Phase: migrate.PhaseComplete, Done: 4, Total: 4}, migrate.Control{}, palette(false))
+	writeRolloutStatus(&b, st, rollout.Control{Action: "retry", RequestID: "x"}, migrate.Status{Phase: migrate.PhaseComplete, Done: 4, Total: 4}, migrate.Control{}, Palette(false))
 	for _, want := range []string{"Phase:    Paused", "Step:     2 (last passed: 1)", "Weights:  1-24=75 1-25=25",
 		"Reason:   gate xds-rejects failed", "Pending:  retry", "Migration: Complete, this step's plan: 4 of 4 workloads moved", "xds-rejects  fail     7      2/2"} {
 		if !strings.Contains(b.String(), want) {
@@ -64,25 +62,12 @@ func TestRolloutStatusRender(t *testing.T) {
 	}
 }
 
-func TestRolloutCommandsRegistered(t *testing.T) {
-	for _, a := range rolloutActions {
-		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), []string{"rollout", a.name, "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "--kubeconfig") {
-			t.Errorf("rollout %s --help: exit %d\n%s%s", a.name, code, stdout.String(), stderr.String())
-		}
-	}
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"rollout", "promote", "extra"}, &stdout, &stderr); code != cmdutil.ExitUsage {
-		t.Errorf("extra argument: exit %d", code)
-	}
-}
-
 func TestStatusShowsTheWeightsInForce(t *testing.T) {
 	doc := "granularity: workload\ntargets: [{revision: stable, weight: 100}, {revision: canary, weight: 0}]\n" +
 		"rollout: {steps: [{canary: 25, hold: 1m}, {canary: 100}]}\n"
 	o := &inforce.Overlay{ID: "canary:stable,canary", Step: 0, Phase: "Paused", Reason: "gate x unknown",
 		Weights: []policy.Target{{Revision: "stable", Weight: 75}, {Revision: "canary", Weight: 25}}}
-	r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Overlay: o})
+	r := BuildStatus(&ClusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Overlay: o})
 	if r.Rollout == nil || r.Rollout.Step != 1 || r.Rollout.Phase != "Paused" {
 		t.Fatalf("rollout %+v", r.Rollout)
 	}
@@ -92,13 +77,13 @@ func TestStatusShowsTheWeightsInForce(t *testing.T) {
 		}
 	}
 	var b bytes.Buffer
-	writeStatusText(&b, r)
+	WriteStatusText(&b, r)
 	if !strings.Contains(b.String(), "rollout: step 1, Paused") || !strings.Contains(b.String(), "reason: gate x unknown") {
 		t.Fatal(b.String())
 	}
 	// Another rollout's weights are not this policy's.
 	o.ID = "other:stable,canary"
-	if r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Overlay: o}); r.Rollout != nil {
+	if r := BuildStatus(&ClusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Overlay: o}); r.Rollout != nil {
 		t.Fatal("applied a foreign overlay")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package migratecmd
 
 import (
 	"context"
@@ -8,19 +8,25 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 	"github.com/canary-router/canary-router/controller/migrate"
 )
 
-// migrateControlConfig is migrate pause, resume and status: they touch
+// NewControl returns the options of `migrate <action>`: pause, resume or
+// status.
+func NewControl(action string) *ControlOptions { return &ControlOptions{action: action} }
+
+// ControlOptions is migrate pause, resume and status: they touch
 // only the status object, so an operator needs nothing but get and patch
 // on ConfigMap canary-router-status in the router's namespace.
-type migrateControlConfig struct {
+
+type ControlOptions struct {
 	action                  string // pause, resume or status
 	kubeconfig, kubeContext string
 	namespace, reason       string
 }
 
-func (c *migrateControlConfig) Bind(fs *pflag.FlagSet) {
+func (c *ControlOptions) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
 	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current context)")
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace, where the status object is")
@@ -29,14 +35,14 @@ func (c *migrateControlConfig) Bind(fs *pflag.FlagSet) {
 	}
 }
 
-func (c *migrateControlConfig) Check(args []string) error {
+func (c *ControlOptions) Check(args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected argument %q", args[0])
 	}
 	return nil
 }
 
-func (c *migrateControlConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+func (c *ControlOptions) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "migrate")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -63,6 +69,6 @@ func (c *migrateControlConfig) Run(ctx context.Context, _ []string, stdout, stde
 		return 1
 	}
 	st, ctl := migrate.DecodeStatus(data)
-	writeMigrationStatus(stdout, st, ctl)
+	report.WriteMigrationStatus(stdout, st, ctl)
 	return 0
 }

@@ -1,4 +1,4 @@
-package main
+package migratecmd
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy/inforce"
@@ -46,7 +47,7 @@ func readPolicySnapshot(ctx context.Context, client kubernetes.Interface, namesp
 func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, rollouts dynamic.Interface,
 	snap *inforce.Snapshot, state *istio.State) (migrate.Input, error) {
 	in := migrate.Input{Policy: snap.Policy, Digest: snap.Digest, Revisions: migrate.LiveRevisions(snap.Policy, state), Istio: state}
-	err := eachMeta(ctx, meta.Resource(gvrNamespaces), func(m *metav1.PartialObjectMetadata) {
+	err := report.EachMeta(ctx, meta.Resource(report.GvrNamespaces), func(m *metav1.PartialObjectMetadata) {
 		if m.DeletionTimestamp == nil {
 			in.Namespaces = append(in.Namespaces, migrate.Namespace{Name: m.Name, Labels: m.Labels, Annotations: m.Annotations})
 		}
@@ -56,7 +57,7 @@ func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta m
 	}
 	var recs []migrate.PodRecord
 	in.Pins = map[migrate.PinKey]int{}
-	err = eachMeta(ctx, meta.Resource(gvrPods), func(m *metav1.PartialObjectMetadata) {
+	err = report.EachMeta(ctx, meta.Resource(report.GvrPods), func(m *metav1.PartialObjectMetadata) {
 		if r, ok := migrate.RecordOf(m); ok {
 			recs = append(recs, r)
 		}
@@ -69,7 +70,7 @@ func readMigrationInput(ctx context.Context, client kubernetes.Interface, meta m
 	}
 	in.Pods = migrate.Aggregate(recs)
 	apps := client.AppsV1()
-	opts := metav1.ListOptions{Limit: statusPageSize}
+	opts := metav1.ListOptions{Limit: report.StatusPageSize}
 	for o := opts; ; {
 		l, err := apps.Deployments("").List(ctx, o)
 		if err != nil {

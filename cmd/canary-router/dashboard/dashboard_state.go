@@ -1,4 +1,4 @@
-package main
+package dashboard
 
 import (
 	"cmp"
@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
-	"github.com/canary-router/canary-router/cmd/canary-router/dashboard"
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/policy"
@@ -29,17 +29,17 @@ import (
 type dashboardDoc struct {
 	Time      time.Time `json:"time"`
 	Namespace string    `json:"namespace"`
-	rolloutDocument
+	report.RolloutDocument
 	MigrationPaused      bool   `json:"migrationPaused"`
 	MigrationPauseReason string `json:"migrationPauseReason,omitempty"`
 	// Plan is the policy's rollout block; nil when the policy cannot be
 	// read or has none.
 	Plan *dashboardPlan `json:"plan,omitempty"`
 	// Cluster is nil when the pods cannot be listed.
-	Cluster   *statusReport       `json:"cluster,omitempty"`
-	Workloads []dashboardWorkload `json:"workloads"`
-	Events    []dashboardEvent    `json:"events"`
-	Actions   []dashboardAction   `json:"actions"`
+	Cluster   *report.StatusReport `json:"cluster,omitempty"`
+	Workloads []dashboardWorkload  `json:"workloads"`
+	Events    []dashboardEvent     `json:"events"`
+	Actions   []dashboardAction    `json:"actions"`
 	// Warnings say what could not be read.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -111,25 +111,25 @@ const (
 )
 
 // dashboardBackend reads the cluster with the user's clients and acts
-// through the rollout commands' own code path (requestRollout).
+// through the rollout commands' own code path (report.RequestRollout).
 type dashboardBackend struct {
 	client               kubernetes.Interface
 	meta                 metadata.Interface
 	namespace, configMap string
 	now                  func() time.Time
-	access               *dashboard.Access
+	access               *Access
 
 	mu        sync.Mutex
-	snap      *clusterSnapshot
+	snap      *report.ClusterSnapshot
 	snapErr   error
 	snapTaken time.Time
 }
 
-var _ dashboard.Backend = (*dashboardBackend)(nil)
+var _ Backend = (*dashboardBackend)(nil)
 
 func newDashboardBackend(client kubernetes.Interface, meta metadata.Interface, namespace, configMap string) *dashboardBackend {
 	return &dashboardBackend{client: client, meta: meta, namespace: namespace, configMap: configMap, now: time.Now,
-		access: &dashboard.Access{Client: client.AuthorizationV1().SelfSubjectAccessReviews(), TTL: accessTTL,
+		access: &Access{Client: client.AuthorizationV1().SelfSubjectAccessReviews(), TTL: accessTTL,
 			// Every command is a merge patch of the status object.
 			Attributes: authorizationv1.ResourceAttributes{Namespace: namespace, Verb: "patch", Resource: "configmaps", Name: migrate.StatusConfigMap}}}
 }
@@ -138,15 +138,15 @@ func (b *dashboardBackend) status() *rollout.KubeStatus {
 	return &rollout.KubeStatus{Client: b.client, Namespace: b.namespace}
 }
 
-// Act implements dashboard.Backend.
+// Act implements Backend.
 func (b *dashboardBackend) Act(ctx context.Context, action, reason string) error {
 	if reason == "" {
 		reason = "paused from the dashboard"
 	}
-	return requestRollout(ctx, b.status(), action, reason, b.now())
+	return report.RequestRollout(ctx, b.status(), action, reason, b.now())
 }
 
-// State implements dashboard.Backend. Only the status object must be
+// State implements Backend. Only the status object must be
 // readable: what else the user may not read becomes a warning.
 func (b *dashboardBackend) State(ctx context.Context) (any, error) {
 	data, err := b.status().Load(ctx)
@@ -155,31 +155,31 @@ func (b *dashboardBackend) State(ctx context.Context) (any, error) {
 	}
 	st, ctl := rollout.Decode(data)
 	_, mctl := migrate.DecodeStatus(data)
-	doc := dashboardDoc{Time: b.now().UTC(), Namespace: b.namespace, rolloutDocument: rolloutDoc(data),
+	doc := dashboardDoc{Time: b.now().UTC(), Namespace: b.namespace, RolloutDocument: report.RolloutDoc(data),
 		MigrationPaused: mctl.Paused, MigrationPauseReason: mctl.PauseReason, Workloads: []dashboardWorkload{}}
 	if snap, err := b.cluster(ctx); err != nil {
-		doc.Warnings = append(doc.Warnings, readProblem("list pods", err))
+		doc.Warnings = append(doc.Warnings, report.ReadProblem("list pods", err))
 	} else {
-		rep := buildStatus(snap)
+		rep := report.BuildStatus(snap)
 		doc.Cluster = &rep
 		doc.Plan = planOf(snap.PolicyDoc)
 		doc.Workloads = workloadRows(snap.Workloads, rep.Namespaces.Managed)
 	}
 	doc.Events, err = b.events(ctx)
 	if err != nil {
-		doc.Warnings = append(doc.Warnings, readProblem("list the status object's Events", err))
+		doc.Warnings = append(doc.Warnings, report.ReadProblem("list the status object's Events", err))
 	}
 	doc.Actions = dashboardButtons(st, ctl, b.access.Check(ctx))
 	return doc, nil
 }
 
-// cluster is readCluster, `canary-router status`'s read, at most once per
+// cluster is report.ReadCluster, `canary-router status`'s read, at most once per
 // clusterTTL.
-func (b *dashboardBackend) cluster(ctx context.Context) (*clusterSnapshot, error) {
+func (b *dashboardBackend) cluster(ctx context.Context) (*report.ClusterSnapshot, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.snapTaken.IsZero() || b.now().Sub(b.snapTaken) >= clusterTTL {
-		b.snap, b.snapErr = readCluster(ctx, b.client, b.meta, b.namespace, b.configMap)
+		b.snap, b.snapErr = report.ReadCluster(ctx, b.client, b.meta, b.namespace, b.configMap)
 		b.snapTaken = b.now()
 	}
 	return b.snap, b.snapErr
@@ -281,7 +281,7 @@ func workloadRows(pods map[migrate.Ref]migrate.PodCounts, managed []string) []da
 // user who may not write the status object can press none. Then the
 // phase: a command the leader would ignore (controller/rollout's
 // machine: RolloutRequestIgnored) is disabled with the reason.
-func dashboardButtons(st *rollout.State, ctl rollout.Control, perm dashboard.Permission) []dashboardAction {
+func dashboardButtons(st *rollout.State, ctl rollout.Control, perm Permission) []dashboardAction {
 	var out []dashboardAction
 	for _, a := range dashboardActions() {
 		b := dashboardAction{Name: a, Enabled: perm.Allowed, Reason: perm.Reason}

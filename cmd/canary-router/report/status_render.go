@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"cmp"
@@ -19,11 +19,10 @@ import (
 const (
 	labelIstioRev       = "istio.io/rev"
 	labelIstioInjection = "istio-injection"
-	labelManaged        = "canary-router.io/injection"
 )
 
-// statusReport is what status prints; -o json|yaml writes it as it is.
-type statusReport struct {
+// StatusReport is what status prints; -o json|yaml writes it as it is.
+type StatusReport struct {
 	Policy statusPolicy `json:"policy"`
 	progress.Summary
 	// Mismatches lists pods the router routed to one revision and that
@@ -101,9 +100,9 @@ type statusNamespaces struct {
 	IstioInjection []string `json:"istioInjection"`
 }
 
-// buildStatus turns what was read into the report. It is pure.
-func buildStatus(s *clusterSnapshot) statusReport {
-	r := statusReport{
+// BuildStatus turns what was read into the report. It is pure.
+func BuildStatus(s *ClusterSnapshot) StatusReport {
+	r := StatusReport{
 		Policy:       statusPolicy{ConfigMap: s.PolicyRef},
 		Mismatches:   []statusMismatch{},
 		PinOverrides: []statusMismatch{},
@@ -113,7 +112,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 	var targets []string
 	if s.PolicyErr != nil {
 		r.Policy.Error = s.PolicyErr.Error()
-		r.Warnings = append(r.Warnings, readProblem("read the policy ConfigMap "+s.PolicyRef, s.PolicyErr))
+		r.Warnings = append(r.Warnings, ReadProblem("read the policy ConfigMap "+s.PolicyRef, s.PolicyErr))
 	} else if p, err := policy.Parse(s.PolicyDoc); err != nil {
 		r.Policy.Error = err.Error()
 		r.Warnings = append(r.Warnings, "the policy in ConfigMap "+s.PolicyRef+" is invalid; the router keeps the last valid policy it applied: "+err.Error())
@@ -123,7 +122,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		if s.OverlayErr != nil && p.Rollout != nil {
 			// Silently showing the policy's own weights mid-rollout would
 			// contradict the router's metrics and dashboard.
-			r.Warnings = append(r.Warnings, readProblem("read the status object "+migrate.StatusConfigMap, s.OverlayErr)+
+			r.Warnings = append(r.Warnings, ReadProblem("read the status object "+migrate.StatusConfigMap, s.OverlayErr)+
 				"; the target shares are the policy's own, not the self-driving rollout's weights in force")
 		}
 		if q, ok := s.Overlay.Apply(p); ok {
@@ -136,7 +135,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		}
 	}
 	if s.ConfigsErr != nil {
-		r.Warnings = append(r.Warnings, readProblem("list MutatingWebhookConfigurations", s.ConfigsErr)+
+		r.Warnings = append(r.Warnings, ReadProblem("list MutatingWebhookConfigurations", s.ConfigsErr)+
 			"; revision tags are not resolved, so a pod routed to a tag counts as mismatched")
 	} else {
 		st := istio.NewState(s.Configs, nil, "", "")
@@ -150,7 +149,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 		}
 	}
 	if s.NamespacesErr != nil {
-		r.Warnings = append(r.Warnings, readProblem("list namespaces", s.NamespacesErr))
+		r.Warnings = append(r.Warnings, ReadProblem("list namespaces", s.NamespacesErr))
 	}
 	for _, ns := range s.Namespaces {
 		// istio-injection wins over istio.io/rev on a namespace, so a
@@ -159,7 +158,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 			r.Namespaces.ByRevision[rev] = append(r.Namespaces.ByRevision[rev], ns.Name)
 			in.Namespaces[rev]++
 		}
-		if ns.Labels[labelManaged] == "enabled" {
+		if ns.Labels[policy.LabelOptIn] == "enabled" {
 			r.Namespaces.Managed = append(r.Namespaces.Managed, ns.Name)
 		}
 		if ns.Labels[labelIstioInjection] == "enabled" {
@@ -193,7 +192,7 @@ func buildStatus(s *clusterSnapshot) statusReport {
 // gatewayStatus places gateway pods as the router does
 // (Policy.GatewayPlacement), with the default revision live when Istio
 // has a revision or tag of that name (status reads no istiod health).
-func gatewayStatus(p *policy.Policy, s *clusterSnapshot) *statusGateways {
+func gatewayStatus(p *policy.Policy, s *ClusterSnapshot) *statusGateways {
 	g := &statusGateways{Mode: string(p.Gateways)}
 	if p.Gateways == policy.GatewaysRoute {
 		g.Why = "routed like any other pod"
@@ -217,7 +216,7 @@ func gatewayStatus(p *policy.Policy, s *clusterSnapshot) *statusGateways {
 }
 
 // writeStatusJSON writes the report for scripts, as -o json does.
-func writeStatusJSON(w io.Writer, r statusReport) error {
+func writeStatusJSON(w io.Writer, r StatusReport) error {
 	return cmdutil.WriteDocument(w, cmdutil.OutputJSON, r)
 }
 
@@ -228,8 +227,8 @@ const statusBarWidth = 20
 // json lists them all.
 const maxListedNamespaces = 6
 
-// writeStatusText writes the report for people.
-func writeStatusText(w io.Writer, r statusReport) {
+// WriteStatusText writes the report for people.
+func WriteStatusText(w io.Writer, r StatusReport) {
 	if r.Policy.Valid {
 		fmt.Fprintf(w, "policy %s: granularity %s\n", r.Policy.ConfigMap, r.Policy.Granularity)
 		if g := r.Policy.Gateways; g != nil {
@@ -304,7 +303,7 @@ func writeStatusText(w io.Writer, r statusReport) {
 	}
 	fmt.Fprintln(w, "\nnamespaces:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  %s=enabled (routed by canary-router)\t%d\t%s\n", labelManaged, len(r.Namespaces.Managed), listNames(r.Namespaces.Managed))
+	fmt.Fprintf(tw, "  %s=enabled (routed by canary-router)\t%d\t%s\n", policy.LabelOptIn, len(r.Namespaces.Managed), listNames(r.Namespaces.Managed))
 	revs := make([]string, 0, len(r.Namespaces.ByRevision))
 	for rev := range r.Namespaces.ByRevision {
 		revs = append(revs, rev)

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"fmt"
@@ -10,8 +10,8 @@ import (
 	"github.com/canary-router/canary-router/controller/rollout"
 )
 
-// rolloutDocument is `rollout status -o json|yaml`.
-type rolloutDocument struct {
+// RolloutDocument is `rollout status -o json|yaml`.
+type RolloutDocument struct {
 	Rollout        *rollout.State `json:"rollout"`
 	Paused         bool           `json:"paused"`
 	PauseReason    string         `json:"pauseReason,omitempty"`
@@ -19,8 +19,8 @@ type rolloutDocument struct {
 	Migration      migrate.Status `json:"migration"`
 }
 
-// pendingRequest is a command the leader has not acted on yet.
-func pendingRequest(st *rollout.State, ctl rollout.Control) string {
+// PendingRequest is a command the leader has not acted on yet.
+func PendingRequest(st *rollout.State, ctl rollout.Control) string {
 	if ctl.RequestID == "" || (st != nil && st.LastRequest == ctl.RequestID) {
 		return ""
 	}
@@ -28,8 +28,8 @@ func pendingRequest(st *rollout.State, ctl rollout.Control) string {
 }
 
 // writeRolloutStatus prints the rollout for a person; pal colours the
-// phase and the gates' verdicts (a plain palette on a pipe or a file).
-func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst migrate.Status, mctl migrate.Control, pal palette) {
+// phase and the gates' verdicts (a plain Palette on a pipe or a file).
+func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst migrate.Status, mctl migrate.Control, pal Palette) {
 	if st == nil {
 		fmt.Fprintln(w, "No rollout: the policy has no rollout block, or the leader has not started it yet.")
 		return
@@ -44,7 +44,7 @@ func writeRolloutStatus(w io.Writer, st *rollout.State, ctl rollout.Control, mst
 	if ctl.Paused {
 		fmt.Fprintf(w, "Held by an operator: %s\n", ctl.PauseReason)
 	}
-	if p := pendingRequest(st, ctl); p != "" {
+	if p := PendingRequest(st, ctl); p != "" {
 		fmt.Fprintf(w, "Pending:  %s (not yet acted on by the leader)\n", p)
 	}
 	if !st.HoldStarted.IsZero() && st.Phase == rollout.PhaseHolding {

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"fmt"
@@ -10,9 +10,9 @@ import (
 	"github.com/canary-router/canary-router/controller/migrate"
 )
 
-// writePlanText prints a plan for an operator: what restarts, why and in
+// WritePlanText prints a plan for an operator: what restarts, why and in
 // which batch; what is skipped or only reported; nothing else moves.
-func writePlanText(w io.Writer, policyRef string, plan migrate.Plan, granularity string) {
+func WritePlanText(w io.Writer, policyRef string, plan migrate.Plan, granularity string) {
 	fmt.Fprintf(w, "Policy %s (digest %s), granularity %s, batch size %d\n", policyRef, plan.Digest, granularity, plan.BatchSize)
 	if len(plan.Namespaces) > 0 {
 		fmt.Fprintf(w, "\nNamespaces relabelled first (%d):\n", len(plan.Namespaces))
@@ -87,9 +87,9 @@ func writeSkips(w io.Writer, title string, skips []migrate.Skip) {
 	_ = tw.Flush()
 }
 
-// writeMigrationStatus prints the status object's migration: state, N of
+// WriteMigrationStatus prints the status object's migration: state, N of
 // M workloads, the batch in flight and the failures with their reasons.
-func writeMigrationStatus(w io.Writer, st migrate.Status, ctl migrate.Control) {
+func WriteMigrationStatus(w io.Writer, st migrate.Status, ctl migrate.Control) {
 	if st.Digest == "" && !ctl.Paused {
 		fmt.Fprintln(w, "Migration: none recorded (enable it with a migration: block in the policy, or run canary-router migrate --apply)")
 		return

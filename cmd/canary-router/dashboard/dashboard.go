@@ -1,4 +1,4 @@
-package main
+package dashboard
 
 import (
 	"context"
@@ -17,13 +17,13 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
-	"github.com/canary-router/canary-router/cmd/canary-router/dashboard"
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 )
 
-// dashboardConfig holds the flags of canary-router dashboard, which
+// Options holds the flags of canary-router dashboard, which
 // serves the rollout's page on this machine with the user's kubeconfig,
 // as `kubectl argo rollouts dashboard` does.
-type dashboardConfig struct {
+type Options struct {
 	kubeconfig, kubeContext string
 	namespace, configMap    string
 	address                 string
@@ -31,7 +31,7 @@ type dashboardConfig struct {
 	noBrowser               bool
 }
 
-func (c *dashboardConfig) Bind(fs *pflag.FlagSet) {
+func (c *Options) Bind(fs *pflag.FlagSet) {
 	cmdutil.BindKubeFlags(fs, &c.kubeconfig, &c.kubeContext)
 	fs.StringVar(&c.namespace, "namespace", "canary-router-system", "the router's namespace, where the policy and status objects are")
 	fs.StringVar(&c.configMap, "policy-configmap", "canary-router-policy", "policy ConfigMap name (key policy.yaml)")
@@ -40,7 +40,7 @@ func (c *dashboardConfig) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.noBrowser, "no-browser", false, "do not open the page in a browser")
 }
 
-func (c *dashboardConfig) Check(args []string) error {
+func (c *Options) Check(args []string) error {
 	if c.port < 0 || c.port > 65535 {
 		return fmt.Errorf("--port must be 0-65535, got %d", c.port)
 	}
@@ -51,7 +51,7 @@ func (c *dashboardConfig) Check(args []string) error {
 // page (assets/app.js) and said here for the help text only.
 const dashboardPoll = 2 * time.Second
 
-func (c *dashboardConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+func (c *Options) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "dashboard")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -70,8 +70,8 @@ func (c *dashboardConfig) Run(ctx context.Context, _ []string, stdout, stderr io
 	port := ln.Addr().(*net.TCPAddr).Port
 	backend := newDashboardBackend(kube.Client, meta, c.namespace, c.configMap)
 	srv := &http.Server{
-		Handler: dashboard.Handler(dashboard.Options{Backend: backend, Actions: dashboardActions(),
-			Hosts: dashboardHosts(c.address, port), Timeout: statusTimeout}),
+		Handler: Handler(ServerOptions{Backend: backend, Actions: dashboardActions(),
+			Hosts: dashboardHosts(c.address, port), Timeout: cmdutil.OpTimeout}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	url := "http://" + net.JoinHostPort(c.address, strconv.Itoa(port)) + "/"
@@ -101,9 +101,9 @@ func (c *dashboardConfig) Run(ctx context.Context, _ []string, stdout, stderr io
 // write (status only reads).
 func dashboardActions() []string {
 	var out []string
-	for _, a := range rolloutActions {
-		if a.name != "status" {
-			out = append(out, a.name)
+	for _, a := range report.RolloutActions {
+		if a.Name != "status" {
+			out = append(out, a.Name)
 		}
 	}
 	return out
@@ -141,10 +141,11 @@ func openBrowser(url string) error {
 }
 
 // dashboardEntry is the dashboard command for the registry.
-func dashboardEntry() entry {
-	return entry{cmd: &cobra.Command{Use: "dashboard",
+// Command is the cobra command of `canary-router dashboard`, for the
+// command tree; Options runs it.
+func Command() *cobra.Command {
+	return &cobra.Command{Use: "dashboard",
 		Short:   "Serve a live page of the rollout on this machine, with pause|resume|promote|abort|retry buttons",
 		Long:    fmt.Sprintf("Serve a live page of the self-driving rollout with your kubeconfig: its timeline, weights against the plan, gates, the migration's batches and pods per revision by namespace and workload. The page reads the cluster every %s; its buttons act with your own RBAC, and those you may not use are disabled with the reason.", dashboardPoll),
-		Example: "  canary-router dashboard\n  canary-router dashboard --port 3101 --no-browser"},
-		runner: &dashboardConfig{}}
+		Example: "  canary-router dashboard\n  canary-router dashboard --port 3101 --no-browser"}
 }

@@ -1,4 +1,4 @@
-package main
+package migratecmd
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy"
@@ -29,8 +30,8 @@ import (
 	"github.com/canary-router/canary-router/view/nsview"
 )
 
-// migrateConfig holds the flags of canary-router migrate.
-type migrateConfig struct {
+// Options holds the flags of canary-router migrate.
+type Options struct {
 	kubeconfig, kubeContext string
 	namespace, configMap    string
 	istioNamespace          string
@@ -46,7 +47,7 @@ type migrateConfig struct {
 	restConfig *rest.Config
 }
 
-func (c *migrateConfig) Bind(fs *pflag.FlagSet) {
+func (c *Options) Bind(fs *pflag.FlagSet) {
 	c.flags = fs
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
 	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current context)")
@@ -61,7 +62,7 @@ func (c *migrateConfig) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.apply, "apply", false, "carry the plan out from this machine, batch by batch, until done or paused")
 }
 
-func (c *migrateConfig) Check(args []string) error {
+func (c *Options) Check(args []string) error {
 	switch {
 	case len(args) > 0:
 		return fmt.Errorf("unexpected argument %q (subcommands: pause, resume, status)", args[0])
@@ -73,7 +74,7 @@ func (c *migrateConfig) Check(args []string) error {
 
 // settings are the flags over the policy's migration block over the
 // defaults.
-func (c *migrateConfig) settings(p *policy.Policy) migrate.Settings {
+func (c *Options) settings(p *policy.Policy) migrate.Settings {
 	m := policy.DefaultMigration()
 	if p.Migration != nil {
 		m = *p.Migration
@@ -92,7 +93,7 @@ func (c *migrateConfig) settings(p *policy.Policy) migrate.Settings {
 }
 
 // run prints the plan and, with --apply, carries it out.
-func (c *migrateConfig) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
+func (c *Options) Run(ctx context.Context, _ []string, stdout, stderr io.Writer) int {
 	kube, err := cmdutil.OperatorClients(c.kubeconfig, c.kubeContext, "migrate")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -111,7 +112,7 @@ func (c *migrateConfig) Run(ctx context.Context, _ []string, stdout, stderr io.W
 	return 0
 }
 
-func (c *migrateConfig) runWith(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, stdout, stderr io.Writer) error {
+func (c *Options) runWith(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, stdout, stderr io.Writer) error {
 	readCtx, cancel := context.WithTimeout(ctx, cmdutil.OpTimeout)
 	defer cancel()
 	snap, err := readPolicySnapshot(readCtx, client, c.namespace, c.configMap)
@@ -136,7 +137,7 @@ func (c *migrateConfig) runWith(ctx context.Context, client kubernetes.Interface
 			return err
 		}
 	} else {
-		writePlanText(stdout, c.namespace+"/"+c.configMap, plan, string(snap.Policy.Granularity))
+		report.WritePlanText(stdout, c.namespace+"/"+c.configMap, plan, string(snap.Policy.Granularity))
 	}
 	if !c.apply {
 		if len(plan.Moves) > 0 || len(plan.Namespaces) > 0 {
@@ -155,7 +156,7 @@ func (c *migrateConfig) runWith(ctx context.Context, client kubernetes.Interface
 // the status object keeps the reason, and the migration stays paused until
 // canary-router migrate resume). The policy and Istio are read again on
 // every pass, as the leader sees them change.
-func (c *migrateConfig) applyPlan(ctx context.Context, client kubernetes.Interface, meta metadata.Interface,
+func (c *Options) applyPlan(ctx context.Context, client kubernetes.Interface, meta metadata.Interface,
 	snap *inforce.Snapshot, set migrate.Settings, state *istio.State, stdout io.Writer) error {
 	var curSnap atomic.Pointer[inforce.Snapshot]
 	var curState atomic.Pointer[istio.State]
@@ -225,7 +226,7 @@ func (c *migrateConfig) applyPlan(ctx context.Context, client kubernetes.Interfa
 
 // rollouts is the dynamic client for Argo Rollouts, nil when they are not
 // installed (or in tests, without a client configuration).
-func (c *migrateConfig) rollouts(client kubernetes.Interface) dynamic.Interface {
+func (c *Options) rollouts(client kubernetes.Interface) dynamic.Interface {
 	if c.restConfig == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func TestMigratePlanStalePins(t *testing.T) {
 	plan := migrate.NewPlan(in, 5)
 
 	var text bytes.Buffer
-	writePlanText(&text, "canary-router-system/canary-router-policy", plan, "workload")
+	WritePlanText(&text, "canary-router-system/canary-router-policy", plan, "workload")
 	for _, want := range []string{
 		"(2):\n",
 		"  shop/Deployment/web  missing   istio.io/rev=stabel, 3 pods  no live Istio revision or tag has that name",

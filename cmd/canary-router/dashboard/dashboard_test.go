@@ -1,4 +1,4 @@
-package main
+package dashboard
 
 import (
 	"context"
@@ -19,7 +19,6 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/canary-router/canary-router/cmd/canary-router/dashboard"
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/policy"
@@ -74,7 +73,7 @@ func dashCluster(t *testing.T, allowed bool) (*fake.Clientset, *dashboardBackend
 	}
 	meta := metadatafake.NewSimpleMetadataClient(scheme,
 		&metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{Kind: "Namespace", APIVersion: "v1"},
-			ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{labelManaged: "enabled"}}},
+			ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{policy.LabelOptIn: "enabled"}}},
 		pod("cart-5d8f9-a", map[string]string{"sidecar.istio.io/status": `{"revision":"canary"}`}),
 		pod("cart-5d8f9-b", nil),
 	)
@@ -84,7 +83,7 @@ func dashCluster(t *testing.T, allowed bool) (*fake.Clientset, *dashboardBackend
 }
 
 func dashHandler(b *dashboardBackend) http.Handler {
-	return dashboard.Handler(dashboard.Options{Backend: b, Actions: dashboardActions()})
+	return Handler(ServerOptions{Backend: b, Actions: dashboardActions()})
 }
 
 func getState(t *testing.T, h http.Handler) dashboardDoc {
@@ -103,7 +102,7 @@ func getState(t *testing.T, h http.Handler) dashboardDoc {
 
 func post(h http.Handler, action, body string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest("POST", "/api/actions/"+action, strings.NewReader(body))
-	r.Header.Set(dashboard.RequestHeader, "1")
+	r.Header.Set(RequestHeader, "1")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	return w

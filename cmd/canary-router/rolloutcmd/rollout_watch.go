@@ -1,4 +1,4 @@
-package main
+package rolloutcmd
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
-	"github.com/canary-router/canary-router/controller/migrate"
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 	"github.com/canary-router/canary-router/controller/rollout"
 )
 
@@ -39,7 +39,7 @@ type watchOptions struct {
 	// redraw clears the screen before each frame (stdout is a terminal);
 	// otherwise frames are appended, separated by a blank line.
 	redraw bool
-	pal    palette
+	pal    report.Palette
 	output string
 }
 
@@ -54,34 +54,12 @@ func watchOutcome(st *rollout.State, ctl rollout.Control) (code int, done bool) 
 	case rollout.PhaseComplete:
 		return cmdutil.ExitOK, true
 	case rollout.PhaseAborted:
-		if pendingRequest(st, ctl) == rollout.ActionRetry {
+		if report.PendingRequest(st, ctl) == rollout.ActionRetry {
 			return 0, false
 		}
 		return cmdutil.ExitFailure, true
 	}
 	return 0, false
-}
-
-// rolloutDoc is the -o json|yaml document of a status object's data.
-func rolloutDoc(data map[string]string) rolloutDocument {
-	st, ctl := rollout.Decode(data)
-	mst, _ := migrate.DecodeStatus(data)
-	return rolloutDocument{Rollout: st, Paused: ctl.Paused, PauseReason: ctl.PauseReason,
-		PendingRequest: pendingRequest(st, ctl), Migration: mst}
-}
-
-// rolloutFrame is one screen of the watch: the status as `rollout status`
-// prints it, and the last read's error if it failed (the frame before it
-// stays, so a blip of the API server does not blank the view).
-func rolloutFrame(data map[string]string, readErr error, pal palette) string {
-	var b bytes.Buffer
-	st, ctl := rollout.Decode(data)
-	mst, mctl := migrate.DecodeStatus(data)
-	writeRolloutStatus(&b, st, ctl, mst, mctl, pal)
-	if readErr != nil {
-		fmt.Fprintf(&b, "Reading the status object failed, retrying: %v\n", readErr)
-	}
-	return b.String()
 }
 
 // watchRollout draws the rollout each time it changes until it is
@@ -110,10 +88,10 @@ func watchRollout(ctx context.Context, load func(context.Context) (map[string]st
 		if ctx.Err() == nil { // a read cut short by the deadline is no news
 			var frame string
 			if o.output == cmdutil.OutputText {
-				frame = rolloutFrame(data, err, o.pal)
+				frame = report.RolloutFrame(data, err, o.pal)
 			} else if err == nil {
 				var b bytes.Buffer
-				_ = cmdutil.WriteDocument(&b, o.output, rolloutDoc(data)) // plain structs: cannot fail
+				_ = cmdutil.WriteDocument(&b, o.output, report.RolloutDoc(data)) // plain structs: cannot fail
 				frame = b.String()
 			}
 			if frame != "" && frame != last {

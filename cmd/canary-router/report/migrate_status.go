@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 	"github.com/canary-router/canary-router/controller/migrate"
 )
 
-// writeMigrationSection prints the migration from the status object for
+// WriteMigrationSection prints the migration from the status object for
 // `canary-router status`: state, N of M workloads, pending moves per
 // target, the batch in flight and failures with their reasons. A status
 // object the caller may not read is said, not fatal.
-func writeMigrationSection(ctx context.Context, client kubernetes.Interface, namespace string, w io.Writer) {
+func WriteMigrationSection(ctx context.Context, client kubernetes.Interface, namespace string, w io.Writer) {
 	fmt.Fprintln(w)
 	cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, migrate.StatusConfigMap, metav1.GetOptions{})
 	switch {
@@ -26,11 +26,11 @@ func writeMigrationSection(ctx context.Context, client kubernetes.Interface, nam
 		fmt.Fprintln(w, "Migration: none recorded (see what would restart with canary-router migrate)")
 		return
 	case err != nil:
-		fmt.Fprintln(w, readProblem("read the migration status (ConfigMap "+namespace+"/"+migrate.StatusConfigMap+")", err))
+		fmt.Fprintln(w, ReadProblem("read the migration status (ConfigMap "+namespace+"/"+migrate.StatusConfigMap+")", err))
 		return
 	}
 	st, ctl := migrate.DecodeStatus(cm.Data)
-	writeMigrationStatus(w, st, ctl)
+	WriteMigrationStatus(w, st, ctl)
 	if len(st.PendingByTarget) > 0 {
 		keys := make([]string, 0, len(st.PendingByTarget))
 		for k := range st.PendingByTarget {

@@ -1,4 +1,4 @@
-package main
+package rolloutcmd
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
+	"github.com/canary-router/canary-router/cmd/canary-router/report"
 	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/policy"
 )
@@ -58,11 +59,11 @@ var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
 func TestRolloutFrameColour(t *testing.T) {
 	st := rollout.State{ID: "r", Phase: rollout.PhaseHolding, Weights: []policy.Target{{Revision: "canary", Weight: 5}},
 		Gates: []rollout.GateResult{{Name: "a", Verdict: rollout.VerdictPass}, {Name: "b", Verdict: rollout.VerdictUnknown}}}
-	plain := rolloutFrame(statusWith(st), nil, false)
+	plain := report.RolloutFrame(statusWith(st), nil, false)
 	if strings.Contains(plain, "\x1b[") {
 		t.Errorf("escape sequences without colour:\n%q", plain)
 	}
-	coloured := rolloutFrame(statusWith(st), nil, true)
+	coloured := report.RolloutFrame(statusWith(st), nil, true)
 	for _, want := range []string{"Phase:    \x1b[36mHolding\x1b[0m", "\x1b[32mpass\x1b[0m", "\x1b[33munknown\x1b[0m"} {
 		if !strings.Contains(coloured, want) {
 			t.Errorf("missing %q in\n%q", want, coloured)
@@ -79,7 +80,7 @@ func TestRolloutFrameColour(t *testing.T) {
 	if len(cols) != 1 {
 		t.Errorf("value columns at %v in\n%s", cols, coloured)
 	}
-	if p := rolloutFrame(statusWith(st), errors.New("connection refused"), false); !strings.Contains(p, "Reading the status object failed, retrying: connection refused") {
+	if p := report.RolloutFrame(statusWith(st), errors.New("connection refused"), false); !strings.Contains(p, "Reading the status object failed, retrying: connection refused") {
 		t.Errorf("read error not shown:\n%s", p)
 	}
 }
@@ -96,10 +97,10 @@ func TestUseColor(t *testing.T) {
 		}
 	}
 	// A buffer is not a terminal: never colour, whatever the environment.
-	if useColor(&bytes.Buffer{}, false, env()) {
+	if report.UseColor(&bytes.Buffer{}, false, env()) {
 		t.Error("colour on a buffer")
 	}
-	if useColor(&bytes.Buffer{}, true, env()) || useColor(&bytes.Buffer{}, false, env("NO_COLOR", "1")) {
+	if report.UseColor(&bytes.Buffer{}, true, env()) || report.UseColor(&bytes.Buffer{}, false, env("NO_COLOR", "1")) {
 		t.Error("colour with --no-color or NO_COLOR")
 	}
 }
@@ -186,18 +187,5 @@ func TestWatchRollout(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := watchRollout(ctx, (&sequence{frames: []map[string]string{holding}}).load, &stdout, &stderr, watchOptions{interval: time.Second, output: cmdutil.OutputText}); code != exitInterrupted {
 		t.Errorf("interrupted: exit %d", code)
-	}
-}
-
-func TestRolloutWatchFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"rollout", "status", "--watch", "--interval", "0s"},
-		{"rollout", "status", "--watch", "--timeout", "-1s"},
-		{"rollout", "pause", "--watch"},
-	} {
-		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), args, &stdout, &stderr); code != cmdutil.ExitUsage {
-			t.Errorf("%v: exit %d, want %d; %s", args, code, cmdutil.ExitUsage, stderr.String())
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/canary-router/canary-router/controller/migrate"
 	"github.com/canary-router/canary-router/istio"
+	"github.com/canary-router/canary-router/policy"
 	"github.com/canary-router/canary-router/view/podview"
 )
 
@@ -40,7 +41,7 @@ var istioConfigs = []istio.Config{
 	{Name: "canary-router"},
 }
 
-var statusCases = map[string]*clusterSnapshot{
+var statusCases = map[string]*ClusterSnapshot{
 	// Pod granularity to a tag: prod's pods are injected by canary and do
 	// not mismatch; one pod its owner pinned to canary, in a namespace
 	// pinned to stable, got stable (Istio's precedence, not the router's
@@ -61,9 +62,9 @@ var statusCases = map[string]*clusterSnapshot{
 		},
 		Namespaces: []namespaceLabels{
 			namespaceWith("kube-system"), namespaceWith("pinned", "istio.io/rev", "stable"), namespaceWith("legacy", "istio-injection", "enabled"),
-			namespaceWith("team-a", labelManaged, "enabled"), namespaceWith("team-b", labelManaged, "enabled"), namespaceWith("team-c", labelManaged, "enabled"),
-			namespaceWith("team-d", labelManaged, "enabled"), namespaceWith("team-e", labelManaged, "enabled"), namespaceWith("team-f", labelManaged, "enabled"),
-			namespaceWith("team-g", labelManaged, "enabled"), namespaceWith("team-h", labelManaged, "enabled"),
+			namespaceWith("team-a", policy.LabelOptIn, "enabled"), namespaceWith("team-b", policy.LabelOptIn, "enabled"), namespaceWith("team-c", policy.LabelOptIn, "enabled"),
+			namespaceWith("team-d", policy.LabelOptIn, "enabled"), namespaceWith("team-e", policy.LabelOptIn, "enabled"), namespaceWith("team-f", policy.LabelOptIn, "enabled"),
+			namespaceWith("team-g", policy.LabelOptIn, "enabled"), namespaceWith("team-h", policy.LabelOptIn, "enabled"),
 			namespaceWith("both", "istio.io/rev", "canary", "istio-injection", "enabled"),
 		},
 		Pods: []podview.RevisionCount{
@@ -106,9 +107,9 @@ var statusCases = map[string]*clusterSnapshot{
 func TestStatusGolden(t *testing.T) {
 	for name, snap := range statusCases {
 		t.Run(name, func(t *testing.T) {
-			r := buildStatus(snap)
+			r := BuildStatus(snap)
 			var text, js bytes.Buffer
-			writeStatusText(&text, r)
+			WriteStatusText(&text, r)
 			if err := writeStatusJSON(&js, r); err != nil {
 				t.Fatal(err)
 			}
@@ -179,12 +180,12 @@ func TestReadCluster(t *testing.T) {
 	}
 	meta := metadatafake.NewSimpleMetadataClient(scheme,
 		obj("MutatingWebhookConfiguration", "admissionregistration.k8s.io/v1", "", "istio-revision-tag-prod", map[string]string{"istio.io/rev": "canary", "istio.io/tag": "prod"}, nil),
-		obj("Namespace", "v1", "", "shop", map[string]string{labelManaged: "enabled"}, nil),
+		obj("Namespace", "v1", "", "shop", map[string]string{policy.LabelOptIn: "enabled"}, nil),
 		obj("Pod", "v1", "shop", "a", map[string]string{"istio.io/rev": "prod"}, injected("canary")),
 		obj("Pod", "v1", "shop", "b", map[string]string{"istio.io/rev": "prod"}, injected("canary")),
 		obj("Pod", "v1", "shop", "plain", nil, nil),
 	)
-	snap, err := readCluster(context.Background(), client, meta, "canary-router-system", "canary-router-policy")
+	snap, err := ReadCluster(context.Background(), client, meta, "canary-router-system", "canary-router-policy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,27 +199,8 @@ func TestReadCluster(t *testing.T) {
 	if len(snap.Pods) != 1 || snap.Pods[0] != (podview.RevisionCount{Routed: "prod", Injected: "canary", Pinned: true, Pods: 2}) {
 		t.Errorf("pods %+v, want 2 pinned to prod and injected by canary", snap.Pods)
 	}
-	if r := buildStatus(snap); r.MismatchedPods != 0 || r.OverriddenPins != 0 {
+	if r := BuildStatus(snap); r.MismatchedPods != 0 || r.OverriddenPins != 0 {
 		t.Errorf("%d mismatched, %d pins overridden: the tag was not resolved", r.MismatchedPods, r.OverriddenPins)
-	}
-}
-
-func TestStatusUsage(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "no-such-kubeconfig")
-	cases := []struct {
-		args     []string
-		wantCode int
-	}{
-		{[]string{"status", "-o", "xml"}, 2},
-		{[]string{"status", "extra"}, 2},
-		{[]string{"status", "--no-such-flag"}, 2},
-		{[]string{"status", "--kubeconfig", missing}, 1},
-	}
-	for _, c := range cases {
-		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), c.args, &stdout, &stderr); code != c.wantCode {
-			t.Errorf("run %v: exit %d, want %d (stderr %q)", c.args, code, c.wantCode, stderr.String())
-		}
 	}
 }
 
@@ -236,7 +218,7 @@ func TestStatusGatewayPlacement(t *testing.T) {
 		{"", "stable", "the first target", true, false},
 	} {
 		doc := "granularity: pod\ntargets: [{revision: stable, weight: 90}, {revision: canary, weight: 10}]\n" + tc.doc
-		r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Configs: configs})
+		r := BuildStatus(&ClusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(doc), Configs: configs})
 		g := r.Policy.Gateways
 		if g == nil || g.Revision != tc.rev || !strings.Contains(g.Why, tc.why) || g.Live == nil || *g.Live != tc.live {
 			t.Errorf("%q: gateways %+v", tc.doc, g)
@@ -265,7 +247,7 @@ func TestStatusWarnsWithoutTheStatusObject(t *testing.T) {
 		{"rollout, readable", base + plan, nil, false},
 		{"no rollout block, forbidden", base, forbidden, false},
 	} {
-		r := buildStatus(&clusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(tc.doc), OverlayErr: tc.err})
+		r := BuildStatus(&ClusterSnapshot{PolicyRef: "ns/p", PolicyDoc: []byte(tc.doc), OverlayErr: tc.err})
 		warned := slices.ContainsFunc(r.Warnings, func(w string) bool {
 			return strings.Contains(w, "cannot read the status object canary-router-status (forbidden)") && strings.Contains(w, "not the self-driving rollout's weights in force")
 		})

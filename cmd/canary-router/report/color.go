@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"io"
@@ -9,10 +9,10 @@ import (
 	"github.com/canary-router/canary-router/controller/rollout"
 )
 
-// palette colours words with ANSI SGR sequences when true. It is decided
-// once per command (useColor) and passed down, so the renderers stay pure
+// Palette colours words with ANSI SGR sequences when true. It is decided
+// once per command (UseColor) and passed down, so the renderers stay pure
 // functions of the status and tests pin both forms.
-type palette bool
+type Palette bool
 
 // SGR colour codes, all two digits so a tabwriter column whose every cell
 // is coloured stays aligned (the sequences count as width).
@@ -23,7 +23,7 @@ const (
 	sgrCyan   = "36"
 )
 
-func (p palette) wrap(code, s string) string {
+func (p Palette) wrap(code, s string) string {
 	if !p {
 		return s
 	}
@@ -32,7 +32,7 @@ func (p palette) wrap(code, s string) string {
 
 // phase colours a rollout phase as Argo Rollouts' plugin does its
 // statuses: green done, red rolled back, yellow stopped, cyan moving.
-func (p palette) phase(ph rollout.Phase) string {
+func (p Palette) phase(ph rollout.Phase) string {
 	switch ph {
 	case rollout.PhaseComplete:
 		return p.wrap(sgrGreen, string(ph))
@@ -45,7 +45,7 @@ func (p palette) phase(ph rollout.Phase) string {
 }
 
 // verdict colours a gate's verdict.
-func (p palette) verdict(v rollout.Verdict) string {
+func (p Palette) verdict(v rollout.Verdict) string {
 	switch v {
 	case rollout.VerdictPass:
 		return p.wrap(sgrGreen, string(v))
@@ -55,19 +55,19 @@ func (p palette) verdict(v rollout.Verdict) string {
 	return p.wrap(sgrYellow, string(v))
 }
 
-// isTerminal reports whether w is a terminal (a character device a person
+// IsTerminal reports whether w is a terminal (a character device a person
 // reads), not a pipe or a file.
-func isTerminal(w io.Writer) bool {
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// useColor is the colour decision of kubectl plugins and most CLIs:
+// UseColor is the colour decision of kubectl plugins and most CLIs:
 // colours only on a terminal, never with --no-color, with NO_COLOR set
 // (https://no-color.org) or on a dumb terminal.
-func useColor(w io.Writer, noColor bool, getenv func(string) string) palette {
+func UseColor(w io.Writer, noColor bool, getenv func(string) string) Palette {
 	if noColor || getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
 		return false
 	}
-	return palette(isTerminal(w))
+	return Palette(IsTerminal(w))
 }
