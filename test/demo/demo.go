@@ -192,17 +192,9 @@ func (d *demo) installRouter(ctx context.Context) (*localrouter.Router, error) {
 }
 
 // waitCABundle waits until the router has patched its own CA into its
-// webhook configuration (self-managed certificates).
+// webhook configurations (self-managed certificates).
 func (d *demo) waitCABundle(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		mwc, err := d.cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, localrouter.WebhookConfig, metav1.GetOptions{})
-		if err == nil && len(mwc.Webhooks) > 0 && len(mwc.Webhooks[0].ClientConfig.CABundle) > 0 {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return errors.New("the router did not patch its CA into its webhook configuration within 30s")
+	return cluster.WaitCABundles(ctx, d.cluster.Client, localrouter.WebhookConfig)
 }
 
 func (d *demo) applyPolicy(ctx context.Context, stable, canary int) error {

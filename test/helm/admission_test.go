@@ -175,30 +175,8 @@ func routerClient(t *testing.T, c *cluster.Cluster, token string) kubernetes.Int
 // ServiceAccount, past the canary-router-webhook-cabundle policy).
 func waitCABundle(t *testing.T, ctx context.Context, c *cluster.Cluster) {
 	t.Helper()
-	adm := c.Client.AdmissionregistrationV1()
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		m, err := adm.MutatingWebhookConfigurations().Get(ctx, "canary-router", metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		v, err := adm.ValidatingWebhookConfigurations().Get(ctx, "canary-router", metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, wh := range m.Webhooks {
-			if len(wh.ClientConfig.CABundle) == 0 {
-				return false, nil
-			}
-		}
-		for _, wh := range v.Webhooks {
-			if len(wh.ClientConfig.CABundle) == 0 {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatalf("caBundle never set on the router's webhook configurations: %v", err)
+	if err := cluster.WaitCABundles(ctx, c.Client, "canary-router"); err != nil {
+		t.Fatal(err)
 	}
 }
 

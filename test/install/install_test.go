@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canary-router/canary-router/test/cluster"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -272,34 +273,11 @@ func checkRouterArgs(t *testing.T, ctx context.Context, args []string) {
 }
 
 // waitCABundle waits until every webhook of the router's configurations
-// carries a caBundle: in self-managed mode the router's first pass writes
-// it, and the apiserver cannot call the router before.
+// carries a caBundle.
 func waitCABundle(t *testing.T, ctx context.Context) {
 	t.Helper()
-	adm := env.Cluster.Client.AdmissionregistrationV1()
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		m, err := adm.MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		v, err := adm.ValidatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		for _, wh := range m.Webhooks {
-			if len(wh.ClientConfig.CABundle) == 0 {
-				return false, nil
-			}
-		}
-		for _, wh := range v.Webhooks {
-			if len(wh.ClientConfig.CABundle) == 0 {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatalf("caBundle never set on the router's webhook configurations: %v", err)
+	if err := cluster.WaitCABundles(ctx, env.Cluster.Client, webhookConfigName); err != nil {
+		t.Fatal(err)
 	}
 }
 

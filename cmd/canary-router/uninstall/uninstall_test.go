@@ -194,15 +194,7 @@ func TestUninstallOrder(t *testing.T) {
 	if err := u.Run(ctx); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	var writes []string
-	for _, a := range client.Actions() {
-		switch a := a.(type) {
-		case k8stesting.PatchAction:
-			writes = append(writes, "patch "+a.GetName())
-		case k8stesting.DeleteAction:
-			writes = append(writes, "delete "+a.GetResource().Resource+"/"+a.GetName())
-		}
-	}
+	writes := writesOf(client)
 	want := []string{
 		"patch empty", "patch shop",
 		"delete mutatingwebhookconfigurations/canary-router", "delete validatingwebhookconfigurations/canary-router",
@@ -269,15 +261,7 @@ func TestUninstallKeepObjects(t *testing.T) {
 	if err := u.Run(ctx); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	var writes []string
-	for _, a := range client.Actions() {
-		switch a := a.(type) {
-		case k8stesting.PatchAction:
-			writes = append(writes, "patch "+a.GetName())
-		case k8stesting.DeleteAction:
-			writes = append(writes, "delete "+a.GetResource().Resource+"/"+a.GetName())
-		}
-	}
+	writes := writesOf(client)
 	want := []string{
 		"patch empty", "patch shop",
 		"delete mutatingwebhookconfigurations/canary-router", "delete validatingwebhookconfigurations/canary-router",
@@ -317,4 +301,18 @@ func TestUninstallPlanDocument(t *testing.T) {
 	if len(doc.Namespaces) == 0 || doc.Namespaces[0].Name == "" || len(doc.Webhooks) == 0 || doc.Webhooks[0].Kind == "" {
 		t.Errorf("plan %+v", doc)
 	}
+}
+
+// writesOf lists the patches and deletes the fake clientset saw, in order.
+func writesOf(client *fake.Clientset) []string {
+	var writes []string
+	for _, a := range client.Actions() {
+		switch a := a.(type) {
+		case k8stesting.PatchAction:
+			writes = append(writes, "patch "+a.GetName())
+		case k8stesting.DeleteAction:
+			writes = append(writes, "delete "+a.GetResource().Resource+"/"+a.GetName())
+		}
+	}
+	return writes
 }
