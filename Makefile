@@ -114,6 +114,7 @@ TEST_BINARY_ENV := CANARY_ROUTER_TEST_BINARY=$(CURDIR)/bin/canary-router
 ## the Helm chart (test/helm) and the router's image on a real kubelet node (test/node, as root);
 ## what tests save (the dashboard's screenshots) stays in bin/e2e-artifacts
 e2e: tools prometheus chromium node-tools build
+	@mkdir -p $(CURDIR)/bin/e2e-artifacts
 	$(TEST_BINARY_ENV) go test -count=1 -timeout 25m -v -artifacts -outputdir $(CURDIR)/bin/e2e-artifacts ./test/...
 
 .PHONY: manifests
