@@ -21,8 +21,10 @@ import (
 // Argo Rollouts' Rollouts, restarted by the real Argo Rollouts controller
 // (started by setup), migrate like Deployments: 12 Rollouts x 2 replicas,
 // workload granularity, 0 -> 30 percent. Exactly the Rollouts the policy
-// moves get spec.restartAt, once each; their pods come back on the canary
-// revision; the others keep their pods; nothing has drifted afterwards.
+// moves get spec.restartAt, once each, at most a batch at a time (a batch
+// waits for Argo's status.restartedAt); their pods come back on the
+// canary revision; the others keep their pods; nothing has drifted
+// afterwards.
 func TestArgoRollouts(t *testing.T) {
 	const (
 		ns       = "argo-a"
@@ -69,7 +71,7 @@ func TestArgoRollouts(t *testing.T) {
 	digest := writePolicy(t, doc)
 	st := waitPhase(t, digest, migrate.PhaseComplete, 5*time.Minute)
 	elapsed := time.Since(began)
-	restartAt := seen.stop()
+	restartAt, maxRolling := seen.stop()
 
 	after := podsByRollout(t, ns)
 	restarted, wrong, podsMoved, kept := 0, 0, 0, 0
@@ -112,8 +114,11 @@ func TestArgoRollouts(t *testing.T) {
 	}
 	perRev, mismatches, unmeshed := env.PodsByRevision(t, true, ns)
 	drift := len(cliPlan(t).Moves)
-	t.Logf("RESULT migrate-argo-rollouts: rollouts=%d replicas=%d canary=30%% drifted=%d restarted=%d wrong=%d batches=%d batch_size=%d pods_moved=%d pods_kept=%d final_drift=%d mismatches=%d unmeshed=%d pods_stable=%d pods_canary=%d elapsed=%s",
-		n, replicas, len(want), restarted, wrong, st.Batches, batch, podsMoved, kept, drift, mismatches, unmeshed, perRev["stable"], perRev["canary"], elapsed.Round(100*time.Millisecond))
+	t.Logf("RESULT migrate-argo-rollouts: rollouts=%d replicas=%d canary=30%% drifted=%d restarted=%d wrong=%d batches=%d batch_size=%d max_rolling=%d pods_moved=%d pods_kept=%d final_drift=%d mismatches=%d unmeshed=%d pods_stable=%d pods_canary=%d elapsed=%s",
+		n, replicas, len(want), restarted, wrong, st.Batches, batch, maxRolling, podsMoved, kept, drift, mismatches, unmeshed, perRev["stable"], perRev["canary"], elapsed.Round(100*time.Millisecond))
+	if maxRolling > batch {
+		t.Errorf("%d Rollouts rolling at once, batch size %d", maxRolling, batch)
+	}
 	if restarted != len(want) || st.Restarted != len(want) || drift != 0 || mismatches != 0 || unmeshed != 0 {
 		t.Errorf("restarted %d (status %d, want %d), drift %d, mismatches %d, unmeshed %d", restarted, st.Restarted, len(want), drift, mismatches, unmeshed)
 	}
@@ -188,12 +193,15 @@ func podsByRollout(t *testing.T, ns string) map[string]map[string]corev1.Pod {
 }
 
 // restartWatch records each distinct spec.restartAt a Rollout is given
-// while it runs: one value per restart.
+// while it runs (one value per restart), and the most Rollouts rolling at
+// once: restarted and not yet reported done by Argo (status.restartedAt).
 type restartWatch struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	seen   map[string][]string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	seen    map[string][]string
+	rolling map[string]bool
+	maxSeen int
 }
 
 func watchRestartAt(t *testing.T, ro dynamic.ResourceInterface) *restartWatch {
@@ -204,7 +212,7 @@ func watchRestartAt(t *testing.T, ro dynamic.ResourceInterface) *restartWatch {
 		cancel()
 		t.Fatal(err)
 	}
-	w := &restartWatch{cancel: cancel, done: make(chan struct{}), seen: map[string][]string{}}
+	w := &restartWatch{cancel: cancel, done: make(chan struct{}), seen: map[string][]string{}, rolling: map[string]bool{}}
 	for i := range list.Items {
 		w.record(&list.Items[i])
 	}
@@ -227,23 +235,44 @@ func watchRestartAt(t *testing.T, ro dynamic.ResourceInterface) *restartWatch {
 }
 
 func (w *restartWatch) record(u *unstructured.Unstructured) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.rolling[u.GetName()] = rolloutRolling(u)
+	n := 0
+	for _, r := range w.rolling {
+		if r {
+			n++
+		}
+	}
+	w.maxSeen = max(w.maxSeen, n)
 	at, _, _ := unstructured.NestedString(u.Object, "spec", "restartAt")
 	if at == "" {
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	vals := w.seen[u.GetName()]
 	if len(vals) == 0 || vals[len(vals)-1] != at {
 		w.seen[u.GetName()] = append(vals, at)
 	}
 }
 
-// stop ends the watch and returns the values seen per Rollout.
-func (w *restartWatch) stop() map[string][]string {
+// rolloutRolling reports whether Argo is still restarting a Rollout
+// (status.restartedAt older than spec.restartAt) or has replicas
+// unavailable: read here from the object, not through the migrator's
+// FromRollout, so the count does not share a bug with the code under test.
+func rolloutRolling(u *unstructured.Unstructured) bool {
+	want, _, _ := unstructured.NestedString(u.Object, "spec", "restartAt")
+	done, _, _ := unstructured.NestedString(u.Object, "status", "restartedAt")
+	replicas, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+	available, _, _ := unstructured.NestedInt64(u.Object, "status", "availableReplicas")
+	return want > done || available < replicas
+}
+
+// stop ends the watch and returns the values seen per Rollout and the
+// most rolling at once.
+func (w *restartWatch) stop() (map[string][]string, int) {
 	w.cancel()
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.seen
+	return w.seen, w.maxSeen
 }
