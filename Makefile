@@ -27,7 +27,8 @@ build:
 	go build $(GO_BUILD_FLAGS) -o bin/canary-router ./cmd/canary-router
 
 ## tools: the test control plane (etcd, kube-apiserver, kube-controller-manager,
-## kube-scheduler, kubectl, kwok), kubelet and helm built from Go modules into _bin/; skipped when up to date
+## kube-scheduler, kubectl, kwok), kubelet, helm and the Argo Rollouts controller
+## built from Go modules into _bin/; skipped when up to date
 tools:
 	@bash test/tools/build.sh $(TOOLS_DIR) all
 

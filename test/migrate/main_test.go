@@ -1,7 +1,7 @@
 // Package migrate tests the migration (controller/migrate, issue 16) end
 // to end on a real control plane: kube-apiserver, etcd,
 // kube-controller-manager, kube-scheduler and kwok, stand-in Istio
-// injectors, and two router replicas run as local processes with a token
+// injectors, the Argo Rollouts controller, and two router replicas run as local processes with a token
 // of the manifests' ServiceAccount bound by deploy/base/rbac.yaml, electing
 // a leader on the Lease as in a cluster.
 //
@@ -59,6 +59,11 @@ func setup(ctx context.Context, e *harness.Env) error {
 		return err
 	}
 	env.istio = in
+	// Argo Rollouts before the routers: the leader looks for its CRD once
+	// per term, when it starts leading (TestArgoRollouts).
+	if err := c.StartArgoRollouts(ctx); err != nil {
+		return err
+	}
 	id, err := e.SetUpManifestIdentity(ctx)
 	if err != nil {
 		return err

@@ -4,7 +4,9 @@
 #                  kube-scheduler, kubectl and kwok (what the demo runs)
 #   node           the kubelet of the real-node tests (test/node)
 #   helm           helm, for the chart's tests (deploy/, test/helm)
-#   all            the three
+#   argo           the Argo Rollouts controller and its CRDs, for the
+#                  migration's Rollout test (test/migrate)
+#   all            the four
 # Idempotent: a stamp per group holds the hash of the pins, and a group is
 # skipped when its binaries are present and the pins have not changed.
 set -euo pipefail
@@ -14,6 +16,11 @@ group=${2:-all}
 k8s_version=v1.37.2
 kwok_version=v0.8.0
 helm_version=v3.22.0
+argo_version=v1.10.2
+# The h1: hash of argo-rollouts' module zip (sum.golang.org's), checked
+# before its copy is built: the copy is built by directory, which go.sum
+# does not cover.
+argo_sum=h1:sEPWsY+HUvnXj3Vh0ejb+GDTceQ/palqhFo2FVQJMk0=
 
 stamp=$( (cat "$here/go.mod" "$here/go.sum"; echo "$kwok_version $helm_version helm-ldflags-1") | sha256sum | cut -c1-16)
 # up_to_date GROUP BIN...: the binaries exist and the group's stamp (or the
@@ -23,10 +30,13 @@ up_to_date() {
   for b in "$@"; do [ -x "$out/$b" ] || return 1; done
   [ "$(cat "$out/.stamp-$g" 2>/dev/null)" = "$stamp" ] || [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]
 }
+# The argo group has pins of its own (test/tools/argo), so moving them
+# rebuilds only it.
+argo_stamp=$( (cat "$here/argo/go.mod" "$here/argo/go.sum"; echo "$argo_version $argo_sum argo-1") | sha256sum | cut -c1-16)
 case "$group" in
-  all) groups=(control-plane node helm) ;;
-  control-plane|node|helm) groups=("$group") ;;
-  *) echo "build.sh: unknown group $group (control-plane, node, helm or all)" >&2; exit 2 ;;
+  all) groups=(control-plane node helm argo) ;;
+  control-plane|node|helm|argo) groups=("$group") ;;
+  *) echo "build.sh: unknown group $group (control-plane, node, helm, argo or all)" >&2; exit 2 ;;
 esac
 
 ver_pkgs=(k8s.io/component-base/version k8s.io/client-go/pkg/version)
@@ -81,11 +91,58 @@ build_helm() {
   echo "$stamp" > "$out/.stamp-helm"
 }
 
+build_argo() {
+  if [ -x "$out/rollouts-controller" ] && [ -f "$out/argo-rollouts-crds.yaml" ] &&
+    [ "$(cat "$out/.stamp-argo" 2>/dev/null)" = "$argo_stamp" ]; then
+    echo "Argo Rollouts controller up to date in $out"; return
+  fi
+  echo ">> building the Argo Rollouts controller $argo_version (first build takes several minutes)"
+  # v1.10.2's go.mod says `go 1.26.10`: a patch release, which adds no
+  # language or library API, but a toolchain older than it (with
+  # GOTOOLCHAIN=local) refuses the module outright, and GOTOOLCHAIN=auto
+  # would download another toolchain. So the controller is built from a
+  # copy of the module whose go line is lowered to this module's, through
+  # the replace in test/tools/argo/go.mod; every other dependency is pinned
+  # there, as upstream's go.mod pins them (k8s.io/* at v0.34.5).
+  local modcache src work
+  modcache=$(cd "$here" && GOFLAGS= go env GOMODCACHE)
+  src="$modcache/github.com/argoproj/argo-rollouts@$argo_version"
+  if [ ! -f "$src/go.mod" ]; then
+    # go mod download verifies the zip against sum.golang.org and unpacks
+    # it, then fails on the go line; the unpacked module is what is used.
+    (cd / && GOFLAGS= GOTOOLCHAIN=local go mod download "github.com/argoproj/argo-rollouts@$argo_version" 2>/dev/null) || true
+  fi
+  local ziphash="$modcache/cache/download/github.com/argoproj/argo-rollouts/@v/$argo_version.ziphash"
+  if [ ! -f "$src/go.mod" ] || [ "$(cat "$ziphash" 2>/dev/null)" != "$argo_sum" ]; then
+    echo "build.sh: github.com/argoproj/argo-rollouts@$argo_version missing from the module cache or not $argo_sum" >&2
+    return 1
+  fi
+  work=$(mktemp -d)
+  cp -r "$src" "$work/argo-rollouts"
+  chmod -R u+w "$work/argo-rollouts"
+  sed -i -e "s/^go .*/$(grep '^go ' "$here/argo/go.mod")/" -e '/^toolchain /d' "$work/argo-rollouts/go.mod"
+  cp "$here/argo/go.mod" "$here/argo/go.sum" "$work/"
+  local v=github.com/argoproj/argo-rollouts/utils/version
+  (cd "$work" && CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN=local go build -trimpath \
+    -ldflags "-s -w -X $v.version=${argo_version#v} -X $v.gitTreeState=clean" \
+    -o "$out/rollouts-controller" github.com/argoproj/argo-rollouts/cmd/rollouts-controller) || { rm -rf "$work"; return 1; }
+  rm -rf "$work"
+  # Every CRD the controller watches: without one its informers never sync.
+  local f first=1
+  for f in rollout analysis-run analysis-template cluster-analysis-template experiment; do
+    [ -n "$first" ] || echo "---"
+    first=
+    cat "$src/manifests/crds/$f-crd.yaml"
+  done > "$out/argo-rollouts-crds.yaml"
+  echo "$argo_stamp" > "$out/.stamp-argo"
+}
+
 for g in "${groups[@]}"; do
   case "$g" in
     control-plane) build_control_plane ;;
     node) build_node ;;
     helm) build_helm ;;
+    argo) build_argo ;;
   esac
 done
 echo "binaries ($group) ready in $out"
