@@ -32,7 +32,10 @@ type Admitter struct {
 	draw         func() uint64
 	ownNamespace string
 	policyRef    string
-	cluster      clusterView
+	// noPolicy is the refusal of a pod while no policy is valid, rendered
+	// once: the refusal path allocates no message of its own.
+	noPolicy string
+	cluster  clusterView
 }
 
 // AdmitterConfig holds an Admitter's collaborators.
@@ -65,7 +68,7 @@ func NewAdmitter(c AdmitterConfig) *Admitter {
 	if c.PolicyRef == "" {
 		c.PolicyRef = "canary-router-system/canary-router-policy"
 	}
-	return &Admitter{store: c.Store, metrics: c.Metrics, log: c.Log, draw: c.Draw, ownNamespace: c.OwnNamespace, policyRef: c.PolicyRef,
+	return &Admitter{store: c.Store, metrics: c.Metrics, log: c.Log, draw: c.Draw, ownNamespace: c.OwnNamespace, policyRef: c.PolicyRef, noPolicy: noPolicyMessage(c.PolicyRef),
 		cluster: clusterView{istio: c.Istio, pods: c.Pods, namespaces: c.Namespaces}}
 }
 

@@ -50,7 +50,7 @@ func (a *Admitter) admitPod(r *wire.Review) wire.Response {
 		}
 		a.metrics.reject(resourcePods, causeNoPolicy)
 		a.requestLog(r).Warn("refusing pod: no valid policy loaded")
-		return wire.Denied(r.UID, http.StatusServiceUnavailable, noPolicyMessage(a.policyRef))
+		return wire.Denied(r.UID, http.StatusServiceUnavailable, a.noPolicy)
 	}
 	rt := a.cluster.routesFor(snap)
 	owner := controllerOf(&r.Object)
