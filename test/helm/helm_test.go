@@ -31,6 +31,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/canary-router/canary-router/test/cluster"
 	"github.com/canary-router/canary-router/test/fakeistio"
@@ -238,16 +239,12 @@ func runHookPods(t *testing.T, ctx context.Context, c *cluster.Cluster, router s
 				}
 				seen[p.Name] = true
 				out, err := runHookPod(ctx, c, router, p)
-				p.Status.Phase = corev1.PodSucceeded
-				code := int32(0)
+				phase, code := corev1.PodSucceeded, int32(0)
 				if err != nil {
 					t.Errorf("hook pod %s: %v\n%s", p.Name, err, out)
-					p.Status.Phase, code = corev1.PodFailed, 1
+					phase, code = corev1.PodFailed, 1
 				}
-				now := metav1.Now()
-				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image,
-					State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, StartedAt: now, FinishedAt: now}}}}
-				if _, err := c.Client.CoreV1().Pods(routerNamespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+				if err := reportHookPod(ctx, c, p.Name, phase, code); err != nil {
 					t.Errorf("reporting hook pod %s done: %v", p.Name, err)
 				}
 				if code == 0 {
@@ -257,6 +254,26 @@ func runHookPods(t *testing.T, ctx context.Context, c *cluster.Cluster, router s
 		}
 	}()
 	return ran
+}
+
+// reportHookPod writes the hook pod's outcome as a kubelet would. The
+// scheduler writes the same status (its Unschedulable condition) while
+// the hook runs, so the pod is read afresh and the write retried on a
+// conflict: a lost report leaves the Job, and helm, waiting to time out.
+func reportHookPod(ctx context.Context, c *cluster.Cluster, name string, phase corev1.PodPhase, code int32) error {
+	pods := c.Client.CoreV1().Pods(routerNamespace)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		now := metav1.Now()
+		p.Status.Phase = phase
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, StartedAt: now, FinishedAt: now}}}}
+		_, err = pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 func runHookPod(ctx context.Context, c *cluster.Cluster, router string, p *corev1.Pod) (string, error) {
