@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/canary-router/canary-router/policy"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // PodRecord is what the migration keeps of a pod: its unit and the
@@ -130,3 +131,25 @@ func (p *PodInformer) Counts() map[Ref]PodCounts {
 
 // HasSynced reports the informer's first full list.
 func (p *PodInformer) HasSynced() bool { return p.inf.HasSynced() }
+
+// ViewPods is the leader's PodSource: the replica's own pod view, which
+// every replica runs for admission, so the leader watches pods once, not
+// twice. The view's records hold what PodRecord does (unit and injected
+// revision, pods being deleted left out).
+type ViewPods struct{ View *podview.View }
+
+// HasSynced reports the view's first full list.
+func (p ViewPods) HasSynced() bool { return p.View.Synced() }
+
+// Counts returns the view's units; nil before the first list.
+func (p ViewPods) Counts() map[Ref]PodCounts {
+	units, ok := p.View.Units()
+	if !ok {
+		return nil
+	}
+	out := make(map[Ref]PodCounts, len(units))
+	for k, c := range units {
+		out[Ref{Namespace: k.Namespace, Kind: k.Kind, Name: k.Name}] = c
+	}
+	return out
+}

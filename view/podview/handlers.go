@@ -12,6 +12,7 @@ func (v *View) OnAdd(obj any, _ bool) {
 	if !ok {
 		return
 	}
+	defer v.notify()
 	v.applyPair(r, +1)
 	if !r.owned {
 		return
@@ -42,6 +43,7 @@ func (v *View) OnUpdate(oldObj, newObj any) {
 	if !ok1 || !ok2 || or == nr {
 		return
 	}
+	defer v.notify()
 	v.pairsMu.Lock()
 	v.applyPairLocked(or, -1)
 	v.applyPairLocked(nr, +1)
@@ -70,6 +72,7 @@ func (v *View) OnDelete(obj any) {
 	if !ok {
 		return
 	}
+	defer v.notify()
 	v.applyPair(r, -1)
 	if !r.counted() {
 		return

@@ -35,8 +35,18 @@ func (v *View) Run(ctx context.Context, client metadata.Interface) {
 	synced := reg.HasSynced
 	v.hasSynced.Store(&synced)
 	v.setStore(inf.GetStore())
+	count := func() int { return len(inf.GetStore().ListKeys()) }
 	go v.sweepEvery(ctx, max(v.o.TTL/sweepsPerTTL, v.bucket))
+	go v.logSynced(ctx, synced, count)
 	inf.RunWithContext(ctx)
+}
+
+// logSynced logs once the first list of pods is in, with how long it took
+// and how many pods it held: the figure that grows with the cluster.
+func (v *View) logSynced(ctx context.Context, synced func() bool, count func() int) {
+	if cache.WaitForCacheSync(ctx.Done(), synced) {
+		v.o.Log.Info("pod view synced", zap.Int("pods", count()), zap.Duration("took", v.o.Now().Sub(v.started)))
+	}
 }
 
 // sweepsPerTTL: a unit whose reservations expired still counts against

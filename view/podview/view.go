@@ -90,6 +90,9 @@ type View struct {
 	// reserving counts the units holding reservations, for the cap.
 	reserving atomic.Int64
 
+	// listeners are told of every change (Notify).
+	listeners listeners
+
 	pairsMu sync.Mutex
 	// pairs counts live pods by (routed, injected, pinned), for metrics.
 	pairs map[pairKey]int

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
@@ -19,6 +18,7 @@ import (
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/view/nsview"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // defaultMigrationWriteQPS paces the leader's restarts and relabels
@@ -35,8 +35,11 @@ type migrationLeader struct {
 	store        *inforce.Store
 	state        func() *istio.State
 	namespaces   *nsview.View
-	log          *zap.Logger
-	qps          float64
+	// pods is the replica's pod view: the leader plans from it rather
+	// than from a pod informer of its own.
+	pods *podview.View
+	log  *zap.Logger
+	qps  float64
 	// metrics holds the registered metrics across leadership terms; each
 	// term runs a controller of its own made from it (With), so nothing
 	// is swapped while an old term may still run.
@@ -44,24 +47,19 @@ type migrationLeader struct {
 }
 
 func newMigrationLeader(kube *cmdutil.KubeClients, ownNamespace string, store *inforce.Store, state func() *istio.State,
-	namespaces *nsview.View, qps float64, reg prometheus.Registerer, log *zap.Logger) *migrationLeader {
-	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, qps: qps, log: log,
+	namespaces *nsview.View, pods *podview.View, qps float64, reg prometheus.Registerer, log *zap.Logger) *migrationLeader {
+	return &migrationLeader{kube: kube, ownNamespace: ownNamespace, store: store, state: state, namespaces: namespaces, pods: pods, qps: qps, log: log,
 		metrics: migrate.New(migrate.Options{Registerer: reg, Log: log})}
 }
 
 // Run migrates until ctx ends (leadership lost or shutdown); every write
 // goes through term.
 func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
-	meta, err := metadata.NewForConfig(m.kube.Config)
-	if err != nil {
-		m.log.Error("migration: no metadata client; not migrating", zap.Error(err))
-		return
-	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	defer broadcaster.Shutdown()
 	// Events go to each workload's own namespace.
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.kube.Client.CoreV1().Events("")})
-	pods := migrate.NewPodInformer(meta)
+	pods := migrate.ViewPods{View: m.pods}
 	workloads := migrate.NewWorkloadInformers(m.kube.Client)
 	dyn := migrate.RolloutsClient(m.kube.Client.Discovery(), m.kube.Config, m.log)
 	if dyn != nil {
@@ -75,9 +73,8 @@ func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
 			Limiter:  flowcontrol.NewTokenBucketRateLimiter(float32(m.qps), max(1, int(2*m.qps))), Dynamic: dyn, Term: term},
 	}
 	ctl := m.metrics.With(o)
-	_, _ = pods.Informer().AddEventHandler(ctl.Handler())
+	defer m.pods.Notify(ctl.Enqueue)()
 	workloads.AddEventHandler(ctl.Handler())
-	go pods.Run(ctx)
 	workloads.Run(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), pods.HasSynced, workloads.HasSynced) {
 		return

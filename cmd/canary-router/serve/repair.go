@@ -16,10 +16,10 @@ import (
 
 	"github.com/canary-router/canary-router/cmd/canary-router/cmdutil"
 	"github.com/canary-router/canary-router/controller"
-	"github.com/canary-router/canary-router/controller/rollout"
 	"github.com/canary-router/canary-router/istio"
 	"github.com/canary-router/canary-router/policy/inforce"
 	"github.com/canary-router/canary-router/view/nsview"
+	"github.com/canary-router/canary-router/view/podview"
 )
 
 // leaseName is the Lease the router's replicas elect a leader on; only the
@@ -33,7 +33,7 @@ const leaseName = "canary-router-leader"
 // the next replica (or a restart) takes over at once instead of waiting
 // for the Lease to expire.
 func startNamespaces(ctx context.Context, kube *cmdutil.KubeClients, ownNamespace string, store *inforce.Store,
-	state func() *istio.State, pods rollout.PodCounts, migrationQPS float64, promAllowed []string, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
+	state func() *istio.State, pods *podview.View, migrationQPS float64, promAllowed []string, reg prometheus.Registerer, log *zap.Logger) (view *nsview.View, stopped func(), err error) {
 	meta, err := metadata.NewForConfig(kube.Config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metadata client: %w", err)
@@ -49,7 +49,7 @@ func startNamespaces(ctx context.Context, kube *cmdutil.KubeClients, ownNamespac
 		Log:          log.Named("namespaces"),
 	})
 	view.OnChange(rec.Enqueue)
-	mig := newMigrationLeader(kube, ownNamespace, store, state, view, migrationQPS, reg, log.Named("migration"))
+	mig := newMigrationLeader(kube, ownNamespace, store, state, view, pods, migrationQPS, reg, log.Named("migration"))
 	ro := newRolloutLeader(kube, ownNamespace, store, state, pods, reg, log.Named("rollout"))
 	ro.promAllowed = promAllowed
 	go view.Run(ctx)
