@@ -146,6 +146,16 @@ bench: build tools
 	bin/canary-router-load report -bench $(BENCH_OUT)/bench.txt -bench-cmd "$(BENCH_CMD)" \
 	  -load $(BENCH_OUT)/load.md -e2e $(BENCH_OUT)/e2e.md -podview $(BENCH_OUT)/podview.md -loadavg-start $(BENCH_OUT)/loadavg-start -doc docs/performance.md
 
+.PHONY: scale
+SCALE_PODS ?= 10000,30000,100000
+## scale: two router replicas, with the manifests' arguments and memory limit, on a control
+## plane filled with SCALE_PODS pods (10 per Deployment, 20 Deployments per namespace): memory,
+## sync time, apiserver traffic, admission p99 against a no-op webhook, leader failover; writes
+## docs/performance.md's scale section and docs/images/scale.svg (about 25 minutes; not part of `make test`)
+scale: build tools
+	go build -o bin/canary-router-load ./test/load
+	bin/canary-router-load scale -router bin/canary-router -pods $(SCALE_PODS) -doc docs/performance.md -svg docs/images/scale.svg
+
 vet:
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -251,15 +251,29 @@ func sustain(ctx context.Context, cfg *compareConfig, c *client, t *target, srv 
 
 // rss returns a process's resident set size in bytes.
 func rss(pid int) (int64, error) {
+	kb, err := procStatusKB(pid, "VmRSS")
+	return int64(kb[0]) << 10, err
+}
+
+// procStatusKB reads the given kB fields (VmRSS, VmHWM, ...) of a
+// process's /proc status, in order.
+func procStatusKB(pid int, keys ...string) ([]float64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return make([]float64, len(keys)), err
 	}
+	out, found := make([]float64, len(keys)), 0
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
+		k, v, _ := strings.Cut(l, ":")
+		if i := slices.Index(keys, k); i >= 0 {
+			if out[i], err = strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64); err != nil {
+				return out, fmt.Errorf("/proc/%d/status %s: %w", pid, k, err)
+			}
+			found++
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc status")
+	if found != len(keys) {
+		return out, fmt.Errorf("/proc/%d/status lacks one of %v", pid, keys)
+	}
+	return out, nil
 }

@@ -11,6 +11,10 @@
 //	canary-router-load soak      a fixed request rate for minutes against the router,
 //	                             reporting errors, p99 per window and whether the
 //	                             router's heap, goroutines and open fds stay flat
+//	canary-router-load scale     two router replicas watching a control plane
+//	                             filled with 10k, 30k and 100k pods: memory,
+//	                             sync time, apiserver traffic, admission
+//	                             latency against a floor, leader failover
 //	canary-router-load report    write the results into docs/performance.md
 //
 // The floor ("canary-router-load floor", not listed in the usage) is a TLS
@@ -35,6 +39,8 @@ Usage:
   canary-router-load soak [flags]        a fixed rate for minutes: errors, p99 per minute,
                                          the router's heap, goroutines and fds (docs/reliability.md)
   canary-router-load podview [flags]     heap held by the live pod view at 10k, 50k, 100k pods
+  canary-router-load scale [flags]       two router replicas on a control plane of 10k, 30k, 100k pods:
+                                         memory, sync time, API traffic, admission, failover
   canary-router-load report [flags]      write docs/performance.md from results
 
 Run "canary-router-load COMMAND -h" for a command's flags.
@@ -62,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = soak(ctx, args[1:], stdout, stderr)
 	case "podview":
 		err = podviewMemory(args[1:], stdout, stderr)
+	case "scale":
+		err = scale(ctx, args[1:], stdout, stderr)
 	case "report":
 		err = report(args[1:], stdout, stderr)
 	case "floor":

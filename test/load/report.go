@@ -76,15 +76,21 @@ func report(args []string, stdout, stderr io.Writer) error {
 // splice replaces the generated section of path with section, or appends
 // it when the document has none yet.
 func splice(path, section string) error {
+	return spliceBetween(path, beginGenerated, endGenerated, section)
+}
+
+// spliceBetween replaces the part of path from begin to end (the markers
+// included) with section, or appends section when path has no such part.
+func spliceBetween(path, begin, end, section string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	doc := string(old)
-	i, j := strings.Index(doc, beginGenerated), strings.Index(doc, endGenerated)
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
 	switch {
 	case i >= 0 && j > i:
-		doc = doc[:i] + section + doc[j+len(endGenerated):]
+		doc = doc[:i] + section + doc[j+len(end):]
 	case doc == "":
 		doc = "# Performance\n\n" + section + "\n"
 	default:

@@ -245,6 +245,12 @@ func (e *env) startFloor(ctx context.Context, echoUID bool) (*server, error) {
 }
 
 func (e *env) start(name string, port int, bin string, args ...string) (*server, error) {
+	return e.startWithEnv(name, port, nil, bin, args...)
+}
+
+// startWithEnv is start with extra environment variables (NAME=value)
+// on top of this process's.
+func (e *env) startWithEnv(name string, port int, environ []string, bin string, args ...string) (*server, error) {
 	if err := os.MkdirAll(e.dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -256,6 +262,9 @@ func (e *env) start(name string, port int, bin string, args ...string) (*server,
 	defer logFile.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if environ != nil {
+		cmd.Env = append(os.Environ(), environ...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"k8s.io/client-go/kubernetes"
+)
+
+// apiCounts is what kube-apiserver's own metrics say it served, summed by
+// verb and resource: requests, response bytes, and the watches open now.
+type apiCounts struct {
+	requests map[string]float64 // "VERB resource"
+	bytes    map[string]float64
+	watches  map[string]float64 // open watches by resource
+}
+
+// scrapeAPIServer reads kube-apiserver's /metrics. Only the routers and
+// this tool talk to the measured control plane, and the tool reads only
+// this endpoint while a window is measured, so a difference of two
+// scrapes is the routers' traffic.
+func scrapeAPIServer(ctx context.Context, client kubernetes.Interface) (apiCounts, error) {
+	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return apiCounts{}, fmt.Errorf("kube-apiserver /metrics: %w", err)
+	}
+	var parser expfmt.TextParser
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return apiCounts{}, fmt.Errorf("kube-apiserver /metrics: %w", err)
+	}
+	c := apiCounts{requests: map[string]float64{}, bytes: map[string]float64{}, watches: map[string]float64{}}
+	for _, m := range families["apiserver_request_total"].GetMetric() {
+		l := labelsOf(m.GetLabel())
+		c.requests[l["verb"]+" "+l["resource"]] += m.GetCounter().GetValue()
+	}
+	for _, m := range families["apiserver_response_sizes"].GetMetric() {
+		l := labelsOf(m.GetLabel())
+		c.bytes[l["verb"]+" "+l["resource"]] += m.GetHistogram().GetSampleSum()
+	}
+	for _, m := range families["apiserver_longrunning_requests"].GetMetric() {
+		l := labelsOf(m.GetLabel())
+		if l["verb"] == "WATCH" {
+			c.watches[l["resource"]] += m.GetGauge().GetValue()
+		}
+	}
+	return c, nil
+}
+
+func labelsOf[L interface {
+	GetName() string
+	GetValue() string
+}](pairs []L) map[string]string {
+	out := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		out[p.GetName()] = p.GetValue()
+	}
+	return out
+}
+
+// apiDelta is the traffic between two scrapes.
+type apiDelta struct {
+	lists, watches, gets, writes float64
+	listBytes, totalBytes        float64
+	// byKey is every "VERB resource" with a non-zero count, for the log.
+	byKey map[string]float64
+}
+
+func (b apiCounts) since(a apiCounts) apiDelta {
+	d := apiDelta{byKey: map[string]float64{}}
+	for k, v := range b.requests {
+		n := v - a.requests[k]
+		if n <= 0 {
+			continue
+		}
+		verb, resource, _ := strings.Cut(k, " ")
+		if resource == "" {
+			continue // /metrics, /readyz and other non-resource requests
+		}
+		d.byKey[k] = n
+		switch verb {
+		case "LIST":
+			d.lists += n
+		case "WATCH":
+			d.watches += n
+		case "GET":
+			d.gets += n
+		default:
+			d.writes += n
+		}
+	}
+	for k, v := range b.bytes {
+		n := v - a.bytes[k]
+		if verb, resource, _ := strings.Cut(k, " "); n > 0 && resource != "" {
+			d.totalBytes += n
+			if verb == "LIST" {
+				d.listBytes += n
+			}
+		}
+	}
+	return d
+}
+
+// String lists the counts, largest first.
+func (d apiDelta) String() string {
+	keys := make([]string, 0, len(d.byKey))
+	for k := range d.byKey {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return d.byKey[keys[i]] > d.byKey[keys[j]] || d.byKey[keys[i]] == d.byKey[keys[j]] && keys[i] < keys[j]
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%.0f", k, d.byKey[k]))
+	}
+	return strings.Join(parts, " ")
+}
