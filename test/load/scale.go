@@ -27,7 +27,7 @@ type scaleConfig struct {
 	router                                 string
 	sizes                                  []int
 	podsPerWorkload, workloadsPerNamespace int
-	churn, workers                         int
+	churn, churnWorkers, workers           int
 	steady                                 time.Duration
 	doc, svg                               string
 	noSyncLog                              bool
@@ -46,7 +46,8 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.podsPerWorkload, "pods-per-workload", 10, "pods of each Deployment")
 	fs.IntVar(&cfg.workloadsPerNamespace, "workloads-per-namespace", 20, "Deployments per namespace")
 	fs.IntVar(&cfg.churn, "churn", 1000, "pods created through the router's webhook while measuring admission (as many again through the no-op floor webhook)")
-	fs.IntVar(&cfg.workers, "workers", 16, "concurrent creates")
+	fs.IntVar(&cfg.workers, "workers", 16, "concurrent creates while filling the cluster")
+	fs.IntVar(&cfg.churnWorkers, "churn-workers", 4, "concurrent creates while measuring admission (few enough that kube-apiserver does not queue them)")
 	fs.DurationVar(&cfg.steady, "steady", time.Minute, "how long the steady-state window lasts")
 	fs.BoolVar(&cfg.noSyncLog, "no-sync-log", false, "the router predates its \"pod view synced\" log line: take /readyz as synced (it also passes after the 30 s sync grace)")
 	fs.StringVar(&cfg.doc, "doc", "", "also write the results into this document's scale section (docs/performance.md)")
@@ -61,7 +62,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cfg.sizes = append(cfg.sizes, n)
 	}
-	if cfg.podsPerWorkload < 1 || cfg.workloadsPerNamespace < 1 || cfg.churn < 10 || cfg.workers < 1 || cfg.steady < 10*time.Second {
+	if cfg.podsPerWorkload < 1 || cfg.workloadsPerNamespace < 1 || cfg.churn < 10 || cfg.workers < 1 || cfg.churnWorkers < 1 || cfg.steady < 10*time.Second {
 		return errors.New("-pods-per-workload, -workloads-per-namespace and -workers must be positive, -churn at least 10, -steady at least 10s")
 	}
 	if _, err := os.Stat(cfg.router); err != nil {
@@ -119,7 +120,7 @@ type scaleResult struct {
 	// leader and follower: the first replica started leads.
 	leader, follower replicaFigures
 	// steady is both replicas' traffic over steadyFor; watches the
-	// watches open then, by resource.
+	// watches they had open then, by resource.
 	steady    apiDelta
 	steadyFor time.Duration
 	watches   map[string]float64
@@ -155,6 +156,11 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 		return res, err
 	}
 
+	// The watches open before any router, so the routers' own show.
+	baseline, err := scrapeAPIServer(ctx, client)
+	if err != nil {
+		return res, err
+	}
 	// The leader: started alone, so it wins the Lease.
 	leader, err := startReplica(ctx, e, cfg.router, "router-a", client, &res.leader, true, !cfg.noSyncLog)
 	defer leader.stop()
@@ -186,7 +192,7 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 	if err != nil {
 		return res, err
 	}
-	res.steadyFor, res.steady, res.watches = time.Since(t0), after.since(before), after.watches
+	res.steadyFor, res.steady, res.watches = time.Since(t0), after.since(before), after.since(baseline).opened
 	for _, r := range []struct {
 		s *server
 		f *replicaFigures
@@ -195,8 +201,8 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 			return res, err
 		}
 	}
-	fmt.Fprintf(stdout, "steady %s: RSS leader %.0f MiB, follower %.0f MiB; traffic %s; open watches %v\n",
-		res.steadyFor.Round(time.Second), res.leader.rssSteady, res.follower.rssSteady, res.steady, res.watches)
+	fmt.Fprintf(stdout, "steady %s: RSS leader %.0f MiB, follower %.0f MiB; traffic %s; the routers' open watches: %s\n",
+		res.steadyFor.Round(time.Second), res.leader.rssSteady, res.follower.rssSteady, res.steady, openedText(res.watches))
 
 	if res.router, res.floor, err = churn(ctx, e, client, follower, shape, cfg); err != nil {
 		return res, err
@@ -357,7 +363,7 @@ func churn(ctx context.Context, e *env, client kubernetes.Interface, router *ser
 	floorPerf := perfNamespace{name: floorNamespace, labelled: true}
 	// A warm-up of both paths (connections, caches), not measured.
 	for _, p := range []perfNamespace{{name: scaleNamespace(0), labelled: true}, floorPerf} {
-		if _, err := createPods(ctx, client, p, 50, cfg.workers, 9_000_000, nil); err != nil {
+		if _, err := createPods(ctx, client, p, 50, cfg.churnWorkers, 9_000_000, nil); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -371,7 +377,7 @@ func churn(ctx context.Context, e *env, client kubernetes.Interface, router *ser
 			order[0], order[1] = order[1], order[0]
 		}
 		for _, p := range order {
-			b, err := createPods(ctx, client, p, n, cfg.workers, 10_000_000+r*per, nil)
+			b, err := createPods(ctx, client, p, n, cfg.churnWorkers, 10_000_000+r*per, nil)
 			if err != nil {
 				return nil, nil, err
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -17,6 +18,10 @@ type apiCounts struct {
 	requests map[string]float64 // "VERB resource"
 	bytes    map[string]float64
 	watches  map[string]float64 // open watches by resource
+	// watchEvents and watchBytes are the events sent on watches and their
+	// size, by kind: with the streaming list a watch carries the initial
+	// state too, so this is where a start-up's bytes show.
+	watchEvents, watchBytes map[string]float64
 }
 
 // scrapeAPIServer reads kube-apiserver's /metrics. Only the routers and
@@ -28,12 +33,13 @@ func scrapeAPIServer(ctx context.Context, client kubernetes.Interface) (apiCount
 	if err != nil {
 		return apiCounts{}, fmt.Errorf("kube-apiserver /metrics: %w", err)
 	}
-	var parser expfmt.TextParser
+	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
 	if err != nil {
 		return apiCounts{}, fmt.Errorf("kube-apiserver /metrics: %w", err)
 	}
-	c := apiCounts{requests: map[string]float64{}, bytes: map[string]float64{}, watches: map[string]float64{}}
+	c := apiCounts{requests: map[string]float64{}, bytes: map[string]float64{}, watches: map[string]float64{},
+		watchEvents: map[string]float64{}, watchBytes: map[string]float64{}}
 	for _, m := range families["apiserver_request_total"].GetMetric() {
 		l := labelsOf(m.GetLabel())
 		c.requests[l["verb"]+" "+l["resource"]] += m.GetCounter().GetValue()
@@ -48,7 +54,26 @@ func scrapeAPIServer(ctx context.Context, client kubernetes.Interface) (apiCount
 			c.watches[l["resource"]] += m.GetGauge().GetValue()
 		}
 	}
+	for _, m := range families["apiserver_watch_events_total"].GetMetric() {
+		c.watchEvents[watchedResource(m.GetLabel())] += m.GetCounter().GetValue()
+	}
+	for _, m := range families["apiserver_watch_events_sizes"].GetMetric() {
+		c.watchBytes[watchedResource(m.GetLabel())] += m.GetHistogram().GetSampleSum()
+	}
 	return c, nil
+}
+
+// watchedResource names a watch metric's resource: newer kube-apiservers
+// label it resource ("pods"), older ones kind ("Pod").
+func watchedResource[L interface {
+	GetName() string
+	GetValue() string
+}](pairs []L) string {
+	l := labelsOf(pairs)
+	if r, ok := l["resource"]; ok {
+		return r
+	}
+	return strings.ToLower(l["kind"]) + "s"
 }
 
 func labelsOf[L interface {
@@ -66,12 +91,36 @@ func labelsOf[L interface {
 type apiDelta struct {
 	lists, watches, gets, writes float64
 	listBytes, totalBytes        float64
+	// watchEvents and watchBytes: sent on watches, all kinds; podEvents
+	// and podBytes: of pods alone.
+	watchEvents, watchBytes, podEvents, podBytes float64
+	// opened is the watches opened (open after minus before), by resource.
+	opened map[string]float64
 	// byKey is every "VERB resource" with a non-zero count, for the log.
 	byKey map[string]float64
 }
 
 func (b apiCounts) since(a apiCounts) apiDelta {
-	d := apiDelta{byKey: map[string]float64{}}
+	d := apiDelta{byKey: map[string]float64{}, opened: map[string]float64{}}
+	for k, v := range b.watches {
+		if n := v - a.watches[k]; n != 0 {
+			d.opened[k] = n
+		}
+	}
+	for k, v := range b.watchEvents {
+		n := v - a.watchEvents[k]
+		d.watchEvents += n
+		if k == "pods" {
+			d.podEvents = n
+		}
+	}
+	for k, v := range b.watchBytes {
+		n := v - a.watchBytes[k]
+		d.watchBytes += n
+		if k == "pods" {
+			d.podBytes = n
+		}
+	}
 	for k, v := range b.requests {
 		n := v - a.requests[k]
 		if n <= 0 {
@@ -118,5 +167,26 @@ func (d apiDelta) String() string {
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s=%.0f", k, d.byKey[k]))
 	}
-	return strings.Join(parts, " ")
+	out := strings.Join(parts, " ")
+	if d.watchEvents > 0 {
+		out += fmt.Sprintf("; watch events %.0f (%.1f MB), of pods %.0f (%.1f MB)", d.watchEvents, d.watchBytes/1e6, d.podEvents, d.podBytes/1e6)
+	}
+	if len(d.opened) > 0 {
+		out += "; watches opened " + openedText(d.opened)
+	}
+	return out
+}
+
+// openedText lists watches opened by resource, sorted.
+func openedText(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

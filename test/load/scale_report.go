@@ -34,8 +34,11 @@ var scaleColumns = []struct {
 	{"leader RSS synced / steady (peak)", func(r scaleResult) string {
 		return fmt.Sprintf("%.0f / %.0f MiB (%.0f)", r.leader.rssReady, r.leader.rssSteady, r.leader.peak)
 	}},
-	{"start-up requests: follower / leader (LIST, WATCH, response MB)", func(r scaleResult) string {
+	{"start-up: LIST requests, watches opened, MB sent (follower / leader)", func(r scaleResult) string {
 		return startTraffic(r.follower.start) + " / " + startTraffic(r.leader.start)
+	}},
+	{"pod watches opened at start (follower / leader)", func(r scaleResult) string {
+		return fmt.Sprintf("%.0f / %.0f", r.follower.start.opened["pods"], r.leader.start.opened["pods"])
 	}},
 	{"steady state, both replicas, per minute (LIST, WATCH, GET, writes)", func(r scaleResult) string {
 		m := r.steadyFor.Minutes()
@@ -50,8 +53,15 @@ var scaleColumns = []struct {
 	}},
 }
 
+// startTraffic is a start-up's LIST requests, watches opened, and bytes
+// sent in list responses and watch events (the streaming list's initial
+// state is sent as watch events).
 func startTraffic(d apiDelta) string {
-	return fmt.Sprintf("%.0f, %.0f, %.1f", d.lists, d.watches, d.listBytes/1e6)
+	opened := 0.0
+	for _, n := range d.opened {
+		opened += max(n, 0)
+	}
+	return fmt.Sprintf("%.0f, %.0f, %.1f", d.lists, opened, (d.totalBytes+d.watchBytes)/1e6)
 }
 
 func secs(d time.Duration) string   { return fmt.Sprintf("%.1f s", d.Seconds()) }
@@ -105,7 +115,7 @@ func (s scaleSummary) markdown(svgPath string) string {
 		for _, k := range keys {
 			parts = append(parts, fmt.Sprintf("%s %.0f", k, last.watches[k]))
 		}
-		fmt.Fprintf(&b, "\nWatches open at steady state at %d pods (both replicas; the leader's controllers included): %s.\n", last.shape.pods, strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "\nWatches the two replicas held open at steady state at %d pods (the leader's controllers included): %s.\n", last.shape.pods, strings.Join(parts, ", "))
 		fmt.Fprintf(&b, "Start-up requests of the leader at %d pods: %s.\n", last.shape.pods, last.leader.start)
 	}
 	b.WriteString("\n" + strings.ReplaceAll(s.targets(), "\n  ", "\n- "))
