@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/canary-router/canary-router/test/cluster"
 )
@@ -30,7 +34,7 @@ type scaleConfig struct {
 	churn, churnWorkers, workers           int
 	steady                                 time.Duration
 	doc, svg                               string
-	noSyncLog                              bool
+	noSyncLog, rollout                     bool
 }
 
 // manifestMemoryLimit is the router container's memory limit in the
@@ -50,6 +54,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.churnWorkers, "churn-workers", 4, "concurrent creates while measuring admission (few enough that kube-apiserver does not queue them)")
 	fs.DurationVar(&cfg.steady, "steady", time.Minute, "how long the steady-state window lasts")
 	fs.BoolVar(&cfg.noSyncLog, "no-sync-log", false, "the router predates its \"pod view synced\" log line: take /readyz as synced (it also passes after the 30 s sync grace)")
+	fs.BoolVar(&cfg.rollout, "rollout", false, "give the policy a rollout (held at its first step, pod-health gates only): the leader then also runs the pod-health informer, whose figures are the leader's")
 	fs.StringVar(&cfg.doc, "doc", "", "also write the results into this document's scale section (docs/performance.md)")
 	fs.StringVar(&cfg.svg, "svg", "", "also plot memory, sync time and admission p99 against size into this SVG file")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +114,9 @@ type replicaFigures struct {
 	// rssReady is the RSS when ready (the leader's: when its controllers
 	// synced), rssSteady after the steady window, peak the high-water mark.
 	rssReady, rssSteady, peak float64 // MiB
+	// heapInuse and heapIdle (idle and not returned to the OS) at steady
+	// state, from the Go runtime's metrics: what RSS is made of.
+	heapInuse, heapIdle float64 // MiB
 	// start is the apiserver traffic of the replica's start-up.
 	start apiDelta
 }
@@ -150,8 +158,12 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 		return res, err
 	}
 	res.populate = time.Since(began)
+	audit, err := enableAudit(ctx, e.cluster, filepath.Join(e.dir, "audit"))
+	if err != nil {
+		return res, err
+	}
 	policyCM := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "canary-router-policy", Namespace: routerNamespace},
-		Data: map[string]string{"policy.yaml": loadPolicy}}
+		Data: map[string]string{"policy.yaml": scalePolicy(cfg.rollout)}}
 	if _, err := client.CoreV1().ConfigMaps(routerNamespace).Create(ctx, policyCM, metav1.CreateOptions{}); err != nil {
 		return res, err
 	}
@@ -162,14 +174,14 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 		return res, err
 	}
 	// The leader: started alone, so it wins the Lease.
-	leader, err := startReplica(ctx, e, cfg.router, "router-a", client, &res.leader, true, !cfg.noSyncLog)
+	leader, err := startReplica(ctx, e, cfg.router, "router-a", audit, client, &res.leader, true, !cfg.noSyncLog, cfg.rollout)
 	defer leader.stop()
 	if err != nil {
 		return res, err
 	}
 	fmt.Fprintf(stdout, "router-a: ready in %s, leading with controllers synced in %s, RSS %.0f MiB; start-up traffic %s\n",
 		res.leader.ready.Round(time.Millisecond), res.leader.leading.Round(time.Millisecond), res.leader.rssReady, res.leader.start)
-	follower, err := startReplica(ctx, e, cfg.router, "router-b", client, &res.follower, false, !cfg.noSyncLog)
+	follower, err := startReplica(ctx, e, cfg.router, "router-b", audit, client, &res.follower, false, !cfg.noSyncLog, cfg.rollout)
 	defer follower.stop()
 	if err != nil {
 		return res, err
@@ -193,6 +205,11 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 		return res, err
 	}
 	res.steadyFor, res.steady, res.watches = time.Since(t0), after.since(before), after.since(baseline).opened
+	events, err := readAudit(audit)
+	if err != nil {
+		return res, err
+	}
+	res.steady.countRequests(events, []string{"router-a", "router-b"}, t0, t0.Add(res.steadyFor))
 	for _, r := range []struct {
 		s *server
 		f *replicaFigures
@@ -200,9 +217,13 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 		if r.f.rssSteady, r.f.peak, err = memoryOf(r.s.cmd.Process.Pid); err != nil {
 			return res, err
 		}
+		if r.f.heapInuse, r.f.heapIdle, err = goHeap(ctx, r.s.health); err != nil {
+			return res, err
+		}
 	}
-	fmt.Fprintf(stdout, "steady %s: RSS leader %.0f MiB, follower %.0f MiB; traffic %s; the routers' open watches: %s\n",
-		res.steadyFor.Round(time.Second), res.leader.rssSteady, res.follower.rssSteady, res.steady, openedText(res.watches))
+	fmt.Fprintf(stdout, "steady %s: RSS leader %.0f MiB (heap in use %.0f, idle %.0f), follower %.0f MiB (heap in use %.0f, idle %.0f); traffic %s; the routers' open watches: %s\n",
+		res.steadyFor.Round(time.Second), res.leader.rssSteady, res.leader.heapInuse, res.leader.heapIdle,
+		res.follower.rssSteady, res.follower.heapInuse, res.follower.heapIdle, res.steady, openedText(res.watches))
 
 	if res.router, res.floor, err = churn(ctx, e, client, follower, shape, cfg); err != nil {
 		return res, err
@@ -213,8 +234,10 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 	// Failover: the leader dies without releasing the Lease.
 	killed := time.Now()
 	_ = syscall.Kill(-leader.cmd.Process.Pid, syscall.SIGKILL)
-	if err := waitLog(ctx, follower.log, leaderSyncedLine, 2*time.Minute); err != nil {
-		return res, fmt.Errorf("router-b after router-a was killed: %w", err)
+	for _, line := range leaderLines(cfg.rollout) {
+		if err := waitLog(ctx, follower.log, line, 2*time.Minute); err != nil {
+			return res, fmt.Errorf("router-b after router-a was killed: %w", err)
+		}
 	}
 	res.failover = time.Since(killed)
 	if res.newLeaderRSS, _, err = memoryOf(follower.cmd.Process.Pid); err != nil {
@@ -229,6 +252,44 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 // list is in (routers built before it lack the line: -no-sync-log).
 const podViewSyncedLine = "pod view synced"
 
+// rolloutPolicy is the policy of a -rollout run: stable to canary, held
+// at the first step for an operator, judged by the pod-health gates alone
+// (no Prometheus runs here).
+const rolloutPolicy = `granularity: workload
+seed: load
+targets:
+  - revision: stable
+    weight: 100
+  - revision: canary
+    weight: 0
+rollout:
+  interval: 30s
+  steps:
+    - {canary: 5, hold: manual}
+    - {canary: 100}
+  gates:
+    podHealth: {minReadyRatio: 0.9, maxRestartRatio: 2, minPods: 1}
+`
+
+func scalePolicy(rollout bool) string {
+	if rollout {
+		return rolloutPolicy
+	}
+	return loadPolicy
+}
+
+// rolloutStartedLine is what the leader logs once the pod-health
+// informer of a planned rollout has synced.
+const rolloutStartedLine = "rollout controller started"
+
+// leaderLines are the lines a leader logs once its controllers synced.
+func leaderLines(rollout bool) []string {
+	if rollout {
+		return []string{leaderSyncedLine, rolloutStartedLine}
+	}
+	return []string{leaderSyncedLine}
+}
+
 // leaderSyncedLine is what the leader logs once its migration controller's
 // informers (every pod and workload) have synced.
 const leaderSyncedLine = "migration controller started"
@@ -237,7 +298,7 @@ const leaderSyncedLine = "migration controller started"
 // memory limit (external certificates stand in for self-managed ones:
 // there is no Service to name), waits until it is ready and, for the
 // leader, until its controllers synced, and records the figures.
-func startReplica(ctx context.Context, e *env, bin, name string, client kubernetes.Interface, f *replicaFigures, leads, syncLog bool) (*server, error) {
+func startReplica(ctx context.Context, e *env, bin, name, audit string, client kubernetes.Interface, f *replicaFigures, leads, syncLog, rollout bool) (*server, error) {
 	port, err := cluster.FreePort()
 	if err != nil {
 		return nil, err
@@ -250,15 +311,20 @@ func startReplica(ctx context.Context, e *env, bin, name string, client kubernet
 	if err != nil {
 		return nil, err
 	}
+	kubeconfig := filepath.Join(e.dir, name+".kubeconfig")
+	if err := e.cluster.WriteUserKubeconfig(kubeconfig, name, []string{"system:masters", routerGroup}); err != nil {
+		return nil, err
+	}
 	began := time.Now()
 	srv, err := e.startWithEnv(name, port, []string{"POD_NAME=" + name, "GOMEMLIMIT=" + strconv.Itoa(manifestMemoryLimit)}, bin,
-		"serve", "--cert-mode=external", "--cert-dir", e.certDir, "--kubeconfig", e.cluster.Kubeconfig,
+		"serve", "--cert-mode=external", "--cert-dir", e.certDir, "--kubeconfig", kubeconfig,
 		"--policy-configmap=canary-router-policy", "--istio-namespace=istio-system", "--namespace", routerNamespace,
 		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--health-addr", fmt.Sprintf("127.0.0.1:%d", health),
 		"--log-format=json", "--warn-restart-share=0.25")
 	if err != nil {
 		return nil, err
 	}
+	srv.health = health
 	readyURL := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
 	for {
 		if resp, err := http.Get(readyURL); err == nil {
@@ -283,8 +349,10 @@ func startReplica(ctx context.Context, e *env, bin, name string, client kubernet
 		f.ready = time.Since(began)
 	}
 	if leads {
-		if err := waitLog(ctx, srv.log, leaderSyncedLine, 5*time.Minute); err != nil {
-			return srv, fmt.Errorf("%s: %w", name, err)
+		for _, line := range leaderLines(rollout) {
+			if err := waitLog(ctx, srv.log, line, 5*time.Minute); err != nil {
+				return srv, fmt.Errorf("%s: %w", name, err)
+			}
 		}
 		f.leading = time.Since(began)
 	}
@@ -298,6 +366,11 @@ func startReplica(ctx context.Context, e *env, bin, name string, client kubernet
 		return srv, err
 	}
 	f.start = after.since(before)
+	events, err := readAudit(audit)
+	if err != nil {
+		return srv, err
+	}
+	f.start.countRequests(events, []string{name}, began, time.Now())
 	return srv, nil
 }
 
@@ -319,6 +392,34 @@ func waitLog(ctx context.Context, path, want string, timeout time.Duration) erro
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("no %q in %s after %s", want, path, timeout)
+}
+
+// goHeap reads the router's Go heap from its /metrics: bytes in use, and
+// idle but not yet returned to the OS, in MiB.
+func goHeap(ctx context.Context, port int) (inuse, idle float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", port), nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, 0, fmt.Errorf("router /metrics: %w", err)
+	}
+	gauge := func(name string) float64 {
+		for _, m := range families[name].GetMetric() {
+			return m.GetGauge().GetValue()
+		}
+		return 0
+	}
+	const mib = 1 << 20
+	return gauge("go_memstats_heap_inuse_bytes") / mib,
+		(gauge("go_memstats_heap_idle_bytes") - gauge("go_memstats_heap_released_bytes")) / mib, nil
 }
 
 // memoryOf reads a process's resident set and its high-water mark, in MiB.

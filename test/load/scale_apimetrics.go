@@ -24,10 +24,11 @@ type apiCounts struct {
 	watchEvents, watchBytes map[string]float64
 }
 
-// scrapeAPIServer reads kube-apiserver's /metrics. Only the routers and
-// this tool talk to the measured control plane, and the tool reads only
-// this endpoint while a window is measured, so a difference of two
-// scrapes is the routers' traffic.
+// scrapeAPIServer reads kube-apiserver's /metrics. The request counts
+// include the apiserver's own loopback clients, so the scale run counts
+// the routers' requests from the audit log (scale_audit.go) and takes
+// from here what only the routers cause: watch events sent and their
+// bytes while a replica starts, and the watches open.
 func scrapeAPIServer(ctx context.Context, client kubernetes.Interface) (apiCounts, error) {
 	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {

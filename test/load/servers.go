@@ -45,6 +45,8 @@ type server struct {
 	port int
 	cmd  *exec.Cmd
 	log  string
+	// health is the port of the router's /readyz and /metrics, if known.
+	health int
 }
 
 // env is a control plane prepared for the router, and the serving cert

@@ -66,6 +66,7 @@ func startClusterState(ctx context.Context, cfg clusterConfig, kube *cmdutil.Kub
 	go w.Run(ctx)
 	pods := podview.New(podview.Options{Log: log.Named("podview")})
 	go pods.Run(ctx, meta)
+	go releaseAfterSync(ctx, pods.Synced, log.Named("podview"))
 	return &clusterState{istio: w, pods: pods, checks: map[string]webhook.Check{
 		"istio":         w.Ready,
 		"pod-view":      pods.Ready,

@@ -80,6 +80,8 @@ func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
 		return
 	}
 	m.log.Info("migration controller started")
+	// The first lists of workloads are garbage now, as the pod view's was.
+	go releaseAfterSync(ctx, func() bool { return true }, m.log)
 	ctl.Run(ctx)
 }
 
