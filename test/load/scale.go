@@ -117,6 +117,9 @@ type replicaFigures struct {
 	// heapInuse and heapIdle (idle and not returned to the OS) at steady
 	// state, from the Go runtime's metrics: what RSS is made of.
 	heapInuse, heapIdle float64 // MiB
+	// anonSteady is the anonymous part of rssSteady: the rest is the
+	// binary's pages, which the kernel may drop under memory pressure.
+	anonSteady float64 // MiB
 	// start is the apiserver traffic of the replica's start-up.
 	start apiDelta
 }
@@ -217,6 +220,11 @@ func scaleOnce(ctx context.Context, cfg scaleConfig, shape scaleShape, stdout, s
 		if r.f.rssSteady, r.f.peak, err = memoryOf(r.s.cmd.Process.Pid); err != nil {
 			return res, err
 		}
+		anon, err := procStatusKB(r.s.cmd.Process.Pid, "RssAnon")
+		if err != nil {
+			return res, err
+		}
+		r.f.anonSteady = anon[0] / 1024
 		if r.f.heapInuse, r.f.heapIdle, err = goHeap(ctx, r.s.health); err != nil {
 			return res, err
 		}

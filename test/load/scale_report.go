@@ -34,6 +34,9 @@ var scaleColumns = []struct {
 	{"leader RSS synced / steady (peak)", func(r scaleResult) string {
 		return fmt.Sprintf("%.0f / %.0f MiB (%.0f)", r.leader.rssReady, r.leader.rssSteady, r.leader.peak)
 	}},
+	{"anonymous RSS at steady state (the rest is the binary's pages): follower / leader", func(r scaleResult) string {
+		return fmt.Sprintf("%.0f / %.0f MiB", r.follower.anonSteady, r.leader.anonSteady)
+	}},
 	{"Go heap at steady state, in use + idle kept: follower / leader", func(r scaleResult) string {
 		return fmt.Sprintf("%.0f + %.0f / %.0f + %.0f MiB", r.follower.heapInuse, r.follower.heapIdle, r.leader.heapInuse, r.leader.heapIdle)
 	}},

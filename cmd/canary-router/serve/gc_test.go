@@ -12,7 +12,7 @@ func TestTuneGC(t *testing.T) {
 	t.Setenv("GOGC", "")
 	os.Unsetenv("GOGC")
 	debug.SetGCPercent(100)
-	if got := tuneGC(); got != defaultGCPercent || debug.SetGCPercent(100) != defaultGCPercent {
+	if got, adapt := tuneGC(); got != defaultGCPercent || !adapt || debug.SetGCPercent(100) != defaultGCPercent {
 		t.Fatalf("without GOGC: target %d, want %d", got, defaultGCPercent)
 	}
 
@@ -20,7 +20,26 @@ func TestTuneGC(t *testing.T) {
 	// would have set.
 	t.Setenv("GOGC", "50")
 	debug.SetGCPercent(50)
-	if got := tuneGC(); got != 50 || debug.SetGCPercent(100) != 50 {
+	if got, adapt := tuneGC(); got != 50 || adapt || debug.SetGCPercent(100) != 50 {
 		t.Fatalf("with GOGC=50: target %d, want the operator's 50", got)
+	}
+}
+
+func TestGCPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 200},         // nothing read yet
+		{10 * mib, 200},  // a small cluster: the throughput setting
+		{16 * mib, 200},  // 200 percent of 16 MiB is the headroom
+		{24 * mib, 133},  // 32 MiB of room over what is live
+		{32 * mib, 100},  // Go's default from here on
+		{200 * mib, 100}, // never below it
+	} {
+		if got := gcPercentFor(tc.live); got != tc.want {
+			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", tc.live/mib, got, tc.want)
+		}
 	}
 }

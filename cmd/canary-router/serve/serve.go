@@ -159,7 +159,11 @@ func (c *Options) Run(ctx context.Context, _ []string, _, stderr io.Writer) int 
 
 // runServe wires the router and runs it until ctx ends.
 func runServe(ctx context.Context, cfg Options, log *zap.Logger) error {
-	log.Info("garbage collector target", zap.Int("gcPercent", tuneGC()))
+	gcPercent, adapt := tuneGC()
+	log.Info("garbage collector target", zap.Int("gcPercent", gcPercent), zap.Bool("adapts", adapt))
+	if adapt {
+		go adaptGC(ctx, 10*time.Second, log)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := webhook.NewMetrics(reg, cmdutil.Version)
