@@ -183,15 +183,25 @@ func perfNamespacesFor(g string) []perfNamespace {
 // here), labelled for their webhook.
 func setUpNamespaces(ctx context.Context, client kubernetes.Interface) error {
 	for _, p := range perfNamespaces {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.name, Labels: p.labels}}
-		if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		if err := createNamespace(ctx, client, p.name, p.labels); err != nil {
 			return err
 		}
-		for _, name := range []string{"default", "web"} {
-			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns.Name}}
-			if _, err := client.CoreV1().ServiceAccounts(ns.Name).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// createNamespace creates a namespace with labels and the ServiceAccounts
+// the load's pods name ("default" and "web"): no controller manager runs
+// to create them.
+func createNamespace(ctx context.Context, client kubernetes.Interface, name string, labels map[string]string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	for _, sa := range []string{"default", "web"} {
+		obj := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: name}}
+		if _, err := client.CoreV1().ServiceAccounts(name).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+			return err
 		}
 	}
 	return nil

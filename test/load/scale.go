@@ -307,14 +307,11 @@ const leaderSyncedLine = "migration controller started"
 // there is no Service to name), waits until it is ready and, for the
 // leader, until its controllers synced, and records the figures.
 func startReplica(ctx context.Context, e *env, bin, name, audit string, client kubernetes.Interface, f *replicaFigures, leads, syncLog, rollout bool) (*server, error) {
-	port, err := cluster.FreePort()
+	ports, err := cluster.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	health, err := cluster.FreePort()
-	if err != nil {
-		return nil, err
-	}
+	port, health := ports[0], ports[1]
 	before, err := scrapeAPIServer(ctx, client)
 	if err != nil {
 		return nil, err
@@ -459,15 +456,8 @@ func churn(ctx context.Context, e *env, client kubernetes.Interface, router *ser
 	if err := e.registerWebhook(ctx, "floor-webhook", floor.port, floorLabel); err != nil {
 		return nil, nil, err
 	}
-	floorNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: floorNamespace, Labels: map[string]string{floorLabel: "enabled"}}}
-	if _, err := client.CoreV1().Namespaces().Create(ctx, floorNS, metav1.CreateOptions{}); err != nil {
+	if err := createNamespace(ctx, client, floorNamespace, map[string]string{floorLabel: "enabled"}); err != nil {
 		return nil, nil, err
-	}
-	for _, name := range []string{"default", "web"} {
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: floorNamespace}}
-		if _, err := client.CoreV1().ServiceAccounts(floorNamespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-			return nil, nil, err
-		}
 	}
 	floorPerf := perfNamespace{name: floorNamespace, labelled: true}
 	// A warm-up of both paths (connections, caches), not measured.

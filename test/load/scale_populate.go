@@ -43,17 +43,8 @@ func scaleNamespace(i int) string { return fmt.Sprintf("scale-%03d", i) }
 // called for them either.
 func populate(ctx context.Context, client kubernetes.Interface, s scaleShape, workers int, progress func(string)) error {
 	for i := range s.namespaces() {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: scaleNamespace(i),
-			Labels: map[string]string{policy.LabelOptIn: policy.OptInEnabled}}}
-		if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		if err := createNamespace(ctx, client, scaleNamespace(i), map[string]string{policy.LabelOptIn: policy.OptInEnabled}); err != nil {
 			return err
-		}
-		// The pods' ServiceAccount: no controller manager creates it.
-		for _, name := range []string{"default", "web"} {
-			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns.Name}}
-			if _, err := client.CoreV1().ServiceAccounts(ns.Name).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-				return err
-			}
 		}
 	}
 	var done atomic.Int64

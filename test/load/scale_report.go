@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -112,16 +111,7 @@ func (s scaleSummary) markdown(svgPath string) string {
 	}
 	if len(s.results) > 0 {
 		last := s.results[len(s.results)-1]
-		keys := make([]string, 0, len(last.watches))
-		for k := range last.watches {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, 0, len(keys))
-		for _, k := range keys {
-			parts = append(parts, fmt.Sprintf("%s %.0f", k, last.watches[k]))
-		}
-		fmt.Fprintf(&b, "\nWatches the two replicas held open at steady state at %d pods (the leader's controllers included): %s.\n", last.shape.pods, strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "\nWatches the two replicas held open at steady state at %d pods (the leader's controllers included): %s.\n", last.shape.pods, openedText(last.watches))
 		fmt.Fprintf(&b, "Start-up requests of the leader at %d pods: %s.\n", last.shape.pods, last.leader.start)
 	}
 	b.WriteString("\n" + strings.ReplaceAll(s.targets(), "\n  ", "\n- "))
