@@ -73,7 +73,9 @@ func adaptGC(ctx context.Context, every time.Duration, log *zap.Logger) {
 			return
 		}
 		live := sample[0].Value.Uint64()
-		if p := gcPercentFor(live); p != current {
+		// Moves of under 10 points are noise of the live heap between
+		// collections, not growth: they would log every interval.
+		if p := gcPercentFor(live); p >= current+10 || p <= current-10 || (p != current && (p == 100 || p == defaultGCPercent)) {
 			debug.SetGCPercent(p)
 			log.Info("garbage collector target changed", zap.Int("gcPercent", p), zap.Uint64("liveHeapBytes", live))
 			current = p
