@@ -31,12 +31,14 @@ func TestGCPercentFor(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 200},         // nothing read yet
-		{10 * mib, 200},  // a small cluster: the throughput setting
-		{16 * mib, 200},  // 200 percent of 16 MiB is the headroom
-		{24 * mib, 133},  // 32 MiB of room over what is live
-		{32 * mib, 100},  // Go's default from here on
-		{200 * mib, 100}, // never below it
+		{0, 200},        // nothing read yet
+		{10 * mib, 200}, // a small cluster: the throughput setting
+		{16 * mib, 200}, // 200 percent of 16 MiB is the headroom
+		{24 * mib, 133}, // 32 MiB of room over what is live
+		{32 * mib, 100}, // Go's default
+		{48 * mib, 66},
+		{64 * mib, 50},  // the floor from here on
+		{200 * mib, 50}, // never below it
 	} {
 		if got := gcPercentFor(tc.live); got != tc.want {
 			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", tc.live/mib, got, tc.want)
