@@ -38,8 +38,8 @@ type scaleConfig struct {
 }
 
 // manifestMemoryLimit is the router container's memory limit in the
-// manifests (256Mi); they pass it to the Go runtime as GOMEMLIMIT.
-const manifestMemoryLimit = 256 << 20
+// manifests (512Mi); they pass it to the Go runtime as GOMEMLIMIT.
+const manifestMemoryLimit = 512 << 20
 
 func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg scaleConfig
