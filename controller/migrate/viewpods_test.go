@@ -35,7 +35,9 @@ func TestViewPodsCountsAsThePodInformer(t *testing.T) {
 	on := func(rev string) map[string]string {
 		return map[string]string{"sidecar.istio.io/status": `{"revision":"` + rev + `"}`, "canary-router.io/decision": "x"}
 	}
-	hash := func(h string) map[string]string { return map[string]string{"pod-template-hash": h, "istio.io/rev": "stable"} }
+	hash := func(h string) map[string]string {
+		return map[string]string{"pod-template-hash": h, "istio.io/rev": "stable"}
+	}
 	deleting := podMeta("shop", "web-old", "ReplicaSet", "web-1111", hash("1111"), on("stable"))
 	deleting.DeletionTimestamp = &metav1.Time{Time: time.Unix(1, 0)}
 	notController := podMeta("shop", "adopted", "", "", nil, on("canary"))
