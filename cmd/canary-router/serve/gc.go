@@ -80,12 +80,21 @@ func adaptGC(ctx context.Context, every time.Duration, log *zap.Logger) {
 			return
 		}
 		live := sample[0].Value.Uint64()
-		// Moves of under 10 points are noise of the live heap between
-		// collections, not growth: they would log every interval.
-		if p := gcPercentFor(live); p >= current+10 || p <= current-10 || (p != current && (p == minGCPercent || p == defaultGCPercent)) {
+		if p := gcPercentFor(live); retarget(current, p) {
 			debug.SetGCPercent(p)
 			log.Info("garbage collector target changed", zap.Int("gcPercent", p), zap.Uint64("liveHeapBytes", live))
 			current = p
 		}
 	}
+}
+
+// retarget reports whether the target should move from current to p:
+// moves of under 10 points are the live heap's wobble between
+// collections, not growth, and would log every interval; reaching either
+// bound always counts.
+func retarget(current, p int) bool {
+	if p == current {
+		return false
+	}
+	return p-current >= 10 || current-p >= 10 || p == minGCPercent || p == defaultGCPercent
 }

@@ -45,3 +45,22 @@ func TestGCPercentFor(t *testing.T) {
 		}
 	}
 }
+
+func TestRetarget(t *testing.T) {
+	for _, tc := range []struct {
+		current, p int
+		want       bool
+	}{
+		{200, 200, false},
+		{150, 155, false}, // wobble
+		{150, 145, false},
+		{150, 160, true},
+		{150, 140, true},
+		{55, 50, true},   // the floor
+		{195, 200, true}, // back to the throughput setting
+	} {
+		if got := retarget(tc.current, tc.p); got != tc.want {
+			t.Errorf("retarget(%d, %d) = %v, want %v", tc.current, tc.p, got, tc.want)
+		}
+	}
+}

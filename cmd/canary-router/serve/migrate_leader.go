@@ -81,7 +81,7 @@ func (m *migrationLeader) Run(ctx context.Context, term *controller.Term) {
 	}
 	m.log.Info("migration controller started")
 	// The first lists of workloads are garbage now, as the pod view's was.
-	go releaseAfterSync(ctx, func() bool { return true }, m.log)
+	releaseMemory(m.log)
 	ctl.Run(ctx)
 }
 
